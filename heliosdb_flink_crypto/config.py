@@ -1,0 +1,126 @@
+"""Every ``heliosdb.crypto.*`` option, declared once. The Java shim mirrors this list (a test
+compares them). Keys are dotted lower-case with hyphens, as Flink's own options; errors name the key.
+Keys containing ``secret`` or ``password`` are masked by Flink in its UI and logs; we never log values.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from .errors import ConfigError
+
+PREFIX = "heliosdb.crypto."
+_SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|k|mb|m|gb|g|kib|mib|gib)?\s*$", re.I)
+_MULT = {None: 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
+         "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d)?\s*$", re.I)
+_SECONDS = {None: 1, "ms": 0.001, "s": 1, "min": 60, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_size(v: str) -> int:
+    m = _SIZE.match(str(v))
+    if not m:
+        raise ValueError(f"{v!r} is not a size such as 256kb or 1mb")
+    return int(m.group(1)) * _MULT[(m.group(2) or "").lower() or None]
+
+
+def parse_duration(v: str) -> float:
+    m = _DURATION.match(str(v))
+    if not m:
+        raise ValueError(f"{v!r} is not a duration such as 30 s, 5 min, 1 h or 30 d")
+    return float(m.group(1)) * _SECONDS[(m.group(2) or "").lower() or None]
+
+
+def parse_list(v: str) -> list[str]:
+    return [x.strip() for x in re.split(r"[;,]", str(v)) if x.strip()]
+
+
+def parse_bool(v: str) -> bool:
+    s = str(v).strip().lower()
+    if s in ("true", "1", "yes", "on"):
+        return True
+    if s in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"{v!r} is not true or false")
+
+
+def parse_choice(*choices: str) -> Callable[[str], str]:
+    def parse(v: str) -> str:
+        s = str(v).strip().lower()
+        if s not in choices:
+            raise ValueError(f"{v!r} is not one of {', '.join(choices)}")
+        return s
+    return parse
+
+
+@dataclass(frozen=True)
+class Option:
+    key: str
+    type: str  # string, list, size, duration, bool, choice, int
+    default: Any
+    description: str
+    parse: Callable[[str], Any] = str
+    required: bool = False
+
+
+OPTIONS: list[Option] = [
+    Option("heliosdb.crypto.kms.uri", "list", None,
+           "KMS URI(s), separated by ';' or ','. The first generates and wraps each data key; every "
+           "one wraps it, so any one can decrypt.", parse_list, required=True),
+    Option("heliosdb.crypto.kms.decrypt-uris", "list", [],
+           "Further KMS URIs trusted for decryption only (e.g. a retired KMS).", parse_list),
+    Option("heliosdb.crypto.algorithm", "choice", "aes-256-gcm",
+           "Algorithm suite: aes-256-gcm or aes-256-cbc-hmac-sha256.",
+           parse_choice("aes-256-gcm", "aes-256-cbc-hmac-sha256")),
+    Option("heliosdb.crypto.segment-size", "size", 256 * 1024,
+           "Plaintext bytes per authenticated segment (multiple of 16, 16 b .. 16 mb).", parse_size),
+    Option("heliosdb.crypto.python.executable", "string", "python3",
+           "The Python interpreter whose site-packages hold heliosdb_flink_crypto.", str),
+    Option("heliosdb.crypto.cache.max-age", "duration", 3600.0,
+           "How long one data key seals new files before a new one is made.", parse_duration),
+    Option("heliosdb.crypto.cache.max-bytes", "size", 1 << 40,
+           "Bytes one data key may seal before a new one is made.", parse_size),
+    Option("heliosdb.crypto.cache.max-files", "int", 1 << 20,
+           "Files one data key may seal before a new one is made.", int),
+    Option("heliosdb.crypto.cache.outage-grace", "duration", 3600.0,
+           "How long past its max age a cached data key keeps sealing while the KMS is unreachable; "
+           "after that, checkpoints fail closed.", parse_duration),
+]
+
+
+def option(key: str) -> Option:
+    for o in OPTIONS:
+        if o.key == key:
+            return o
+    raise KeyError(key)
+
+
+def load(conf: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate ``heliosdb.crypto.*`` entries of a Flink configuration; unknown keys and bad values
+    raise ConfigError naming the key. Returns key -> parsed value (defaults filled in)."""
+    known = {o.key: o for o in OPTIONS}
+    out: dict[str, Any] = {}
+    for key in conf:
+        if key.startswith(PREFIX) and key not in known and not _is_provider_setting(key):
+            raise ConfigError(key, "unknown option (see docs/configuration.md)")
+    for o in OPTIONS:
+        raw = conf.get(o.key)
+        if raw is None or raw == "":
+            if o.required:
+                raise ConfigError(o.key, "is required")
+            out[o.key] = o.default
+            continue
+        try:
+            out[o.key] = o.parse(raw)
+        except (ValueError, TypeError) as e:
+            raise ConfigError(o.key, str(e)) from None
+    for key in conf:
+        if _is_provider_setting(key):
+            out[key] = str(conf[key])
+    return out
+
+
+def _is_provider_setting(key: str) -> bool:
+    """``heliosdb.crypto.kms.<provider>.<setting>``: passed through to the provider."""
+    return key.startswith(PREFIX + "kms.") and key.count(".") >= 4

@@ -1,0 +1,192 @@
+"""CheckpointCrypto: the engine bound to key providers, a DEK cache and the event bus.
+
+The one object a user (or the Flink hooks) holds: it makes headers for new files with a cached
+DEK wrapped by every configured KMS, and opens existing files by finding their DEK in the cache
+or through any provider that can unwrap one of the header's key slots.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Iterable, Mapping
+
+from .engine import DataKey, DecryptingReader, EncryptingWriter, FileKeys, kms_context, new_header, open_header
+from .errors import AuthenticationError, FormatError, HeliosCryptoError, KeyAccessError, KmsError
+from .format import PREFIX_LEN, SUITE_AES_GCM, Header, KeySlot, parse, parse_prefix
+from .kms import KeyProvider, open_provider
+from .kms.cache import CachePolicy, DekCache
+from .observe import BUS, EventBus
+
+DEFAULT_SEGMENT_SIZE = 256 * 1024
+
+
+class CheckpointCrypto:
+    """Encrypt and decrypt checkpoint files.
+
+    ``kms_uris``: the first KMS generates/wraps each DEK, every other one wraps it too (any one can
+    decrypt). ``trusted_uris``: which KMS URIs a file's header may name for decryption; by default
+    the configured ones. ``trust_header_uris=True`` (the CLI's ``decrypt``) opens whatever the
+    header names.
+    """
+
+    def __init__(self, kms_uris: Iterable[str] = (), *, suite: int = SUITE_AES_GCM,
+                 segment_size: int = DEFAULT_SEGMENT_SIZE, tenant: str = "",
+                 settings: Mapping[str, str] | None = None, cache: DekCache | None = None,
+                 cache_policy: CachePolicy | None = None, trusted_uris: Iterable[str] = (),
+                 trust_header_uris: bool = False, bus: EventBus | None = None,
+                 providers: Mapping[str, KeyProvider] | None = None, rng=os.urandom):
+        self.kms_uris = list(kms_uris)
+        self.suite, self.segment_size, self.tenant = suite, segment_size, tenant
+        self.settings = dict(settings or {})
+        self.cache = cache or DekCache(cache_policy)
+        self.trusted = set(self.kms_uris) | set(trusted_uris)
+        self.trust_header_uris = trust_header_uris
+        self.bus = bus or BUS
+        self._providers: dict[str, KeyProvider] = dict(providers or {})
+        self._rng = rng
+
+    def __repr__(self) -> str:
+        return f"CheckpointCrypto(kms={self.kms_uris}, suite={self.suite}, segment={self.segment_size})"
+
+    # -- providers -----------------------------------------------------------------
+    def provider(self, uri: str) -> KeyProvider:
+        p = self._providers.get(uri)
+        if p is None:
+            p = self._providers[uri] = open_provider(uri, self.settings)
+        return p
+
+    def _kms(self, op: str, uri: str, fn, **fields):
+        t = time.perf_counter()
+        try:
+            result = fn()
+        except KmsError as e:
+            self.bus.emit(op, "error", kms_uri=uri, seconds=time.perf_counter() - t, error=str(e), **fields)
+            self.bus.emit("kms_call", "error", kms_uri=uri, kms_op=op, seconds=time.perf_counter() - t)
+            raise
+        dt = time.perf_counter() - t
+        self.bus.emit(op, "ok", kms_uri=uri, seconds=dt, **fields)
+        self.bus.emit("kms_call", "ok", kms_uri=uri, kms_op=op, seconds=dt)
+        return result
+
+    # -- new data keys -------------------------------------------------------------
+    def _new_data_key(self, tenant: str) -> DataKey:
+        if not self.kms_uris:
+            raise KeyAccessError("no KMS configured for encryption (heliosdb.crypto.kms.uri)")
+        dek_id = self._rng(16)
+        ctx = kms_context(dek_id, tenant)
+        first = self.kms_uris[0]
+        dek, wrapped, version = self._kms("dek_generate", first,
+                                          lambda: self.provider(first).generate_data_key(ctx),
+                                          tenant=tenant, dek_id=dek_id.hex())
+        slots = [KeySlot(first, version, wrapped)]
+        for uri in self.kms_uris[1:]:
+            w, v = self._kms("wrap", uri, lambda u=uri: self.provider(u).wrap(dek, ctx),
+                             tenant=tenant, dek_id=dek_id.hex())
+            slots.append(KeySlot(uri, v, w))
+        for s in slots:
+            self.cache.put((dek_id, s.kms_uri, s.key_version), dek)
+        return DataKey(dek_id, dek, tuple(slots), tenant)
+
+    def new_file(self, tenant: str | None = None) -> tuple[Header, bytes, FileKeys, object]:
+        """Header, header bytes and keys for one new file; the last item is a ``done(nbytes)`` callback."""
+        tenant = self.tenant if tenant is None else tenant
+        scope = (tenant, tuple(self.kms_uris))
+        dk = self.cache.current(scope, lambda: self._new_data_key(tenant))
+        h, raw, keys = new_header(dk, self.suite, self.segment_size, rng=self._rng)
+
+        def done(nbytes: int, t0=time.perf_counter()):
+            self.cache.add_bytes(scope, dk, nbytes)
+            self.bus.emit("encrypt", "ok", file_id=h.file_id, tenant=tenant, bytes=nbytes,
+                          kms_uri=dk.slots[0].kms_uri, key_version=dk.slots[0].key_version,
+                          seconds=time.perf_counter() - t0)
+        return h, raw, keys, done
+
+    # -- existing files ------------------------------------------------------------
+    def open_file(self, raw: bytes, path: str | None = None) -> tuple[Header, FileKeys]:
+        """Parse and authenticate a header; raw holds at least the whole header."""
+        h = parse(raw, path)
+        raw = bytes(raw[:h.length if len(raw) >= h.length else len(raw)])
+        dek = self._find_dek(h, path)
+        try:
+            keys = open_header(h, raw, dek, path)
+        except AuthenticationError:
+            self.bus.emit("auth_failure", "error", path=path, file_id=h.file_id, tenant=h.tenant)
+            raise
+        return h, keys
+
+    def _find_dek(self, h: Header, path: str | None) -> bytes:
+        for s in h.slots:
+            dek = self.cache.get((h.dek_id, s.kms_uri, s.key_version))
+            if dek is not None:
+                return dek
+        ctx = kms_context(h.dek_id, h.tenant)
+        errors = []
+        for s in h.slots:
+            if not (self.trust_header_uris or s.kms_uri in self.trusted):
+                errors.append(f"{s.kms_uri} is not a configured KMS")
+                continue
+            try:
+                dek = self._kms("unwrap", s.kms_uri,
+                                lambda s=s: self.provider(s.kms_uri).unwrap(s.wrapped, s.key_version, ctx),
+                                path=path, file_id=h.file_id, tenant=h.tenant, key_version=s.key_version)
+            except (KmsError, ImportError, ValueError) as e:
+                errors.append(str(e))
+                continue
+            if len(dek) != 32:
+                errors.append(f"{s.kms_uri} returned a key of the wrong size")
+                continue
+            self.cache.put((h.dek_id, s.kms_uri, s.key_version), dek)
+            return dek
+        raise KeyAccessError("no key provider could unwrap the data key: " + "; ".join(errors), path)
+
+    # -- file objects --------------------------------------------------------------
+    def writer(self, sink, tenant: str | None = None, close_sink: bool = False) -> EncryptingWriter:
+        h, raw, keys, done = self.new_file(tenant)
+        return EncryptingWriter(sink, raw, keys, h.segment_size, on_close=done, close_sink=close_sink)
+
+    def reader(self, source, path: str | None = None, ciphertext_len: int | None = None,
+               close_source: bool = False) -> DecryptingReader:
+        """A seekable plaintext reader over ``source`` (a seekable binary file)."""
+        try:
+            source.seek(0)
+            head = _read_exact(source, PREFIX_LEN)
+            _, hlen, _ = parse_prefix(head, path)
+            head += _read_exact(source, hlen - PREFIX_LEN)
+            h, keys = self.open_file(head, path)
+            r = DecryptingReader(source, h.length, keys, h.segment_size, ciphertext_len, path,
+                                 close_source=close_source)
+        except HeliosCryptoError as e:
+            if isinstance(e, (FormatError, AuthenticationError)):
+                self.bus.emit("auth_failure", "error", path=path, error=type(e).__name__)
+            if close_source:
+                source.close()
+            raise
+        self.bus.emit("decrypt", "ok", path=path, file_id=h.file_id, tenant=h.tenant,
+                      bytes=r.size, key_version=h.slots[0].key_version)
+        return r
+
+    def encrypt_bytes(self, data: bytes, tenant: str | None = None) -> bytes:
+        import io
+        buf = io.BytesIO()
+        with self.writer(buf, tenant) as w:
+            w.write(data)
+        return buf.getvalue()
+
+    def decrypt_bytes(self, data: bytes, path: str | None = None) -> bytes:
+        import io
+        with self.reader(io.BytesIO(data), path) as r:
+            return r.read()
+
+    def close(self) -> None:
+        for p in self._providers.values():
+            p.close()
+
+
+def _read_exact(f, n: int) -> bytes:
+    out = bytearray()
+    while len(out) < n:
+        b = f.read(n - len(out))
+        if not b:
+            break
+        out += b
+    return bytes(out)

@@ -1,0 +1,202 @@
+"""Streaming writer and seekable reader over the segment format. Constant memory, reused buffers."""
+from __future__ import annotations
+
+import io
+import os
+
+from ..errors import AuthenticationError
+from ..format import overhead, plaintext_length, segment_count, segment_offset
+from .suites import FileKeys, SegmentAuthError
+
+
+class EncryptingWriter(io.RawIOBase):
+    """Write-only file object: plaintext in, the encrypted file out to ``sink``.
+
+    The header is written first; segments are sealed as they fill, the last one on ``close()``.
+    ``flush()`` never cuts a segment. Leaving a ``with`` block by an exception aborts instead of
+    finishing, so the sink holds a file without its final segment, which never authenticates.
+    """
+
+    def __init__(self, sink, header_bytes: bytes, keys: FileKeys, segment_size: int,
+                 on_close=None, close_sink: bool = False):
+        super().__init__()
+        self._sink, self._keys, self._seg = sink, keys, segment_size
+        self._buf = bytearray(segment_size)
+        self._out = bytearray(segment_size + overhead(keys.suite))
+        self._fill = self._index = self._total = 0
+        self._on_close, self._close_sink = on_close, close_sink
+        self._broken = False
+        sink.write(header_bytes)
+
+    def writable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._total
+
+    def _emit(self, data, last: bool) -> None:
+        n = self._keys.seal_into(self._index, last, data, self._out)
+        self._sink.write(memoryview(self._out)[:n])
+        self._index += 1
+
+    def write(self, b) -> int:
+        if self.closed or self._broken:
+            raise ValueError("write to a closed or failed encrypting writer")
+        mv = memoryview(b).cast("B")
+        n, pos, seg = len(mv), 0, self._seg
+        try:
+            while pos < n:
+                if self._fill == seg:  # a full segment and more data follows: not the last
+                    self._emit(self._buf, False)
+                    self._fill = 0
+                if self._fill == 0 and n - pos > seg:  # whole segment straight from the caller
+                    self._emit(mv[pos:pos + seg], False)
+                    pos += seg
+                    continue
+                take = min(seg - self._fill, n - pos)
+                self._buf[self._fill:self._fill + take] = mv[pos:pos + take]
+                self._fill += take
+                pos += take
+        except BaseException:
+            self._broken = True
+            raise
+        self._total += n
+        return n
+
+    def flush(self) -> None:
+        if not self.closed and hasattr(self._sink, "flush"):
+            self._sink.flush()
+
+    def abort(self) -> None:
+        """Close without the final segment: what was written can never authenticate."""
+        self._broken = True
+        self.close()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            if not self._broken:
+                self._emit(memoryview(self._buf)[:self._fill], True)
+                if hasattr(self._sink, "flush"):
+                    self._sink.flush()
+        finally:
+            if self._close_sink:
+                self._sink.close()
+            super().close()
+        if not self._broken and self._on_close:
+            self._on_close(self._total)
+
+    def __exit__(self, exc_type, *rest):
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()
+
+
+class DecryptingReader(io.RawIOBase):
+    """Seekable read-only file object over an encrypted file; decrypts only the segments it needs.
+
+    Every byte returned has been authenticated. ``pread(offset, n)`` is a positional read that
+    does not move the position.
+    """
+
+    def __init__(self, source, header_len: int, keys: FileKeys, segment_size: int,
+                 ciphertext_len: int | None = None, path: str | None = None, close_source=False,
+                 on_segment=None):
+        super().__init__()
+        self._src, self._keys, self._seg, self._hlen, self.path = source, keys, segment_size, header_len, path
+        if ciphertext_len is None:
+            ciphertext_len = source.seek(0, os.SEEK_END)
+        self.size = plaintext_length(ciphertext_len, header_len, segment_size, keys.suite, path)
+        self._count = segment_count(self.size, segment_size)
+        self._o = overhead(keys.suite)
+        self._ct = bytearray(segment_size + self._o)
+        self._pt = bytearray(segment_size)
+        self._cur, self._cur_len, self._pos = -1, 0, 0
+        self._close_source, self._on_segment = close_source, on_segment
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self.size}[whence]
+        if base + offset < 0:
+            raise ValueError(f"negative seek position {base + offset}")
+        self._pos = base + offset
+        return self._pos
+
+    def _load(self, index: int) -> None:
+        if index == self._cur:
+            return
+        last = index == self._count - 1
+        want = (self.size - index * self._seg if last else self._seg) + self._o
+        self._src.seek(segment_offset(index, self._hlen, self._seg, self._keys.suite))
+        view = memoryview(self._ct)[:want]
+        got = 0
+        while got < want:
+            r = self._src.readinto(view[got:])
+            if not r:
+                raise AuthenticationError(self.path)  # shorter than its length said: truncated
+            got += r
+        self._cur = -1
+        try:
+            self._cur_len = self._keys.open_into(index, last, view, self._pt)
+        except SegmentAuthError:
+            raise AuthenticationError(self.path) from None
+        self._cur = index
+        if self._on_segment:
+            self._on_segment(self._cur_len)
+
+    def pread(self, offset: int, n: int) -> bytes:
+        out = bytearray()
+        end = min(self.size, offset + n)
+        while offset < end:
+            index = offset // self._seg
+            self._load(index)
+            start = offset - index * self._seg
+            take = min(self._cur_len - start, end - offset)
+            out += memoryview(self._pt)[start:start + take]
+            offset += take
+        return bytes(out)
+
+    def readinto(self, b) -> int:
+        mv = memoryview(b).cast("B")
+        end = min(self.size, self._pos + len(mv))
+        done = 0
+        while self._pos < end:
+            index = self._pos // self._seg
+            self._load(index)
+            start = self._pos - index * self._seg
+            take = min(self._cur_len - start, end - self._pos)
+            mv[done:done + take] = memoryview(self._pt)[start:start + take]
+            done += take
+            self._pos += take
+        return done
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = max(0, self.size - self._pos)
+        buf = bytearray(min(n, max(0, self.size - self._pos)))
+        got = self.readinto(buf)
+        return bytes(buf[:got])
+
+    readall = read
+
+    def verify_all(self) -> int:
+        """Authenticate every segment (the whole file); returns the plaintext length."""
+        for i in range(self._count):
+            self._load(i)
+        return self.size
+
+    def close(self) -> None:
+        if not self.closed and self._close_source:
+            self._src.close()
+        super().close()
+

@@ -1,0 +1,133 @@
+"""Per-file keys and the two segment ciphers (docs/format.md F-12, F-13, F-18..F-22).
+
+Keys: HKDF-SHA256(ikm=DEK, salt=file salt, info=LABEL || suite || S || nonce prefix || DEK id ||
+tenant) yields 128 bytes: segment key, segment MAC key (CBC suite), header MAC key, key commitment.
+Everything the body depends on is in ``info``, so changing any of those header fields changes
+every key; the wrapped-DEK slots are covered by the header MAC only, so a rewrap rewrites the
+header alone.
+"""
+from __future__ import annotations
+
+import hmac
+import struct
+from hashlib import sha256
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from ..format import SUITE_AES_CBC_HMAC, SUITE_AES_GCM, Header, nonce
+from ..format.layout import CBC_OVERHEAD, GCM_TAG
+
+LABEL = b"heliosdb-flink-crypto/v1"
+
+
+class SegmentAuthError(Exception):
+    """Internal: one segment failed to authenticate. Readers turn it into AuthenticationError."""
+
+
+def derive(dek: bytes, h: Header) -> tuple[bytes, bytes, bytes, bytes]:
+    info = (LABEL + struct.pack(">BI", h.suite, h.segment_size) + h.nonce_prefix + h.dek_id
+            + h.tenant.encode())
+    okm = HKDF(algorithm=hashes.SHA256(), length=128, salt=h.salt, info=info).derive(dek)
+    return okm[:32], okm[32:64], okm[64:96], okm[96:]
+
+
+class FileKeys:
+    """The keys of one file. Holds key bytes: never logged; repr shows none."""
+
+    __slots__ = ("suite", "prefix", "_hdr_mac", "commitment", "_seal", "_open")
+
+    def __init__(self, dek: bytes, header: Header):
+        if len(dek) != 32:
+            raise ValueError("a data key is 32 bytes")
+        enc, seg_mac, hdr_mac, commitment = derive(dek, header)
+        self.suite, self.prefix = header.suite, header.nonce_prefix
+        self._hdr_mac, self.commitment = hdr_mac, commitment
+        if header.suite == SUITE_AES_GCM:
+            self._seal, self._open = _gcm(enc)
+        elif header.suite == SUITE_AES_CBC_HMAC:
+            self._seal, self._open = _cbc(enc, seg_mac)
+        else:
+            raise ValueError(f"unknown suite {header.suite}")
+
+    def __repr__(self) -> str:
+        return f"FileKeys(suite={self.suite})"
+
+    def header_mac(self, unsigned_and_commitment: bytes) -> bytes:
+        return hmac.new(self._hdr_mac, unsigned_and_commitment, sha256).digest()
+
+    def seal_into(self, index: int, last: bool, src, dst) -> int:
+        """Seal plaintext ``src`` as segment ``index`` into ``dst``; returns bytes written."""
+        return self._seal(nonce(self.prefix, index, last), src, dst)
+
+    def open_into(self, index: int, last: bool, src, dst) -> int:
+        """Authenticate and decrypt sealed segment ``src`` into ``dst``; returns plaintext bytes."""
+        return self._open(nonce(self.prefix, index, last), src, dst)
+
+
+def _gcm(key: bytes):
+    aead = AESGCM(key)
+
+    def seal(n: bytes, src, dst) -> int:
+        out = len(src) + GCM_TAG
+        aead.encrypt_into(n, src, None, memoryview(dst)[:out])
+        return out
+
+    def open_(n: bytes, src, dst) -> int:
+        out = len(src) - GCM_TAG
+        if out < 0:
+            raise SegmentAuthError()
+        try:
+            aead.decrypt_into(n, src, None, memoryview(dst)[:out])
+        except InvalidTag:
+            raise SegmentAuthError() from None
+        return out
+
+    return seal, open_
+
+
+def _cbc(enc: bytes, mac_key: bytes):
+    """AES-256-CBC + HMAC-SHA256, encrypt-then-MAC. Sealed segment: C || zero filler || tag,
+    with C = CBC(PKCS#7(P)) under IV = AES_enc(nonce || 0^4) (SP 800-38A, appendix C), filler
+    n mod 16 zero bytes (so every segment grows by exactly 48 bytes), tag = HMAC(nonce || C || filler).
+    """
+    ecb = Cipher(algorithms.AES(enc), modes.ECB())
+
+    def iv_for(n: bytes) -> bytes:
+        e = ecb.encryptor()
+        return e.update(n + b"\0\0\0\0") + e.finalize()
+
+    def seal(n: bytes, src, dst) -> int:
+        size = len(src)
+        pad = 16 - size % 16
+        e = Cipher(algorithms.AES(enc), modes.CBC(iv_for(n))).encryptor()
+        c = e.update(bytes(src) + bytes([pad]) * pad) + e.finalize()
+        body = c + bytes(size % 16)
+        tag = hmac.new(mac_key, n + body, sha256).digest()
+        out = size + CBC_OVERHEAD
+        memoryview(dst)[:out] = body + tag
+        return out
+
+    def open_(n: bytes, src, dst) -> int:
+        size = len(src) - CBC_OVERHEAD
+        if size < 0:
+            raise SegmentAuthError()
+        src = bytes(src)
+        body, tag = src[:-32], src[-32:]
+        if not hmac.compare_digest(hmac.new(mac_key, n + body, sha256).digest(), tag):
+            raise SegmentAuthError()
+        clen = 16 * (size // 16 + 1)
+        c, filler = body[:clen], body[clen:]
+        d = Cipher(algorithms.AES(enc), modes.CBC(iv_for(n))).decryptor()
+        p = d.update(c) + d.finalize()
+        pad = p[-1]
+        # Authenticated already; these checks only guard against a writer bug.
+        if filler.count(0) != len(filler) or pad != 16 - size % 16 or len(p) - pad != size:
+            raise SegmentAuthError()
+        memoryview(dst)[:size] = p[:size]
+        return size
+
+    return seal, open_

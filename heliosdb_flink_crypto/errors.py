@@ -1,0 +1,72 @@
+"""The package's one error tree.
+
+Every failure to authenticate or decrypt is the same opaque :class:`AuthenticationError`,
+naming the file but never which check failed (pyca/cryptography's Fernet model).
+Caller mistakes are ``ValueError``/``TypeError``; failures of a KMS are :class:`KmsError`.
+No message ever carries key material.
+"""
+from __future__ import annotations
+
+
+class HeliosCryptoError(Exception):
+    """Root of every error this package raises on purpose."""
+
+
+class FormatError(HeliosCryptoError):
+    """The bytes are not a well-formed encrypted file (bad magic, length field over its maximum)."""
+
+    def __init__(self, message: str, path: str | None = None):
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class AuthenticationError(HeliosCryptoError):
+    """The file failed authentication: tampered, truncated, spliced, or the wrong key.
+
+    Deliberately opaque: it tells which file, never which check failed.
+    """
+
+    def __init__(self, path: str | None = None):
+        self.path = path
+        where = path or "<stream>"
+        super().__init__(f"{where}: authentication failed (file tampered, truncated or wrong key)")
+
+
+class KeyAccessError(HeliosCryptoError):
+    """No configured key provider could unwrap the file's data key."""
+
+    def __init__(self, message: str, path: str | None = None):
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class KmsError(HeliosCryptoError):
+    """A key provider failed. Names the provider, key and operation, never key material."""
+
+    retryable = False
+
+    def __init__(self, provider: str, key: str, operation: str, reason: str):
+        self.provider, self.key, self.operation, self.reason = provider, key, operation, reason
+        super().__init__(f"{provider} {operation} with key {key!r} failed: {reason}")
+
+
+class KmsUnavailableError(KmsError):
+    """Transient: throttled, timed out, or the service could not be reached."""
+
+    retryable = True
+
+
+class KmsAccessDeniedError(KmsError):
+    """The caller may not use the key (denied, disabled, missing, destroyed or below the minimum version)."""
+
+
+class KmsInvalidCiphertextError(KmsError):
+    """The KMS refused the wrapped key (wrong key, wrong context, tampered blob)."""
+
+
+class ConfigError(HeliosCryptoError, ValueError):
+    """A setting is missing or wrong; the message names the option key."""
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        super().__init__(f"{key}: {message}")
