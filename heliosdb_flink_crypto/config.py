@@ -86,6 +86,26 @@ OPTIONS: list[Option] = [
     Option("heliosdb.crypto.cache.outage-grace", "duration", 3600.0,
            "How long past its max age a cached data key keeps sealing while the KMS is unreachable; "
            "after that, checkpoints fail closed.", parse_duration),
+    # -- key rotation (lifecycle/rotation.py) --
+    Option("heliosdb.crypto.rotation.enabled", "bool", True,
+           "Key rotation policy on: rotate on schedule (auto-rotate) and always past max-age.", parse_bool),
+    Option("heliosdb.crypto.rotation.interval", "duration", 30 * 86400.0,
+           "Rotate each KEK this long after its last rotation (when auto-rotate is on).", parse_duration),
+    Option("heliosdb.crypto.rotation.max-age", "duration", 90 * 86400.0,
+           "A KEK older than this is rotated even when auto-rotate is off.", parse_duration),
+    Option("heliosdb.crypto.rotation.auto-rotate", "bool", True,
+           "Rotate on schedule from a background thread of the process that runs the rotation manager.",
+           parse_bool),
+    Option("heliosdb.crypto.rotation.check-interval", "duration", 60.0,
+           "How often the rotation manager checks the schedule and notices rotations made elsewhere "
+           "(then new files stop using data keys wrapped under the old version).", parse_duration),
+    Option("heliosdb.crypto.rotation.state-file", "string", "",
+           "JSON file recording the last rotation per KMS URI (default: <keyring>.rotation.json for a "
+           "local:// first URI, else ~/.heliosdb-flink-crypto/rotation.json).", str),
+    # -- tenants (lifecycle/tenants.py); per tenant: heliosdb.crypto.tenants.<id>.path-prefix,
+    #    .kms.uri and .kms.decrypt-uris --
+    Option("heliosdb.crypto.tenants.require-match", "bool", False,
+           "Refuse paths under no tenant's path-prefix instead of using the default KMS.", parse_bool),
 ]
 
 
@@ -102,7 +122,8 @@ def load(conf: Mapping[str, Any]) -> dict[str, Any]:
     known = {o.key: o for o in OPTIONS}
     out: dict[str, Any] = {}
     for key in conf:
-        if key.startswith(PREFIX) and key not in known and not _is_provider_setting(key):
+        if key.startswith(PREFIX) and key not in known and not _is_provider_setting(key) \
+                and not _is_tenant_setting(key):
             raise ConfigError(key, "unknown option (see docs/configuration.md)")
     for o in OPTIONS:
         raw = conf.get(o.key)
@@ -116,7 +137,7 @@ def load(conf: Mapping[str, Any]) -> dict[str, Any]:
         except (ValueError, TypeError) as e:
             raise ConfigError(o.key, str(e)) from None
     for key in conf:
-        if _is_provider_setting(key):
+        if _is_provider_setting(key) or _is_tenant_setting(key):
             out[key] = str(conf[key])
     return out
 
@@ -124,3 +145,11 @@ def load(conf: Mapping[str, Any]) -> dict[str, Any]:
 def _is_provider_setting(key: str) -> bool:
     """``heliosdb.crypto.kms.<provider>.<setting>``: passed through to the provider."""
     return key.startswith(PREFIX + "kms.") and key.count(".") >= 4
+
+
+_TENANT_KEY = re.compile(r"^heliosdb\.crypto\.tenants\.[A-Za-z0-9_-]+\.(path-prefix|kms\.uri|kms\.decrypt-uris)$")
+
+
+def _is_tenant_setting(key: str) -> bool:
+    """``heliosdb.crypto.tenants.<id>.{path-prefix,kms.uri,kms.decrypt-uris}``: read by lifecycle.tenants."""
+    return bool(_TENANT_KEY.match(key))
