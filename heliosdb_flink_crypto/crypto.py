@@ -6,10 +6,12 @@ or through any provider that can unwrap one of the header's key slots.
 """
 from __future__ import annotations
 
+import mmap
 import os
 import time
 from typing import Iterable, Mapping
 
+from .engine.stream import MEMORY_TYPES
 from .engine import DataKey, DecryptingReader, EncryptingWriter, FileKeys, kms_context, new_header, open_header
 from .errors import AuthenticationError, FormatError, HeliosCryptoError, KeyAccessError, KmsError
 from .format import PREFIX_LEN, SUITE_AES_GCM, Header, KeySlot, parse, parse_prefix
@@ -146,12 +148,18 @@ class CheckpointCrypto:
 
     def reader(self, source, path: str | None = None, ciphertext_len: int | None = None,
                close_source: bool = False) -> DecryptingReader:
-        """A seekable plaintext reader over ``source`` (a seekable binary file)."""
+        """A seekable plaintext reader over ``source``: a seekable binary file, or bytes / mmap
+        (decrypted in place)."""
         try:
-            source.seek(0)
-            head = _read_exact(source, PREFIX_LEN)
-            _, hlen, _ = parse_prefix(head, path)
-            head += _read_exact(source, hlen - PREFIX_LEN)
+            if isinstance(source, MEMORY_TYPES):
+                head = bytes(source[:PREFIX_LEN])
+                _, hlen, _ = parse_prefix(head, path)
+                head = bytes(source[:hlen])
+            else:
+                source.seek(0)
+                head = _read_exact(source, PREFIX_LEN)
+                _, hlen, _ = parse_prefix(head, path)
+                head += _read_exact(source, hlen - PREFIX_LEN)
             h, keys = self.open_file(head, path)
             r = DecryptingReader(source, h.length, keys, h.segment_size, ciphertext_len, path,
                                  close_source=close_source)
@@ -165,6 +173,14 @@ class CheckpointCrypto:
                       bytes=r.size, key_version=h.slots[0].key_version)
         return r
 
+    def open_path(self, path: str) -> DecryptingReader:
+        """A reader over a local file, memory-mapped (segments decrypt in place)."""
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size == 0:
+                raise FormatError("empty file: not an encrypted checkpoint file", path)
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        return self.reader(mm, path=path, close_source=True)
+
     def encrypt_bytes(self, data: bytes, tenant: str | None = None) -> bytes:
         import io
         buf = io.BytesIO()
@@ -173,8 +189,7 @@ class CheckpointCrypto:
         return buf.getvalue()
 
     def decrypt_bytes(self, data: bytes, path: str | None = None) -> bytes:
-        import io
-        with self.reader(io.BytesIO(data), path) as r:
+        with self.reader(data, path) as r:
             return r.read()
 
     def close(self) -> None:

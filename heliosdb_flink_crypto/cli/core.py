@@ -79,7 +79,7 @@ def cmd_encrypt(args) -> int:
 
 def cmd_decrypt(args) -> int:
     crypto = _crypto(args)
-    with open(args.input, "rb") as src, crypto.reader(src, path=args.input) as r:
+    with crypto.open_path(args.input) as r:
         if args.output == "-":
             _copy(r, sys.stdout.buffer)
         else:
@@ -137,7 +137,7 @@ def iter_files(paths):
 
 def verify_file(crypto: CheckpointCrypto, path: str) -> tuple[bool, str]:
     try:
-        with open(path, "rb") as f, crypto.reader(f, path=path) as r:
+        with crypto.open_path(path) as r:
             return True, f"{r.verify_all()} bytes"
     except KeyAccessError as e:
         return False, f"key unavailable: {e}"

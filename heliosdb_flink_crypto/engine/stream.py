@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import io
+import mmap
 import os
 
 from ..errors import AuthenticationError
 from ..format import overhead, plaintext_length, segment_count, segment_offset
 from .suites import FileKeys, SegmentAuthError
+
+MEMORY_TYPES = (bytes, bytearray, memoryview, mmap.mmap)
 
 
 class EncryptingWriter(io.RawIOBase):
@@ -106,8 +109,10 @@ class DecryptingReader(io.RawIOBase):
                  on_segment=None):
         super().__init__()
         self._src, self._keys, self._seg, self._hlen, self.path = source, keys, segment_size, header_len, path
+        # bytes, bytearray, memoryview or mmap: segments are decrypted in place, no copy
+        self._mem = memoryview(source).cast("B") if isinstance(source, MEMORY_TYPES) else None
         if ciphertext_len is None:
-            ciphertext_len = source.seek(0, os.SEEK_END)
+            ciphertext_len = len(self._mem) if self._mem is not None else source.seek(0, os.SEEK_END)
         self.size = plaintext_length(ciphertext_len, header_len, segment_size, keys.suite, path)
         self._count = segment_count(self.size, segment_size)
         self._o = overhead(keys.suite)
@@ -132,27 +137,41 @@ class DecryptingReader(io.RawIOBase):
         self._pos = base + offset
         return self._pos
 
-    def _load(self, index: int) -> None:
-        if index == self._cur:
+    def _plain_len(self, index: int) -> int:
+        return self.size - index * self._seg if index == self._count - 1 else self._seg
+
+    def _load(self, index: int, dst=None) -> None:
+        """Authenticate and decrypt segment ``index`` into the segment cache, or into ``dst``
+        (a caller's buffer that takes the whole segment: one copy fewer)."""
+        if index == self._cur and dst is None:
             return
         last = index == self._count - 1
-        want = (self.size - index * self._seg if last else self._seg) + self._o
-        self._src.seek(segment_offset(index, self._hlen, self._seg, self._keys.suite))
-        view = memoryview(self._ct)[:want]
-        got = 0
-        while got < want:
-            r = self._src.readinto(view[got:])
-            if not r:
-                raise AuthenticationError(self.path)  # shorter than its length said: truncated
-            got += r
-        self._cur = -1
+        want = self._plain_len(index) + self._o
+        off = segment_offset(index, self._hlen, self._seg, self._keys.suite)
+        if self._mem is not None:
+            view = self._mem[off:off + want]
+            got = len(view)
+        else:
+            self._src.seek(off)
+            view = memoryview(self._ct)[:want]
+            got = 0
+            while got < want:
+                r = self._src.readinto(view[got:])
+                if not r:
+                    break
+                got += r
+        if got < want:
+            raise AuthenticationError(self.path)  # shorter than its length said: truncated
+        if dst is None:
+            self._cur = -1
         try:
-            self._cur_len = self._keys.open_into(index, last, view, self._pt)
+            n = self._keys.open_into(index, last, view, self._pt if dst is None else dst)
         except SegmentAuthError:
             raise AuthenticationError(self.path) from None
-        self._cur = index
+        if dst is None:
+            self._cur, self._cur_len = index, n
         if self._on_segment:
-            self._on_segment(self._cur_len)
+            self._on_segment(n)
 
     def pread(self, offset: int, n: int) -> bytes:
         out = bytearray()
@@ -172,8 +191,14 @@ class DecryptingReader(io.RawIOBase):
         done = 0
         while self._pos < end:
             index = self._pos // self._seg
-            self._load(index)
             start = self._pos - index * self._seg
+            whole = self._plain_len(index)
+            if start == 0 and end - self._pos >= whole and index != self._cur:
+                self._load(index, mv[done:done + whole])
+                done += whole
+                self._pos += whole
+                continue
+            self._load(index)
             take = min(self._cur_len - start, end - self._pos)
             mv[done:done + take] = memoryview(self._pt)[start:start + take]
             done += take
@@ -196,7 +221,10 @@ class DecryptingReader(io.RawIOBase):
         return self.size
 
     def close(self) -> None:
-        if not self.closed and self._close_source:
-            self._src.close()
+        if not self.closed:
+            if self._mem is not None:
+                self._mem.release()
+            if self._close_source:
+                self._src.close()
         super().close()
 
