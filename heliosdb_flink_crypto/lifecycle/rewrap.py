@@ -1,0 +1,153 @@
+"""Rewrap and reencrypt every encrypted file under a checkpoint or savepoint directory.
+
+*Rewrap* (after a rotation or a KMS move): the file's DEK is unwrapped once and wrapped again under
+the target KMS URIs' current versions; only the header changes. The body keys come from the DEK
+and header fields the slots do not touch (engine/suites.py), so the body is copied byte for byte.
+The header MAC is recomputed over the new slots. The header may change length, so each file is
+written anew beside the old one and renamed over it (files.replacing: crash-safe).
+
+*Reencrypt* (compromise recovery: a DEK or KEK may be known to an attacker): every byte is
+decrypted, authenticated and encrypted again under a new DEK wrapped by the target URIs.
+
+Both keep the tenant, suite and segment size, and emit one ``rewrap`` / ``reencrypt`` event per file.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable, Sequence
+
+from ..crypto import CheckpointCrypto
+from ..engine import kms_context, open_header, seal_header
+from ..errors import HeliosCryptoError, KeyAccessError
+from ..format import KeySlot, parse
+from ..kms.cache import DekCache
+from .files import is_encrypted, iter_files, read_header, replacing
+
+COPY_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class FileResult:
+    path: str
+    status: str  # rewrapped, reencrypted, current, skipped, failed
+    detail: str = ""
+
+
+@dataclass
+class Summary:
+    results: list[FileResult]
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+
+def _dek(crypto: CheckpointCrypto, h, path: str) -> bytes:
+    for s in h.slots:  # open_file has just put it in the cache
+        dek = crypto.cache.get((h.dek_id, s.kms_uri, s.key_version))
+        if dek is not None:
+            return dek
+    raise KeyAccessError("data key not available after opening the header", path)  # pragma: no cover
+
+
+def rewrap_file(path: str, crypto: CheckpointCrypto, targets: Sequence[str] | None = None,
+                verify: bool = False) -> FileResult:
+    """Rewrap one file's DEK under ``targets`` (default: the URIs its header names), current versions.
+
+    ``crypto`` opens the file (its trusted URIs decide which KMS may unwrap) and wraps for the targets.
+    """
+    t0 = time.perf_counter()
+    with open(path, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not is_encrypted(f):
+            return FileResult(path, "skipped", "not an encrypted file")
+        h, raw = read_header(f, path)
+        h, keys = crypto.open_file(raw, path)
+        uris = list(targets) if targets else [s.kms_uri for s in h.slots]
+        current = [(u, crypto.provider(u).current_key_version()) for u in uris]
+        before = [(s.kms_uri, s.key_version) for s in h.slots]
+        if before == current:
+            return FileResult(path, "current", "already wrapped under " + _names(current))
+        if verify:
+            with crypto.reader(f, path=path) as r:
+                r.verify_all()
+        dek, ctx = _dek(crypto, h, path), kms_context(h.dek_id, h.tenant)
+        slots = []
+        for uri in uris:
+            wrapped, version = crypto.provider(uri).wrap(dek, ctx)
+            slots.append(KeySlot(uri, version, wrapped))
+        new_h, new_raw, _ = seal_header(replace(h, slots=tuple(slots)), keys)
+        open_header(parse(new_raw, path), new_raw, dek, path)  # the new header authenticates
+        with replacing(path, st) as out:
+            out.write(new_raw)
+            f.seek(h.length)
+            shutil.copyfileobj(f, out, COPY_CHUNK)
+    after = [(s.kms_uri, s.key_version) for s in slots]
+    crypto.bus.emit("rewrap", "ok", path=path, file_id=h.file_id, tenant=h.tenant, kms_uri=uris[0],
+                    key_version=after[0][1], previous=_names(before), seconds=time.perf_counter() - t0)
+    return FileResult(path, "rewrapped", f"{_names(before)} -> {_names(after)}")
+
+
+def reencrypt_file(path: str, opener: CheckpointCrypto, writers: Callable[[object], CheckpointCrypto]) -> FileResult:
+    """Decrypt ``path`` with ``opener`` and encrypt it again with ``writers(header)`` (a new DEK)."""
+    t0 = time.perf_counter()
+    with open(path, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not is_encrypted(f):
+            return FileResult(path, "skipped", "not an encrypted file")
+        h, _ = read_header(f, path)
+        w = writers(h)
+        with opener.reader(f, path=path) as r, replacing(path, st) as out:
+            with w.writer(out, tenant=h.tenant) as enc:
+                shutil.copyfileobj(r, enc, COPY_CHUNK)
+    opener.bus.emit("reencrypt", "ok", path=path, file_id=h.file_id, tenant=h.tenant, kms_uri=w.kms_uris[0],
+                    bytes=r.size, seconds=time.perf_counter() - t0)
+    return FileResult(path, "reencrypted", f"{r.size} bytes under a new data key ({', '.join(w.kms_uris)})")
+
+
+def _names(pairs) -> str:
+    return ", ".join(f"{u} v{v}" if v else u for u, v in pairs)
+
+
+def run(paths: Iterable[str], one: Callable[[str], FileResult], progress=None, bus=None) -> Summary:
+    """Apply ``one`` to every file under ``paths``; a failing file is recorded, never fatal."""
+    files = list(iter_files(paths))
+    if progress is not None:
+        progress.total, progress.enabled = len(files), progress.enabled and bool(files)
+    results = []
+    for path in files:
+        try:
+            res = one(path)
+        except FileNotFoundError:
+            res = FileResult(path, "skipped", "deleted meanwhile")
+        except (HeliosCryptoError, OSError, ValueError) as e:
+            res = FileResult(path, "failed", str(e))
+            if bus is not None:
+                bus.emit("rewrap", "error", path=path, error=str(e))
+        results.append(res)
+        if progress is not None:
+            progress.step(path)
+    if progress is not None:
+        progress.done()
+    return Summary(results)
+
+
+def reencrypt_writers(targets: Sequence[str] | None, settings=None, bus=None) -> Callable[[object], CheckpointCrypto]:
+    """Per (targets, suite, segment size, tenant) one CheckpointCrypto with a fresh DEK cache, so no
+    data key from before the recovery is ever reused."""
+    made: dict[tuple, CheckpointCrypto] = {}
+
+    def for_header(h) -> CheckpointCrypto:
+        uris = tuple(targets) if targets else tuple(s.kms_uri for s in h.slots)
+        key = (uris, h.suite, h.segment_size, h.tenant)
+        if key not in made:
+            made[key] = CheckpointCrypto(uris, suite=h.suite, segment_size=h.segment_size, tenant=h.tenant,
+                                         settings=settings, cache=DekCache(), bus=bus)
+        return made[key]
+    return for_header
