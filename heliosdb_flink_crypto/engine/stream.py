@@ -161,6 +161,8 @@ class DecryptingReader(io.RawIOBase):
                     break
                 got += r
         if got < want:
+            if self._mem is not None:
+                view.release()
             raise AuthenticationError(self.path)  # shorter than its length said: truncated
         if dst is None:
             self._cur = -1
@@ -168,6 +170,9 @@ class DecryptingReader(io.RawIOBase):
             n = self._keys.open_into(index, last, view, self._pt if dst is None else dst)
         except SegmentAuthError:
             raise AuthenticationError(self.path) from None
+        finally:
+            if self._mem is not None:
+                view.release()  # an mmap cannot close while a view of it lives
         if dst is None:
             self._cur, self._cur_len = index, n
         if self._on_segment:
