@@ -116,10 +116,11 @@ def _names(pairs) -> str:
 
 
 def run(paths: Iterable[str], one: Callable[[str], FileResult], progress=None, bus=None) -> Summary:
-    """Apply ``one`` to every file under ``paths``; a failing file is recorded, never fatal."""
+    """Apply ``one`` to every file under ``paths``; a failing file is recorded, never fatal.
+    ``progress(total)`` makes an object with ``step(path)`` and ``done()`` (cli.progress.Progress)."""
     files = list(iter_files(paths))
     if progress is not None:
-        progress.total, progress.enabled = len(files), progress.enabled and bool(files)
+        progress = progress(len(files))
     results = []
     for path in files:
         try:

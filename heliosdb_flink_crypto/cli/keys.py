@@ -1,0 +1,176 @@
+"""``keys`` sub-commands: rotate, status, min-version, usage, destroy (docs/operations.md)."""
+from __future__ import annotations
+
+import datetime
+import json
+
+from ..kms import open_provider
+from ..lifecycle import admin, usage
+from ..lifecycle.rotation import RotationManager, RotationPolicy
+
+
+def add_conf(p) -> None:
+    p.add_argument("-D", dest="conf", action="append", default=[], metavar="KEY=VALUE",
+                   help="a heliosdb.crypto.* setting (KMS provider settings, rotation policy); repeatable")
+
+
+def conf_of(args) -> dict[str, str]:
+    out = {}
+    for item in args.conf:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"-D {item!r}: expected KEY=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def settings_of(conf: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in conf.items() if k.startswith("heliosdb.crypto.kms.") and k.count(".") >= 4}
+
+
+def register(sub) -> None:
+    keys = sub.add_parser("keys", help="key lifecycle: rotate, status, min-version, usage, destroy")
+    ks = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+
+    rot = ks.add_parser("rotate", help="make a new KEK version current (new files use it at once)")
+    rot.add_argument("uri")
+    rot.add_argument("--state-file", default="", help="rotation state file (default: see docs)")
+    add_conf(rot)
+    rot.set_defaults(func=cmd_rotate)
+
+    st = ks.add_parser("status", help="current version, last rotation and when the next one is due")
+    st.add_argument("uri")
+    st.add_argument("--state-file", default="")
+    st.add_argument("--json", action="store_true")
+    add_conf(st)
+    st.set_defaults(func=cmd_status)
+
+    mv = ks.add_parser("min-version", help="refuse to decrypt files wrapped under versions below N")
+    mv.add_argument("uri")
+    mv.add_argument("version", type=int)
+    mv.add_argument("--check", action="append", default=[], metavar="PATH",
+                    help="refuse if files under PATH would become unreadable; repeatable")
+    mv.add_argument("--force", action="store_true", help="set it even if --check finds files that need older versions")
+    add_conf(mv)
+    mv.set_defaults(func=cmd_min_version)
+
+    us = ks.add_parser("usage", help="which KEK versions the files under PATH still need")
+    us.add_argument("paths", nargs="+", metavar="PATH")
+    us.add_argument("--json", action="store_true")
+    us.set_defaults(func=cmd_usage)
+
+    de = ks.add_parser("destroy", help="destroy key material (crypto-shredding): files under it become unreadable")
+    de.add_argument("uri")
+    de.add_argument("--version", help="one version (default: every version of the key)")
+    de.add_argument("--check", action="append", default=[], metavar="PATH",
+                    help="list the files under PATH that become unreadable")
+    de.add_argument("--yes", action="store_true", help="required: destruction cannot be undone")
+    add_conf(de)
+    de.set_defaults(func=cmd_destroy)
+
+
+def _manager(args) -> RotationManager:
+    conf = conf_of(args)
+    return RotationManager([args.uri], RotationPolicy.from_config(conf),
+                           args.state_file or conf.get("heliosdb.crypto.rotation.state-file", ""),
+                           settings=settings_of(conf))
+
+
+def cmd_rotate(args) -> int:
+    m = _manager(args)
+    try:
+        r = m.rotate(args.uri)
+    finally:
+        m.close()
+    print(f"rotated {r.kms_uri}: version {r.previous_version} -> {r.key_version} in {r.seconds * 1000:.1f} ms")
+    print("running jobs pick up the new version within heliosdb.crypto.rotation.check-interval; "
+          "old versions keep decrypting (see keys usage / rewrap)")
+    return 0
+
+
+def _when(t) -> str:
+    if t is None:
+        return "-"
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def cmd_status(args) -> int:
+    m = _manager(args)
+    try:
+        s = m.status(args.uri)
+        p = m.provider(args.uri)
+        versions = getattr(p, "versions", None)
+        s["versions"] = versions() if versions else None
+        s["min_decrypt_version"] = getattr(p, "min_decrypt_version", None)
+    finally:
+        m.close()
+    if args.json:
+        print(json.dumps(s, indent=2, sort_keys=True))
+        return 0
+    print(f"key               {s['kms_uri']}")
+    print(f"current version   {s['key_version']}")
+    print(f"last rotation     {_when(s['last_rotation'])} ({s['age_seconds'] / 86400:.1f} days ago)")
+    print(f"next rotation     {_when(s['next_rotation'])}{' (due now: ' + s['due'] + ')' if s['due'] else ''}")
+    if s["min_decrypt_version"] is not None:
+        print(f"min version       {s['min_decrypt_version']}")
+    for v, e in sorted((s["versions"] or {}).items(), key=lambda x: usage.version_key(x[0])):
+        print(f"version {v:9} {e.get('state')}, created {_when(e.get('created'))}")
+    print(f"state file        {s['state_file']}")
+    return 0
+
+
+def cmd_min_version(args) -> int:
+    if args.check:
+        blocked = usage.blocked_by(args.check, usage.below(args.uri, args.version))
+        if blocked:
+            for path in blocked:
+                print(f"NEEDS OLDER VERSION {path}")
+            print(f"{len(blocked)} file(s) need a version of {args.uri} below {args.version}: "
+                  f"rewrap them first{'' if args.force else ' (or --force)'}")
+            if not args.force:
+                return 1
+    p = open_provider(args.uri, settings_of(conf_of(args)))
+    try:
+        admin.set_min_version(p, args.version)
+    finally:
+        p.close()
+    print(f"{args.uri}: versions below {args.version} no longer decrypt")
+    return 0
+
+
+def cmd_usage(args) -> int:
+    r = usage.key_usage(args.paths)
+    if args.json:
+        print(json.dumps(r, indent=2, sort_keys=True))
+        return 0
+    for uri, versions in sorted(r["keys"].items()):
+        print(uri)
+        order = sorted(versions, key=usage.version_key)
+        for v in order:
+            e = versions[v]
+            tenants = ", ".join(t or "<default>" for t in e["tenants"])
+            print(f"  version {v}: {e['files']} file(s), {e['bytes']} bytes, written "
+                  f"{_when(e['oldest_ms'] / 1000)} .. {_when(e['newest_ms'] / 1000)}; tenants: {tenants}")
+        print(f"  oldest version still needed: {order[0]}")
+    for path, why in sorted(r["other"].items()):
+        print(f"{why}: {path}")
+    print(f"{r['encrypted']} encrypted file(s) of {r['files']}")
+    return 0
+
+
+def cmd_destroy(args) -> int:
+    blocked = usage.blocked_by(args.check, usage.destroyed(args.uri, args.version)) if args.check else []
+    for path in blocked:
+        print(f"WILL BE UNREADABLE {path}")
+    what = f"version {args.version} of {args.uri}" if args.version else f"every version of {args.uri}"
+    if not args.yes:
+        print(f"refusing to destroy {what} without --yes ({len(blocked)} file(s) found under --check paths "
+              "would become unreadable)")
+        return 1
+    p = open_provider(args.uri, settings_of(conf_of(args)))
+    try:
+        gone = admin.destroy(p, args.version)
+    finally:
+        p.close()
+    print(f"destroyed {args.uri} version(s) {', '.join(gone)}; files wrapped only under them are now unreadable")
+    return 0

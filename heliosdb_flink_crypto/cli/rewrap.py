@@ -1,0 +1,68 @@
+"""``rewrap`` (header-only, after a rotation or KMS move) and ``reencrypt`` (compromise recovery)."""
+from __future__ import annotations
+
+from ..crypto import CheckpointCrypto
+from ..lifecycle import rewrap as rw
+from .keys import add_conf, conf_of, settings_of
+from .progress import Progress
+
+
+def register(sub) -> None:
+    p = sub.add_parser("rewrap", help="re-wrap every file's data key under the current (or another) KEK; "
+                                      "data is not re-encrypted")
+    _common(p)
+    p.add_argument("--verify", action="store_true", help="authenticate every byte before rewriting a file")
+    p.set_defaults(func=cmd_rewrap)
+
+    r = sub.add_parser("reencrypt", help="decrypt and encrypt every file again under new data keys "
+                                         "(compromise recovery)")
+    _common(r)
+    r.set_defaults(func=cmd_reencrypt)
+
+
+def _common(p) -> None:
+    p.add_argument("paths", nargs="+", metavar="PATH", help="checkpoint/savepoint directories or files")
+    p.add_argument("--to", action="append", default=[], metavar="URI",
+                   help="KMS URI(s) to wrap under (default: the URIs each header names, current versions)")
+    p.add_argument("--from", dest="trusted", action="append", default=[], metavar="URI",
+                   help="only unwrap through these KMS URIs (default: whatever each header names)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    add_conf(p)
+
+
+def _opener(args) -> CheckpointCrypto:
+    return CheckpointCrypto(args.to, trusted_uris=args.trusted, trust_header_uris=not args.trusted,
+                            settings=settings_of(conf_of(args)))
+
+
+def _report(summary, verb: str) -> int:
+    for r in summary.failed:
+        print(f"FAILED {r.path}: {r.detail}")
+    skipped = [r for r in summary.results if r.status == "skipped"]
+    for r in skipped:
+        print(f"skipped {r.path}: {r.detail}")
+    done = summary.count(verb)
+    print(f"{verb} {done}, already current {summary.count('current')}, skipped {len(skipped)}, "
+          f"failed {len(summary.failed)} of {len(summary.results)} files")
+    return 1 if summary.failed or not summary.results else 0
+
+
+def cmd_rewrap(args) -> int:
+    crypto = _opener(args)
+    try:
+        summary = rw.run(args.paths, lambda path: rw.rewrap_file(path, crypto, args.to or None, args.verify),
+                         lambda n: Progress(n, "rewrap", enabled=not args.quiet), crypto.bus)
+    finally:
+        crypto.close()
+    return _report(summary, "rewrapped")
+
+
+def cmd_reencrypt(args) -> int:
+    opener = _opener(args)
+    writers = rw.reencrypt_writers(args.to or None, settings_of(conf_of(args)), opener.bus)
+    try:
+        summary = rw.run(args.paths, lambda path: rw.reencrypt_file(path, opener, writers),
+                         lambda n: Progress(n, "reencrypt", enabled=not args.quiet), opener.bus)
+    finally:
+        opener.close()
+    return _report(summary, "reencrypted")
