@@ -1,0 +1,66 @@
+"""Prometheus metrics of checkpoint encryption (docs/metrics.md).
+
+``Metrics(bus)`` subscribes to the event bus; ``MetricsServer(metrics.registry, port)`` serves
+them on 127.0.0.1; ``snapshot()`` returns the current figures as a flat dict for the Java shim.
+``from_config(conf, crypto=...)`` wires all of it from ``heliosdb.crypto.metrics.*`` once per
+process.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Mapping
+
+from ..errors import ConfigError
+from ..observe import EventBus
+from .collector import Metrics, provider_of
+from .server import MetricsServer, parse_ports, snapshot as _snapshot
+
+_lock = threading.Lock()
+_process: dict = {}
+
+
+def from_config(conf: Mapping[str, Any], bus: EventBus | None = None, crypto=None) -> Metrics:
+    """The process's Metrics (made on the first call; later calls add ``crypto``'s cache), with
+    an HTTP endpoint when ``heliosdb.crypto.metrics.port`` is not 0."""
+    from ..audit import config_values
+    opts = config_values(conf, "heliosdb.crypto.metrics.")
+    try:
+        ports = parse_ports(opts["heliosdb.crypto.metrics.port"])
+    except ValueError as e:
+        raise ConfigError("heliosdb.crypto.metrics.port", str(e)) from None
+    with _lock:
+        m = _process.get("metrics")
+        if m is None:
+            m = Metrics(bus, max_tenants=opts["heliosdb.crypto.metrics.max-tenants"])
+            if ports:
+                _process["server"] = MetricsServer(m.registry, ports, opts["heliosdb.crypto.metrics.host"])
+            _process["metrics"] = m
+    if crypto is not None:
+        m.watch_cache(crypto.cache)
+    return m
+
+
+def server() -> MetricsServer | None:
+    """The process's endpoint, if ``from_config`` started one."""
+    return _process.get("server")
+
+
+def snapshot(metrics: Metrics | None = None) -> dict[str, float]:
+    """Current values of ``metrics`` (default: the process's) as ``{"name{labels}": value}``;
+    empty if metrics were never set up. The contract the Java shim relies on: docs/metrics.md."""
+    m = metrics or _process.get("metrics")
+    return _snapshot(m.registry) if m else {}
+
+
+def shutdown() -> None:
+    """Stop the process's endpoint and forget its metrics (tests, interpreter shutdown)."""
+    with _lock:
+        s, m = _process.pop("server", None), _process.pop("metrics", None)
+    if s:
+        s.close()
+    if m:
+        m.close()
+
+
+__all__ = ["Metrics", "MetricsServer", "from_config", "parse_ports", "provider_of", "server", "shutdown",
+           "snapshot"]
