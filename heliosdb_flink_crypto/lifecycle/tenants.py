@@ -166,8 +166,8 @@ class TenantRouter:
 
     @classmethod
     def from_config(cls, conf: Mapping[str, Any], bus: EventBus | None = None) -> "TenantRouter":
-        """From a raw Flink configuration (validated with ``config.load``)."""
-        v = cfg.load(conf)
+        """From a Flink configuration: raw strings (validated with ``config.load``) or its output."""
+        v = conf if isinstance(conf.get("heliosdb.crypto.kms.uri"), list) else cfg.load(conf)
         policy = CachePolicy(max_age=v["heliosdb.crypto.cache.max-age"],
                              max_bytes=v["heliosdb.crypto.cache.max-bytes"],
                              max_files=v["heliosdb.crypto.cache.max-files"],
