@@ -35,3 +35,19 @@ def fast_retry():
         return {p + "timeout": timeout, p + "max-attempts": attempts, p + "backoff": "10 ms",
                 p + "max-backoff": "50 ms"}
     return make
+
+
+@pytest.fixture(scope="session")
+def gcp_server():
+    from heliosdb_flink_crypto.testing.gcp import GcpKmsStandIn
+    with GcpKmsStandIn() as s:
+        yield s
+
+
+@pytest.fixture
+def gcp(gcp_server):
+    gcp_server.start()
+    gcp_server.faults.clear()
+    yield gcp_server
+    gcp_server.faults.clear()
+    gcp_server.start()
