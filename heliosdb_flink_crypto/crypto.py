@@ -96,18 +96,20 @@ class CheckpointCrypto:
         dk = self.cache.current(scope, lambda: self._new_data_key(tenant))
         h, raw, keys = new_header(dk, self.suite, self.segment_size, rng=self._rng)
 
-        def done(nbytes: int, t0=time.perf_counter()):
+        def done(nbytes: int, seconds: float | None = None, path: str | None = None,
+                 t0=time.perf_counter()):
+            """Call once the file is complete; ``seconds``: time spent sealing (default: since new_file)."""
             self.cache.add_bytes(scope, dk, nbytes)
-            self.bus.emit("encrypt", "ok", file_id=h.file_id, tenant=tenant, bytes=nbytes,
+            self.bus.emit("encrypt", "ok", path=path, file_id=h.file_id, tenant=tenant, bytes=nbytes,
                           kms_uri=dk.slots[0].kms_uri, key_version=dk.slots[0].key_version,
-                          seconds=time.perf_counter() - t0)
+                          seconds=time.perf_counter() - t0 if seconds is None else seconds)
         return h, raw, keys, done
 
     # -- existing files ------------------------------------------------------------
     def open_file(self, raw: bytes, path: str | None = None) -> tuple[Header, FileKeys]:
         """Parse and authenticate a header; raw holds at least the whole header."""
         h = parse(raw, path)
-        raw = bytes(raw[:h.length if len(raw) >= h.length else len(raw)])
+        raw = bytes(raw[:h.length])
         dek = self._find_dek(h, path)
         try:
             keys = open_header(h, raw, dek, path)
@@ -161,16 +163,21 @@ class CheckpointCrypto:
                 _, hlen, _ = parse_prefix(head, path)
                 head += _read_exact(source, hlen - PREFIX_LEN)
             h, keys = self.open_file(head, path)
-            r = DecryptingReader(source, h.length, keys, h.segment_size, ciphertext_len, path,
-                                 close_source=close_source)
+            fields = dict(path=path, file_id=h.file_id, tenant=h.tenant, kms_uri=h.slots[0].kms_uri,
+                          key_version=h.slots[0].key_version)
+            r = DecryptingReader(
+                source, h.length, keys, h.segment_size, ciphertext_len, path, close_source=close_source,
+                on_close=lambda n, sec, failed: self.bus.emit("decrypt", "error" if failed else "ok",
+                                                              bytes=n, seconds=sec, **fields),
+                on_auth_failure=lambda: self.bus.emit("auth_failure", "error", **fields))
         except HeliosCryptoError as e:
-            if isinstance(e, (FormatError, AuthenticationError)):
-                self.bus.emit("auth_failure", "error", path=path, error=type(e).__name__)
+            if isinstance(e, FormatError):
+                self.bus.emit("auth_failure", "error", path=path, error="malformed")
+            elif not isinstance(e, AuthenticationError):  # header failures emitted in open_file
+                self.bus.emit("decrypt", "error", path=path, error=type(e).__name__)
             if close_source:
                 source.close()
             raise
-        self.bus.emit("decrypt", "ok", path=path, file_id=h.file_id, tenant=h.tenant,
-                      bytes=r.size, key_version=h.slots[0].key_version)
         return r
 
     def open_path(self, path: str) -> DecryptingReader:

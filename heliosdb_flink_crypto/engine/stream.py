@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import mmap
 import os
+from time import perf_counter
 
 from ..errors import AuthenticationError
 from ..format import overhead, plaintext_length, segment_count, segment_offset
@@ -29,6 +30,7 @@ class EncryptingWriter(io.RawIOBase):
         self._fill = self._index = self._total = 0
         self._on_close, self._close_sink = on_close, close_sink
         self._broken = False
+        self.crypto_seconds = 0.0  # time spent sealing, for the duration metrics
         sink.write(header_bytes)
 
     def writable(self) -> bool:
@@ -38,7 +40,9 @@ class EncryptingWriter(io.RawIOBase):
         return self._total
 
     def _emit(self, data, last: bool) -> None:
+        t = perf_counter()
         n = self._keys.seal_into(self._index, last, data, self._out)
+        self.crypto_seconds += perf_counter() - t
         self._sink.write(memoryview(self._out)[:n])
         self._index += 1
 
@@ -88,7 +92,7 @@ class EncryptingWriter(io.RawIOBase):
                 self._sink.close()
             super().close()
         if not self._broken and self._on_close:
-            self._on_close(self._total)
+            self._on_close(self._total, self.crypto_seconds)
 
     def __exit__(self, exc_type, *rest):
         if exc_type is not None:
@@ -106,7 +110,7 @@ class DecryptingReader(io.RawIOBase):
 
     def __init__(self, source, header_len: int, keys: FileKeys, segment_size: int,
                  ciphertext_len: int | None = None, path: str | None = None, close_source=False,
-                 on_segment=None):
+                 on_close=None, on_auth_failure=None):
         super().__init__()
         self._src, self._keys, self._seg, self._hlen, self.path = source, keys, segment_size, header_len, path
         # bytes, bytearray, memoryview or mmap: segments are decrypted in place, no copy
@@ -119,7 +123,9 @@ class DecryptingReader(io.RawIOBase):
         self._ct = bytearray(segment_size + self._o)
         self._pt = bytearray(segment_size)
         self._cur, self._cur_len, self._pos = -1, 0, 0
-        self._close_source, self._on_segment = close_source, on_segment
+        self._close_source, self._on_close, self._on_auth_failure = close_source, on_close, on_auth_failure
+        self.crypto_seconds, self.crypto_bytes = 0.0, 0  # segments authenticated and decrypted
+        self.failed = False
 
     def readable(self) -> bool:
         return True
@@ -163,20 +169,23 @@ class DecryptingReader(io.RawIOBase):
         if got < want:
             if self._mem is not None:
                 view.release()
+            self._auth_failed()
             raise AuthenticationError(self.path)  # shorter than its length said: truncated
         if dst is None:
             self._cur = -1
+        t = perf_counter()
         try:
             n = self._keys.open_into(index, last, view, self._pt if dst is None else dst)
         except SegmentAuthError:
+            self._auth_failed()
             raise AuthenticationError(self.path) from None
         finally:
             if self._mem is not None:
                 view.release()  # an mmap cannot close while a view of it lives
+        self.crypto_seconds += perf_counter() - t
+        self.crypto_bytes += n
         if dst is None:
             self._cur, self._cur_len = index, n
-        if self._on_segment:
-            self._on_segment(n)
 
     def pread(self, offset: int, n: int) -> bytes:
         out = bytearray()
@@ -225,8 +234,15 @@ class DecryptingReader(io.RawIOBase):
             self._load(i)
         return self.size
 
+    def _auth_failed(self) -> None:
+        self.failed = True
+        if self._on_auth_failure:
+            self._on_auth_failure()
+
     def close(self) -> None:
         if not self.closed:
+            if self._on_close:
+                self._on_close(self.crypto_bytes, self.crypto_seconds, self.failed)
             if self._mem is not None:
                 self._mem.release()
             if self._close_source:
