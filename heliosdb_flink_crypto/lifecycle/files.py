@@ -15,7 +15,7 @@ def iter_files(paths):
     """Regular files under ``paths`` (files or directories), sorted, symlinks not followed, our own
     temporary files (``*.hfc-tmp-*``, left by an interrupted run) skipped."""
     for p in paths:
-        p = _local(p)
+        p = local_path(p)
         if os.path.isdir(p):
             for root, dirs, files in os.walk(p):
                 dirs.sort()
@@ -27,7 +27,8 @@ def iter_files(paths):
             yield p
 
 
-def _local(p: str) -> str:
+def local_path(p: str) -> str:
+    """A ``file://`` or ``enc+file://`` URI as a plain path (other strings unchanged)."""
     for scheme in ("enc+file://", "file://"):
         if p.startswith(scheme):
             return p[len(scheme):]

@@ -24,7 +24,7 @@ from ..engine import kms_context, open_header, seal_header
 from ..errors import HeliosCryptoError, KeyAccessError
 from ..format import KeySlot, parse
 from ..kms.cache import DekCache
-from .files import is_encrypted, iter_files, read_header, replacing
+from .files import is_encrypted, iter_files, local_path, read_header, replacing
 
 COPY_CHUNK = 1 << 20
 
@@ -118,10 +118,12 @@ def _names(pairs) -> str:
 def run(paths: Iterable[str], one: Callable[[str], FileResult], progress=None, bus=None) -> Summary:
     """Apply ``one`` to every file under ``paths``; a failing file is recorded, never fatal.
     ``progress(total)`` makes an object with ``step(path)`` and ``done()`` (cli.progress.Progress)."""
-    files = list(iter_files(paths))
+    paths = list(paths)
+    results = [FileResult(p, "failed", "no such file or directory") for p in paths
+               if not os.path.lexists(local_path(p))]
+    files = list(iter_files(p for p in paths if os.path.lexists(local_path(p))))
     if progress is not None:
         progress = progress(len(files))
-    results = []
     for path in files:
         try:
             res = one(path)
