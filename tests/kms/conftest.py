@@ -51,3 +51,21 @@ def gcp(gcp_server):
     yield gcp_server
     gcp_server.faults.clear()
     gcp_server.start()
+
+
+@pytest.fixture(scope="session")
+def azure_server():
+    from heliosdb_flink_crypto.testing.azure import AzureKeyVaultStandIn
+    with AzureKeyVaultStandIn() as s:
+        yield s
+
+
+@pytest.fixture
+def azure(azure_server):
+    azure_server.start()
+    azure_server.faults.clear()
+    azure_server.tokens = None
+    yield azure_server
+    azure_server.faults.clear()
+    azure_server.tokens = None
+    azure_server.start()
