@@ -18,7 +18,7 @@ import datetime
 import hashlib
 import hmac
 import json
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 FORMAT_VERSION = 1
 GENESIS = "0" * 64
@@ -30,7 +30,8 @@ MAX_STR = 512
 ALLOWED_FIELDS = frozenset({
     "op", "outcome", "path", "file_id", "tenant", "kms_uri", "key_version", "dek_id", "bytes",
     "seconds", "error", "reason", "kms_op", "from_version", "to_version", "old_version",
-    "new_version", "files", "count", "checkpoint_id", "job_id", "dropped", "events",
+    "new_version", "previous_version", "previous", "header_tenant", "files", "count", "checkpoint_id",
+    "job_id", "dropped", "events",
 })
 #: Fields stamped by the audit log itself; an event cannot set them.
 STAMPED = frozenset({"v", "seq", "time", "host", "pid", "prev", "alg", "hash"})
@@ -48,12 +49,11 @@ def scrub_uri(value: str) -> str:
         return value
     try:
         p = urlsplit(value)
-        host = p.hostname or ""
-        if p.port:
-            host = f"{host}:{p.port}"
-        return urlunsplit((p.scheme, host if p.netloc else "", p.path, "", ""))
     except ValueError:
         return "<unparseable uri>"
+    if "@" not in p.netloc and not p.query and not p.fragment:
+        return value
+    return f"{p.scheme}://{p.netloc.rpartition('@')[2]}{p.path}"
 
 
 def _clean(value):

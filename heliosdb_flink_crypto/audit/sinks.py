@@ -48,18 +48,16 @@ def log_set(path: str) -> list[str]:
     return files
 
 
-def last_line(path: str, chunk: int = 65536) -> str | None:
-    """The last non-empty line of a file, or None."""
+def tail_lines(path: str, chunk: int = 65536) -> list[str]:
+    """The complete non-empty lines in the last ``chunk`` bytes of a file (first may be partial)."""
     try:
         with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)
-            end = f.tell()
-            f.seek(max(0, end - chunk))
+            f.seek(max(0, f.tell() - chunk))
             data = f.read()
     except FileNotFoundError:
-        return None
-    lines = [x for x in data.split(b"\n") if x.strip()]
-    return lines[-1].decode("utf-8", "replace") if lines else None
+        return []
+    return [x.decode("utf-8", "replace") for x in data.split(b"\n") if x.strip()]
 
 
 class FileSink:
@@ -78,20 +76,25 @@ class FileSink:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._f = os.fdopen(fd, "a", encoding="utf-8")
         self._size = self._f.tell()
-        if self._size and last_line(self.path, 1) not in (None, ""):  # torn last line: end it
-            self._f.write("\n")
-            self._size += 1
+        if self._size:
+            with open(self.path, "rb") as f:
+                f.seek(-1, os.SEEK_END)
+                torn = f.read(1) != b"\n"
+            if torn:  # a crash left a partial line: end it, so the next record stands alone
+                self._f.write("\n")
+                self._size += 1
 
     def last_record(self) -> dict | None:
-        """The newest record of the set (to continue its chain), None if empty or unreadable."""
+        """The newest parseable record of the set (to continue its chain); a torn last line left
+        by a crash is skipped (``verify`` accepts it when a restart follows it)."""
         for f in reversed(log_set(self.path)):
-            line = last_line(f)
-            if line is not None:
+            for line in reversed(tail_lines(f)):
                 try:
                     rec = json.loads(line)
                 except ValueError:
-                    return None
-                return rec if isinstance(rec, dict) else None
+                    continue
+                if isinstance(rec, dict):
+                    return rec
         return None
 
     def write(self, line: str) -> None:

@@ -16,7 +16,7 @@ from .record import ALG_HMAC, ALG_PLAIN, GENESIS, Chain, canonical
 from .sinks import ROTATED, log_set
 
 
-INSERTED = "inserted"
+INSERTED, TORN = "inserted", "torn"
 
 
 @dataclass
@@ -59,7 +59,7 @@ def verify(files, key: bytes | None = None, from_start: bool = False) -> Result:
         return _bad(res, None, None, "no audit log files found")
     chain = Chain(key)
     prev_rec = before_prev = None
-    prev_loc = None
+    prev_loc = torn = None
     for path in res.files:
         try:
             f = open(path, "rb")
@@ -68,6 +68,15 @@ def verify(files, key: bytes | None = None, from_start: bool = False) -> Result:
         with f:
             for lineno, raw in enumerate(f, 1):
                 reason = _check(raw, chain, prev_rec, before_prev, key)
+                if reason == TORN and torn is None:
+                    torn = (path, lineno)  # a crash's partial line: fine if a restart follows
+                    continue
+                if torn:
+                    if reason or json.loads(raw).get("op") != "audit_start":
+                        return _bad(res, *torn, "not a JSON record (damaged, or a partial write not "
+                                    "followed by a restart)")
+                    res.notes.append(f"{torn[0]}:{torn[1]}: a partial record (process crash), then a restart")
+                    torn = None
                 if reason == INSERTED:
                     return _bad(res, *prev_loc, "record inserted (the next record chains to the one before it)")
                 if reason:
@@ -83,6 +92,8 @@ def verify(files, key: bytes | None = None, from_start: bool = False) -> Result:
                                          "it (rotated away?)")
                 before_prev, prev_rec, prev_loc = prev_rec, rec, (path, lineno)
                 res.records += 1
+    if torn:
+        res.notes.append(f"{torn[0]}:{torn[1]}: the set ends with a partial record (process crash?)")
     if prev_rec is None:
         return _bad(res, res.files[0], None, "the log is empty")
     res.last_seq, res.last_hash = prev_rec["seq"], prev_rec["hash"]
@@ -99,7 +110,7 @@ def _check(raw: bytes, chain: Chain, prev, before_prev, key) -> str:
         line = raw.decode("utf-8").rstrip("\n")
         rec = json.loads(line)
     except (UnicodeDecodeError, ValueError):
-        return "not a JSON record (damaged, or a partial write)"
+        return TORN
     if not isinstance(rec, dict) or not all(k in rec for k in ("seq", "prev", "alg", "hash")):
         return "not an audit record (chain fields missing)"
     if not isinstance(rec["seq"], int) or not isinstance(rec["prev"], str):
