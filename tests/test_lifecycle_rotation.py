@@ -10,7 +10,8 @@ from heliosdb_flink_crypto import CheckpointCrypto, ConfigError, KmsError
 from heliosdb_flink_crypto.errors import HeliosCryptoError
 from heliosdb_flink_crypto.kms.local import LocalKeyring
 from heliosdb_flink_crypto.lifecycle import RotationManager, RotationPolicy, TenantRouter
-from heliosdb_flink_crypto.lifecycle.rotation import DAY, RotationState, default_state_path
+from heliosdb_flink_crypto.lifecycle.rotation import DAY
+from heliosdb_flink_crypto.lifecycle.state import RotationState, default_state_path
 from heliosdb_flink_crypto.observe import EventBus
 
 

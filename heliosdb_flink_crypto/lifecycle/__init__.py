@@ -2,7 +2,8 @@
 path-prefix tenants and crypto-shredding. See docs/operations.md."""
 from .admin import destroy, set_min_version
 from .rewrap import FileResult, Summary, reencrypt_file, rewrap_file
-from .rotation import Rotation, RotationManager, RotationPolicy, RotationState
+from .rotation import Rotation, RotationManager, RotationPolicy
+from .state import RotationState
 from .tenants import Tenant, TenantCrypto, TenantMap, TenantMismatchError, TenantRouter
 from .usage import blocked_by, key_usage
 
