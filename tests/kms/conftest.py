@@ -69,3 +69,15 @@ def azure(azure_server):
     azure_server.faults.clear()
     azure_server.tokens = None
     azure_server.start()
+
+
+@pytest.fixture(scope="session")
+def softhsm():
+    from heliosdb_flink_crypto.testing.softhsm import SoftHsm
+    with SoftHsm() as hsm:
+        yield hsm
+
+
+@pytest.fixture(scope="session")
+def hsm_token(softhsm):
+    return softhsm.create_token("ckpt")
