@@ -1,0 +1,152 @@
+package io.heliosdb.flink.crypto;
+
+import java.io.IOException;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * One configured session of the Python engine: what the streams call to start a file and to seal
+ * or open one segment. Keys never leave Python; Java sees header bytes, handles and ciphertext.
+ */
+final class CryptoEngine {
+
+    /** What a new file starts with. */
+    static final class NewFile {
+        final long handle;
+        final byte[] header;
+        final int segmentSize;
+        final int overhead;
+
+        NewFile(long handle, byte[] header, int segmentSize, int overhead) {
+            this.handle = handle;
+            this.header = header;
+            this.segmentSize = segmentSize;
+            this.overhead = overhead;
+        }
+    }
+
+    final PythonBridge bridge;
+    final NativeBuffers buffers;
+    private final long session;
+
+    private CryptoEngine(PythonBridge bridge, long session, boolean zeroCopy) {
+        this.bridge = bridge;
+        this.session = session;
+        this.buffers = new NativeBuffers(bridge, zeroCopy);
+    }
+
+    /**
+     * Starts (or joins) the JVM's Python and validates {@code conf} (the {@code heliosdb.crypto.*}
+     * entries) there; a bad option fails with a message naming its key.
+     */
+    static CryptoEngine open(Map<String, String> conf) throws IOException {
+        return open(conf, true);
+    }
+
+    static CryptoEngine open(Map<String, String> conf, boolean zeroCopy) throws IOException {
+        String exec = conf.getOrDefault(CryptoOptions.PYTHON_EXECUTABLE.key(),
+                CryptoOptions.PYTHON_EXECUTABLE.defaultValue());
+        PythonBridge bridge = PythonBridge.get(exec);
+        long session = (Long) bridge.call("configure", toJson(conf));
+        return new CryptoEngine(bridge, session, zeroCopy);
+    }
+
+    NewFile newFile(String path) throws IOException {
+        Object[] r = (Object[]) bridge.call("writer", session, path);
+        return new NewFile((Long) r[0], (byte[]) r[1], ((Long) r[2]).intValue(), ((Long) r[3]).intValue());
+    }
+
+    /** Seals {@code len} plaintext bytes of {@code src} as segment {@code index} into {@code dst}. */
+    int seal(long handle, long index, boolean last, NativeBuffers.Registered src, int len,
+             NativeBuffers.Registered dst) throws IOException {
+        if (buffers.zeroCopy()) {
+            return ((Long) bridge.call("seal", handle, index, last, src.id, (long) len, dst.id)).intValue();
+        }
+        byte[] out = (byte[]) bridge.call("seal_bytes", handle, index, last, copyOut(src, len));
+        copyIn(dst, out);
+        return out.length;
+    }
+
+    void finish(long handle, long plaintextBytes) throws IOException {
+        bridge.call("finish", handle, plaintextBytes);
+    }
+
+    void discard(long handle) {
+        try {
+            bridge.call("discard", handle);
+        } catch (IOException ignored) {
+            // the handle only holds keys in Python; losing it there is harmless
+        }
+    }
+
+    long openFile(String path, byte[] header) throws IOException {
+        return (Long) bridge.call("reader", session, path, header);
+    }
+
+    /** TESTS ONLY: open a header with a given data key (format vectors); Python refuses it unless
+     *  HELIOSDB_INSECURE_TEST_HOOKS=1. */
+    long insecureOpenWithDek(String path, byte[] header, String dekHex) throws IOException {
+        return (Long) bridge.call("insecure_reader_with_dek", path, header, dekHex);
+    }
+
+    /** Authenticates and decrypts {@code len} bytes of sealed segment {@code index}; returns plaintext length. */
+    int open(long handle, long index, boolean last, NativeBuffers.Registered src, int len,
+             NativeBuffers.Registered dst) throws IOException {
+        if (buffers.zeroCopy()) {
+            return ((Long) bridge.call("open", handle, index, last, src.id, (long) len, dst.id)).intValue();
+        }
+        byte[] out = (byte[]) bridge.call("open_bytes", handle, index, last, copyOut(src, len));
+        copyIn(dst, out);
+        return out.length;
+    }
+
+    void close(long handle) {
+        try {
+            bridge.call("close", handle);
+        } catch (IOException ignored) {
+            // as discard()
+        }
+    }
+
+    private static byte[] copyOut(NativeBuffers.Registered r, int len) {
+        byte[] b = new byte[len];
+        java.nio.ByteBuffer d = r.buffer.duplicate();
+        d.clear();
+        d.get(b);
+        return b;
+    }
+
+    private static void copyIn(NativeBuffers.Registered r, byte[] b) {
+        java.nio.ByteBuffer d = r.buffer.duplicate();
+        d.clear();
+        d.put(b);
+    }
+
+    static String toJson(Map<String, String> conf) {
+        StringBuilder sb = new StringBuilder("{");
+        for (Map.Entry<String, String> e : new TreeMap<>(conf).entrySet()) {
+            if (sb.length() > 1) {
+                sb.append(',');
+            }
+            quote(sb, e.getKey());
+            sb.append(':');
+            quote(sb, e.getValue());
+        }
+        return sb.append('}').toString();
+    }
+
+    private static void quote(StringBuilder sb, String s) {
+        sb.append('"');
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c == '"' || c == '\\') {
+                sb.append('\\').append(c);
+            } else if (c < 0x20) {
+                sb.append(String.format("\\u%04x", (int) c));
+            } else {
+                sb.append(c);
+            }
+        }
+        sb.append('"');
+    }
+}

@@ -1,0 +1,134 @@
+package io.heliosdb.flink.crypto;
+
+import java.io.IOException;
+import java.lang.reflect.Field;
+import java.nio.Buffer;
+import java.nio.ByteBuffer;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Reusable direct ByteBuffers registered once with Python by native address, so that segment calls
+ * pass only ints and Python encrypts straight into Java memory.
+ *
+ * <p>The address is read without {@code --add-exports java.base/sun.nio.ch}: through
+ * {@code sun.misc.Unsafe} (module jdk.unsupported, open to everyone) at the offset of
+ * {@code java.nio.Buffer.address}, as Netty does. If that is unavailable the streams fall back to
+ * copying byte arrays through pemja (slower, same bytes).
+ *
+ * <p>Buffers live in a bounded pool per capacity; one that does not fit back in the pool is
+ * unregistered in Python before it is dropped, so Python never holds a view of freed memory.
+ */
+final class NativeBuffers {
+
+    static final int MAX_POOLED_PER_SIZE = 32;
+
+    /** A direct buffer and its id in Python ({@code 0} when addresses are unavailable). */
+    static final class Registered {
+        final ByteBuffer buffer;
+        final long id;
+
+        Registered(ByteBuffer buffer, long id) {
+            this.buffer = buffer;
+            this.id = id;
+        }
+    }
+
+    private static final Object UNSAFE;
+    private static final long ADDRESS_OFFSET;
+    private static final java.lang.reflect.Method GET_LONG;
+
+    static {
+        Object unsafe = null;
+        long offset = -1;
+        java.lang.reflect.Method getLong = null;
+        try {
+            Class<?> c = Class.forName("sun.misc.Unsafe");
+            Field f = c.getDeclaredField("theUnsafe");
+            f.setAccessible(true);
+            unsafe = f.get(null);
+            Field address = Buffer.class.getDeclaredField("address");
+            offset = (long) c.getMethod("objectFieldOffset", Field.class).invoke(unsafe, address);
+            getLong = c.getMethod("getLong", Object.class, long.class);
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            unsafe = null;
+        }
+        UNSAFE = unsafe;
+        ADDRESS_OFFSET = offset;
+        GET_LONG = getLong;
+    }
+
+    private final PythonBridge bridge;
+    private final boolean zeroCopy;
+    private final Map<Integer, ConcurrentLinkedQueue<Registered>> pools = new ConcurrentHashMap<>();
+    private final Map<Integer, AtomicInteger> pooled = new ConcurrentHashMap<>();
+
+    NativeBuffers(PythonBridge bridge, boolean zeroCopy) {
+        this.bridge = bridge;
+        this.zeroCopy = zeroCopy && UNSAFE != null;
+    }
+
+    /** Whether segments cross by address (true) or as copied byte arrays (false). */
+    boolean zeroCopy() {
+        return zeroCopy;
+    }
+
+    static long address(ByteBuffer b) {
+        if (UNSAFE == null || !b.isDirect()) {
+            return 0;
+        }
+        try {
+            return (long) GET_LONG.invoke(UNSAFE, b, ADDRESS_OFFSET);
+        } catch (ReflectiveOperationException e) {
+            return 0;
+        }
+    }
+
+    Registered take(int capacity) throws IOException {
+        Registered r = pool(capacity).poll();
+        if (r != null) {
+            pooled.get(capacity).decrementAndGet();
+            r.buffer.clear();
+            return r;
+        }
+        ByteBuffer b = ByteBuffer.allocateDirect(capacity);
+        long id = 0;
+        if (zeroCopy) {
+            long addr = address(b);
+            if (addr == 0) {
+                throw new IOException("heliosdb crypto: no native address for a direct buffer");
+            }
+            id = (Long) bridge.call("register", addr, capacity);
+        }
+        return new Registered(b, id);
+    }
+
+    void give(Registered r) {
+        if (r == null) {
+            return;
+        }
+        int capacity = r.buffer.capacity();
+        AtomicInteger count = pooled.computeIfAbsent(capacity, k -> new AtomicInteger());
+        if (count.incrementAndGet() <= MAX_POOLED_PER_SIZE) {
+            pool(capacity).add(r);
+            return;
+        }
+        count.decrementAndGet();
+        if (r.id != 0) {
+            try {
+                bridge.call("unregister", r.id);
+            } catch (IOException e) {
+                // Python could not forget the view: keep the memory alive rather than free it under it.
+                pool(capacity).add(r);
+                count.incrementAndGet();
+            }
+        }
+    }
+
+    private ConcurrentLinkedQueue<Registered> pool(int capacity) {
+        pooled.computeIfAbsent(capacity, k -> new AtomicInteger());
+        return pools.computeIfAbsent(capacity, k -> new ConcurrentLinkedQueue<>());
+    }
+}

@@ -1,0 +1,196 @@
+package io.heliosdb.flink.crypto;
+
+import pemja.core.PythonException;
+import pemja.core.PythonInterpreter;
+import pemja.core.PythonInterpreterConfig;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Future;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The only class that calls pemja. One CPython per JVM (pemja's rule), reached through a pool of
+ * worker threads that each own one {@link PythonInterpreter} for their whole life (an interpreter
+ * caches its creating thread's JNIEnv). Every call goes through ONE Python function,
+ * {@code heliosdb_flink_crypto.flink.hooks.dispatch(op, *args)}: pemja's {@code invoke} misbehaves
+ * when an interpreter alternates between function names.
+ *
+ * <p>Arguments are ints, strings and byte arrays; segment data never crosses as an argument on the
+ * fast path: buffers are registered once by native address and named by id.
+ */
+final class PythonBridge {
+
+    static final String ENTRY = "heliosdb_dispatch";
+
+    private static final Object LOCK = new Object();
+    private static volatile PythonBridge instance;
+
+    private final String pythonExec;
+    private final ExecutorService workers;
+    private final ThreadLocal<PythonInterpreter> interpreter = new ThreadLocal<>();
+    private final PythonInterpreterConfig config;
+
+    private PythonBridge(String pythonExec, int threads) throws IOException {
+        this.pythonExec = pythonExec;
+        List<String> paths = pythonPaths(pythonExec);
+        PythonInterpreterConfig config = PythonInterpreterConfig.newBuilder()
+                .setPythonExec(pythonExec)
+                .addPythonPaths(paths.toArray(new String[0]))
+                .setExcType(PythonInterpreterConfig.ExecType.MULTI_THREAD)
+                .build();
+        AtomicInteger n = new AtomicInteger();
+        ThreadFactory factory = r -> {
+            Thread t = new Thread(() -> {
+                try {
+                    r.run();
+                } finally {
+                    PythonInterpreter p = interpreter.get();
+                    if (p != null) {
+                        interpreter.remove();
+                        p.close();
+                    }
+                }
+            }, "heliosdb-crypto-python-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        };
+        this.config = config;
+        this.workers = new ThreadPoolExecutor(threads, threads, 0L, TimeUnit.MILLISECONDS,
+                new LinkedBlockingQueue<>(), factory);
+        Object version = call("ping"); // fail now, not at the first checkpoint
+        if (!(version instanceof String)) {
+            throw new IOException("heliosdb_flink_crypto did not answer through " + pythonExec);
+        }
+    }
+
+    /** The JVM's bridge; the first caller's Python executable wins (one CPython per JVM). */
+    static PythonBridge get(String pythonExec) throws IOException {
+        PythonBridge b = instance;
+        if (b != null) {
+            return b;
+        }
+        synchronized (LOCK) {
+            if (instance == null) {
+                int threads = Math.max(1, Math.min(8, Runtime.getRuntime().availableProcessors()));
+                instance = new PythonBridge(pythonExec, threads);
+            }
+            return instance;
+        }
+    }
+
+    String pythonExec() {
+        return pythonExec;
+    }
+
+    /** This worker thread's interpreter, made on first use and kept on this thread. */
+    private PythonInterpreter own() {
+        PythonInterpreter p = interpreter.get();
+        if (p == null) {
+            p = new PythonInterpreter(config);
+            try {
+                p.exec("from heliosdb_flink_crypto.flink.hooks import dispatch as " + ENTRY);
+            } catch (RuntimeException e) {
+                p.close();
+                throw e;
+            }
+            interpreter.set(p);
+        }
+        return p;
+    }
+
+    /** Runs {@code dispatch(op, *args)} on a worker; Python errors become IOExceptions. */
+    Object call(String op, Object... args) throws IOException {
+        Object[] all = new Object[args.length + 1];
+        all[0] = op;
+        System.arraycopy(args, 0, all, 1, args.length);
+        Future<Object> f;
+        try {
+            f = workers.submit(() -> own().invoke(ENTRY, all));
+        } catch (RuntimeException e) {
+            throw new IOException("heliosdb crypto: Python workers unavailable", e);
+        }
+        try {
+            return f.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new java.io.InterruptedIOException("interrupted while calling Python (" + op + ")");
+        } catch (ExecutionException e) {
+            throw translate(e.getCause());
+        }
+    }
+
+    static IOException translate(Throwable t) {
+        if (t instanceof PythonException || t.getClass().getName().startsWith("pemja.")) {
+            return new CryptoIOException(pythonMessage(String.valueOf(t.getMessage())));
+        }
+        if (t instanceof IOException) {
+            return (IOException) t;
+        }
+        return new IOException("heliosdb crypto: " + t, t);
+    }
+
+    /** {@code <class 'heliosdb_flink_crypto.errors.AuthenticationError'>: msg} -> {@code AuthenticationError: msg}. */
+    static String pythonMessage(String m) {
+        if (m.startsWith("<class '")) {
+            int end = m.indexOf("'>");
+            if (end > 0) {
+                String cls = m.substring(8, end);
+                cls = cls.substring(cls.lastIndexOf('.') + 1);
+                String rest = m.substring(end + 2);
+                if (rest.startsWith(":")) {
+                    rest = rest.substring(1);
+                }
+                return cls + ":" + rest;
+            }
+        }
+        return m;
+    }
+
+    /** sys.path of the configured interpreter (its venv's site-packages), asked once. */
+    private static List<String> pythonPaths(String exec) throws IOException {
+        ProcessBuilder pb = new ProcessBuilder(exec, "-c",
+                "import os, sys, heliosdb_flink_crypto as m\n"
+                        // an editable install is found through a .pth hook pemja does not run: name its root
+                        + "print(os.path.dirname(os.path.dirname(os.path.abspath(m.__file__))))\n"
+                        + "for p in sys.path:\n    print(p)\n");
+        pb.redirectErrorStream(true);
+        Process p;
+        try {
+            p = pb.start();
+        } catch (IOException e) {
+            throw new IOException("heliosdb.crypto.python.executable: cannot run " + exec + ": " + e.getMessage(), e);
+        }
+        List<String> out = new ArrayList<>();
+        StringBuilder all = new StringBuilder();
+        try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+            String line;
+            while ((line = r.readLine()) != null) {
+                all.append(line).append('\n');
+                if (!line.isEmpty()) {
+                    out.add(line);
+                }
+            }
+        }
+        try {
+            if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
+                throw new IOException("heliosdb.crypto.python.executable: " + exec
+                        + " cannot import heliosdb_flink_crypto:\n" + all);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new java.io.InterruptedIOException("interrupted while starting " + exec);
+        }
+        return out;
+    }
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Build the Java shim (Flink FileSystem plugin for enc+file://, enc+s3://, ...) and put the jar
+# where the Python package finds it: heliosdb_flink_crypto/flink/jars/heliosdb-flink-crypto-shim.jar
+# Needs Java 11+ and Maven 3.8 (dependencies come from Maven Central into ~/.m2).
+#   scripts/build-shim.sh            build without running the JUnit tests
+#   scripts/build-shim.sh --test     also run the JUnit tests (they start the venv's Python via pemja)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+skip="-DskipTests"
+if [[ "${1:-}" == "--test" ]]; then skip=""; fi
+python="${HELIOSDB_PYTHON:-$root/.venv/bin/python}"
+cd "$root/java-shim"
+mvn -q -B package $skip -Dheliosdb.python="$python"
+mkdir -p "$root/heliosdb_flink_crypto/flink/jars"
+cp target/heliosdb-flink-crypto-shim.jar "$root/heliosdb_flink_crypto/flink/jars/heliosdb-flink-crypto-shim.jar"
+echo "$root/heliosdb_flink_crypto/flink/jars/heliosdb-flink-crypto-shim.jar"
