@@ -70,7 +70,7 @@ class AuditLog:
         self._thread = threading.Thread(target=self._run, name="heliosdb-audit-writer", daemon=True)
         self._enqueue({"op": "audit_start", "outcome": "ok"}, force=True)
         self._thread.start()
-        self.bus.subscribe(self._on_event)
+        self._listener = self.bus.subscribe(self._on_event)  # unsubscribe needs this very object
         atexit.register(self.close)
         _LIVE.add(self)
 
@@ -168,7 +168,7 @@ class AuditLog:
             if self._closed:
                 return
             self._closed = True
-        self.bus.unsubscribe(self._on_event)
+        self.bus.unsubscribe(self._listener)
         atexit.unregister(self.close)
         self._enqueue({"op": "audit_stop", "outcome": "ok"}, force=True)
         self._stopping.set()

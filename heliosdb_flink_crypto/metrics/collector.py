@@ -79,7 +79,7 @@ class Metrics:
         self.fips = Gauge(n + "crypto_fips_enabled", "1 if OpenSSL runs its FIPS provider.", registry=r)
         self.fips.set_function(_fips_enabled)
         self.registry.register(_PullCollector(self))
-        self.bus.subscribe(self.on_event)
+        self._listener = self.bus.subscribe(self.on_event)  # unsubscribe needs this very object
 
     def __repr__(self) -> str:
         return f"Metrics(caches={len(self._caches)})"
@@ -96,7 +96,7 @@ class Metrics:
             return [c for c in live if c is not None]
 
     def close(self) -> None:
-        self.bus.unsubscribe(self.on_event)
+        self.bus.unsubscribe(self._listener)
 
     def _tenant(self, tenant) -> str:
         tenant = tenant if isinstance(tenant, str) else ""
