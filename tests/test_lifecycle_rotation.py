@@ -201,3 +201,32 @@ def test_from_config_manages_every_tenant_key_and_invalidates_router_cryptos(tmp
     assert m.rotate(uris["acme"]).invalidated == 1
     assert version_of(acme) == "2"
     assert RotationManager.from_config({"heliosdb.crypto.kms.uri": uris["default"]}).uris == [uris["default"]]
+
+
+def test_a_data_key_being_made_during_the_rotation_is_not_kept(keyring_uri, tmp_path):
+    """A DEK wrapped under the old version while the rotation runs must not become the current one."""
+    import threading
+    entered, release = threading.Event(), threading.Event()
+
+    class SlowKeyring(LocalKeyring):
+        def generate_data_key(self, context):
+            out = super().generate_data_key(context)  # wrapped under version 1
+            entered.set()
+            release.wait(5)
+            return out
+
+    crypto = CheckpointCrypto([keyring_uri], segment_size=64, providers={keyring_uri: SlowKeyring(keyring_uri)})
+    m = RotationManager([keyring_uri], state_path=str(tmp_path / "s.json"))
+    m.attach(crypto)
+    first = []
+    writer = threading.Thread(target=lambda: first.append(version_of(crypto)))
+    writer.start()
+    assert entered.wait(5)
+    rotator = threading.Thread(target=m.rotate, args=(keyring_uri,))
+    rotator.start()
+    time.sleep(0.05)
+    release.set()
+    writer.join(5)
+    rotator.join(5)
+    assert first == ["1"]  # the file that was already being started
+    assert version_of(crypto) == "2"  # and nothing after the rotation

@@ -80,7 +80,8 @@ def rewrap_file(path: str, crypto: CheckpointCrypto, targets: Sequence[str] | No
         dek, ctx = _dek(crypto, h, path), kms_context(h.dek_id, h.tenant)
         slots = []
         for uri in uris:
-            wrapped, version = crypto.provider(uri).wrap(dek, ctx)
+            wrapped, version = crypto._kms("wrap", uri, lambda u=uri: crypto.provider(u).wrap(dek, ctx),
+                                           path=path, file_id=h.file_id, tenant=h.tenant)
             slots.append(KeySlot(uri, version, wrapped))
         new_h, new_raw, _ = seal_header(replace(h, slots=tuple(slots)), keys)
         open_header(parse(new_raw, path), new_raw, dek, path)  # the new header authenticates
