@@ -68,7 +68,7 @@ class AuditLog:
         self._closed = False
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="heliosdb-audit-writer", daemon=True)
-        self._enqueue({"op": "audit_start", "outcome": "ok"}, force=True)
+        self._enqueue({"op": "audit_start"}, force=True)
         self._thread.start()
         self._listener = self.bus.subscribe(self._on_event)  # unsubscribe needs this very object
         atexit.register(self.close)
@@ -97,15 +97,16 @@ class AuditLog:
         op = event.get("op")
         if op in IGNORED_OPS or not isinstance(op, str) or op.startswith("audit_"):
             return
-        self._enqueue(from_event(event))
+        self._enqueue(event)
 
-    def _enqueue(self, record: dict, force: bool = False) -> None:
-        record.update(time=iso_time(self._clock()), host=self._host, pid=os.getpid())
+    def _enqueue(self, event: dict, force: bool = False) -> None:
+        """Only timestamp and queue here; filtering happens on the writer thread."""
+        item = (self._clock(), os.getpid(), event)
         try:
             if force:
-                self._queue.put(record, timeout=5)
+                self._queue.put(item, timeout=5)
             else:
-                self._queue.put_nowait(record)
+                self._queue.put_nowait(item)
         except queue.Full:
             with self._lock:
                 self.dropped += 1
@@ -125,9 +126,9 @@ class AuditLog:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            for rec in batch:
+            for t, pid, event in batch:
                 self._record_drops()
-                self._write(rec)
+                self._write(from_event(event), t, pid)
             self._each_sink("flush")
 
     def _record_drops(self) -> None:
@@ -135,10 +136,10 @@ class AuditLog:
             n = self.dropped - self._drops_recorded
             self._drops_recorded = self.dropped
         if n:
-            self._write({"op": "audit_drop", "outcome": "error", "dropped": n,
-                         "time": iso_time(self._clock()), "host": self._host, "pid": os.getpid()})
+            self._write({"op": "audit_drop", "outcome": "error", "dropped": n}, self._clock(), os.getpid())
 
-    def _write(self, record: dict) -> None:
+    def _write(self, record: dict, t: float, pid: int) -> None:
+        record.update(time=iso_time(t), host=self._host, pid=pid)
         line = self._chain.seal(record)
         for sink in self.sinks:
             try:
@@ -170,7 +171,7 @@ class AuditLog:
             self._closed = True
         self.bus.unsubscribe(self._listener)
         atexit.unregister(self.close)
-        self._enqueue({"op": "audit_stop", "outcome": "ok"}, force=True)
+        self._enqueue({"op": "audit_stop", "events": self.written, "dropped": self.dropped}, force=True)
         self._stopping.set()
         self._thread.join(timeout)
         _LIVE.discard(self)

@@ -50,6 +50,7 @@ class Metrics:
         self._tenants: set[str] = set()
         self._lock = threading.Lock()
         self._caches: list = []
+        self._children: dict = {}
         r, n = self.registry, "heliosdb_"
         self.encryptions = Counter(n + "checkpoint_encryption_total", "Files encrypted.", ["tenant"], registry=r)
         self.decryptions = Counter(n + "checkpoint_decryption_total", "Files opened for decryption.",
@@ -108,34 +109,41 @@ class Metrics:
                 return tenant
         return OTHER_TENANT
 
+    def _l(self, metric, *labels):
+        """``metric.labels(*labels)``, cached (labels() takes a lock and builds tuples each call)."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def on_event(self, e: dict) -> None:
         op, outcome = e.get("op"), e.get("outcome", "ok")
         outcome = outcome if outcome in ("ok", "error", "denied") else "other"
-        self.operations.labels(op if op in OPS else "other", outcome).inc()
+        self._l(self.operations, op if op in OPS else "other", outcome).inc()
         seconds, nbytes = _number(e.get("seconds")), _number(e.get("bytes"))
         if op in ("encrypt", "decrypt"):
             enc = op == "encrypt"
             if outcome != "ok":
                 reason = e.get("error")
-                (self.enc_errors if enc else self.dec_errors).labels(
-                    reason if reason in REASONS else "other").inc()
+                self._l(self.enc_errors if enc else self.dec_errors, reason if reason in REASONS else "other").inc()
                 return
             tenant = self._tenant(e.get("tenant"))
-            (self.encryptions if enc else self.decryptions).labels(tenant).inc()
+            self._l(self.encryptions if enc else self.decryptions, tenant).inc()
             if nbytes is not None:
-                (self.enc_bytes if enc else self.dec_bytes).labels(tenant).inc(nbytes)
+                self._l(self.enc_bytes if enc else self.dec_bytes, tenant).inc(nbytes)
             if seconds is not None:
                 (self.enc_seconds if enc else self.dec_seconds).observe(seconds)
         elif op == "kms_call":
             provider, kop = provider_of(e.get("kms_uri")), e.get("kms_op")
             kop = kop if kop in KMS_OPS else "other"
-            self.kms_calls.labels(provider, kop, outcome).inc()
+            self._l(self.kms_calls, provider, kop, outcome).inc()
             if seconds is not None:
-                self.kms_seconds.labels(provider, kop).observe(seconds)
+                self._l(self.kms_seconds, provider, kop).observe(seconds)
         elif op == "auth_failure":
             self.auth_failures.inc()
         elif op == "rotate":
-            self.rotations.labels(provider_of(e.get("kms_uri")), outcome).inc()
+            self._l(self.rotations, provider_of(e.get("kms_uri")), outcome).inc()
 
 
 def _number(v):
