@@ -1,0 +1,111 @@
+"""Encrypted schemes for ``python job.py`` (PyFlink's local MiniCluster), in one call.
+
+PyFlink runs a local job inside its gateway JVM and never loads FileSystem plugins there, so
+``enc+file://`` would be an unknown scheme. :func:`enable` fixes that over py4j, before the job
+runs: it builds a plugin manager over a plugins folder holding the shim jar (plus every plugin of
+``FLINK_PLUGINS_DIR``, e.g. an S3 FileSystem) and calls
+``FileSystem.initialize(configuration, pluginManager)``, exactly what a Flink process does at
+start. That is also how the ``heliosdb.crypto.*`` options reach the shim: a FileSystem sees the
+configuration it was initialized with, never a job's. pemja (inside flink-python, already on the
+gateway's classpath) is made parent-first so the plugin shares the JVM's one copy.
+
+Why not a jar in ``FLINK_LIB_DIR``? It only works with ``FLINK_HOME`` set before the gateway
+starts, and FileSystems found on the classpath are configured with an empty configuration unless
+``FileSystem.initialize`` runs anyway.
+
+    from heliosdb_flink_crypto.flink.local import enable
+    enable({"heliosdb.crypto.kms.uri": "local:///secure/keyring.json"})
+    env = StreamExecutionEnvironment.get_execution_environment(Configuration().set_string(
+        "execution.checkpointing.dir", "enc+file:///tmp/checkpoints"))
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from typing import Mapping
+
+from . import jar_path
+
+PLUGIN_DIR_NAME = "heliosdb-crypto"
+PARENT_FIRST = "pemja."
+#: glibc settings that keep large buffers mapped (flink-facts.md); only effective before the JVM starts
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "4194304", "MALLOC_TRIM_THRESHOLD_": "1073741824"}
+
+
+def flink_configuration(conf: Mapping[str, object] | None = None,
+                        python_executable: str | None = None) -> dict[str, str]:
+    """The configuration :func:`enable` initializes FileSystems with: ``conf`` as strings, the Python
+    executable (this interpreter unless given) and ``pemja.`` among the parent-first patterns."""
+    out = {str(k): _text(v) for k, v in (conf or {}).items()}
+    out.setdefault("heliosdb.crypto.python.executable", python_executable or sys.executable)
+    for key in ("plugin.classloader.parent-first-patterns.additional",
+                "classloader.parent-first-patterns.additional"):
+        patterns = [p for p in out.get(key, "").replace(",", ";").split(";") if p.strip()]
+        if PARENT_FIRST not in patterns:
+            patterns.append(PARENT_FIRST)
+        out[key] = ";".join(patterns)
+    return out
+
+
+def _text(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, tuple)):
+        return ";".join(str(x) for x in v)
+    return str(v)
+
+
+def plugins_root(extra_plugins_dir: str | None = None, root: str | None = None) -> str:
+    """A plugins folder: ``heliosdb-crypto/`` with the shim jar, and a link to every plugin folder of
+    ``extra_plugins_dir`` (default: ``FLINK_PLUGINS_DIR``, else PyFlink's own)."""
+    root = root or tempfile.mkdtemp(prefix="heliosdb-flink-plugins-")
+    mine = os.path.join(root, PLUGIN_DIR_NAME)
+    os.makedirs(mine, exist_ok=True)
+    target = os.path.join(mine, os.path.basename(jar_path()))
+    shutil.copyfile(jar_path(), target)
+    source = extra_plugins_dir or os.environ.get("FLINK_PLUGINS_DIR") or _pyflink_plugins()
+    if source and os.path.isdir(source):
+        for name in sorted(os.listdir(source)):
+            src = os.path.join(source, name)
+            dst = os.path.join(root, name)
+            if name != PLUGIN_DIR_NAME and os.path.isdir(src) and not os.path.exists(dst):
+                os.symlink(os.path.realpath(src), dst)
+    return root
+
+
+def _pyflink_plugins() -> str | None:
+    try:
+        import pyflink
+    except ImportError:  # pragma: no cover - the flink extra is missing
+        return None
+    return os.path.join(os.path.dirname(pyflink.__file__), "plugins")
+
+
+def enable(conf: Mapping[str, object] | None = None, *, python_executable: str | None = None,
+           plugins_dir: str | None = None, gateway=None) -> dict[str, str]:
+    """Register ``enc+file://``, ``enc+s3://``, ... in this process's PyFlink JVM (starting it if
+    needed) with ``conf`` (``heliosdb.crypto.*`` and any other Flink FileSystem settings, such as
+    ``s3.endpoint``). Call it before the job runs; calling it again replaces the configuration.
+    Returns the configuration used."""
+    for k, v in MALLOC_ENV.items():  # before the gateway JVM starts (no effect afterwards)
+        os.environ.setdefault(k, v)
+    if gateway is None:
+        from pyflink.java_gateway import get_gateway
+        gateway = get_gateway()
+    jvm = gateway.jvm
+    full = flink_configuration(conf, python_executable)
+    jconf = jvm.org.apache.flink.configuration.Configuration()
+    for k, v in full.items():
+        jconf.setString(k, v)
+    root = plugins_root(plugins_dir)
+    finder = jvm.org.apache.flink.core.plugin.DirectoryBasedPluginFinder(
+        jvm.java.nio.file.Paths.get(root, gateway.new_array(jvm.java.lang.String, 0)))
+    patterns = jvm.org.apache.flink.configuration.CoreOptions.getPluginParentFirstLoaderPatterns(jconf)
+    manager = jvm.org.apache.flink.core.plugin.DefaultPluginManager(finder.findPlugins(), patterns)
+    jvm.org.apache.flink.core.fs.FileSystem.initialize(jconf, manager)
+    return full
+
+
+__all__ = ["enable", "flink_configuration", "plugins_root", "MALLOC_ENV", "PARENT_FIRST"]
