@@ -13,6 +13,31 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False
     allow_reuse_address = True
 
+    def __init__(self, *args, **kwargs):
+        self.active: set = set()
+        self.active_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address):
+        with self.active_lock:
+            self.active.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self.active_lock:
+            self.active.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        """Cut kept-alive connections too: a stopped server must not keep answering pooled clients."""
+        with self.active_lock:
+            conns = list(self.active)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     def handle_error(self, request, client_address):  # clients that time out hang up: not an error
         pass
 
@@ -46,6 +71,7 @@ class RestartableServer:
         if srv is None:
             return
         srv.shutdown()
+        srv.drop_connections()
         try:
             srv.socket.shutdown(socket.SHUT_RDWR)
         except OSError:

@@ -207,6 +207,10 @@ def test_kms_calls_reach_the_event_bus(aws, key):
     assert [c["kms_op"] for c in calls] == ["dek_generate", "unwrap"]
     assert all(c["outcome"] == "ok" and c["seconds"] > 0 and c["kms_uri"].startswith("aws-kms://") for c in calls)
     aws.faults.fail("Decrypt", "AccessDeniedException", times=None)
+    del events[:]
     with pytest.raises(KeyAccessError, match="AccessDenied"):
         CheckpointCrypto(["aws-kms://" + key], settings=aws.settings(), bus=bus).decrypt_bytes(blob)
-    assert events[-1]["op"] == "kms_call" and events[-1]["outcome"] == "error"
+    failed = [e for e in events if e["op"] == "kms_call"]
+    assert [(e["kms_op"], e["outcome"]) for e in failed] == [("unwrap", "error")]
+    unwrap = [e for e in events if e["op"] == "unwrap"][0]
+    assert unwrap["outcome"] == "error" and "AccessDeniedException" in unwrap["error"]
