@@ -251,3 +251,18 @@ def test_records_are_flushed_when_the_process_exits_without_close(tmp_path):
     recs = records(path)
     assert len(recs) == 502 and recs[-1]["op"] == "audit_stop"
     assert verify([str(path)]).ok
+
+
+def test_one_audit_log_per_process(tmp_path):
+    from heliosdb_flink_crypto.audit import close_process_log, process_log
+    bus = EventBus()
+    conf = {"heliosdb.crypto.audit.sinks": "file", "heliosdb.crypto.audit.file": str(tmp_path / "p.log")}
+    try:
+        first = process_log(conf, bus)
+        assert process_log({**conf, "heliosdb.crypto.audit.file": str(tmp_path / "other.log")}, bus) is first
+        bus.emit("encrypt", file_id="x")
+    finally:
+        close_process_log()
+        close_process_log()
+    assert [r["op"] for r in records(tmp_path / "p.log")] == ["audit_start", "encrypt", "audit_stop"]
+    assert not (tmp_path / "other.log").exists()

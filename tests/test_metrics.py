@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import urllib.request
@@ -106,7 +107,7 @@ def test_snapshot_is_the_flat_contract_the_java_shim_polls(keyring_uri):
     assert metrics.server() is None  # port 0: no endpoint
     c.decrypt_bytes(c.encrypt_bytes(b"x" * 10))
     snap = metrics.snapshot()
-    assert snap == metrics.snapshot(m)
+    assert snap == metrics.snapshot(m) == json.loads(metrics.snapshot_json())
     assert snap['heliosdb_checkpoint_encryption_total{tenant="t1"}'] == 1.0
     assert snap['heliosdb_kms_calls_total{op="dek_generate",outcome="ok",provider="local"}'] == 1.0
     assert snap["heliosdb_checkpoint_decryption_duration_seconds_count"] == 1.0

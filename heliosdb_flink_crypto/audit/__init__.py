@@ -7,6 +7,7 @@ the log the ``heliosdb.crypto.audit.*`` options describe (None when no sink is c
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any, Mapping
 
 from .. import config
@@ -95,5 +96,25 @@ def from_config(conf: Mapping[str, Any], bus: EventBus | None = None) -> AuditLo
     return AuditLog(sinks, key=key, bus=bus, queue_size=opts["heliosdb.crypto.audit.queue-size"])
 
 
-__all__ = ["AuditLog", "Chain", "FileSink", "StreamSink", "SyslogSink", "Result", "ALLOWED_FIELDS",
+_process_lock = threading.Lock()
+_process: dict = {}
+
+
+def process_log(conf: Mapping[str, Any], bus: EventBus | None = None) -> AuditLog | None:
+    """The process's one audit log (two logs on one file would interleave two chains): made from
+    ``conf`` on the first call, returned as it is by later calls. None when no sink is configured."""
+    with _process_lock:
+        if "log" not in _process:
+            _process["log"] = from_config(conf, bus)
+        return _process["log"]
+
+
+def close_process_log() -> None:
+    with _process_lock:
+        log = _process.pop("log", None)
+    if log is not None:
+        log.close()
+
+
+__all__ = ["AuditLog", "process_log", "close_process_log", "Chain", "FileSink", "StreamSink", "SyslogSink", "Result", "ALLOWED_FIELDS",
            "from_config", "from_event", "live_logs", "totals", "load_key", "log_set", "order_files", "verify"]

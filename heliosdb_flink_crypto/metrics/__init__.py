@@ -52,6 +52,12 @@ def snapshot(metrics: Metrics | None = None) -> dict[str, float]:
     return _snapshot(m.registry) if m else {}
 
 
+def snapshot_json() -> str:
+    """:func:`snapshot` as a JSON object string (the Java shim's hook results are strings/ints)."""
+    import json
+    return json.dumps(snapshot(), sort_keys=True)
+
+
 def shutdown() -> None:
     """Stop the process's endpoint and forget its metrics (tests, interpreter shutdown)."""
     with _lock:
@@ -63,4 +69,4 @@ def shutdown() -> None:
 
 
 __all__ = ["Metrics", "MetricsServer", "from_config", "parse_ports", "provider_of", "server", "shutdown",
-           "snapshot"]
+           "snapshot", "snapshot_json"]
