@@ -13,7 +13,7 @@ import sys
 
 from ..errors import HeliosCryptoError
 
-COMMAND_MODULES = ["core", "audit", "keys", "rewrap", "kms"]
+COMMAND_MODULES = ["core", "audit", "keys", "rewrap", "kms", "flink"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,106 @@
+"""Install the shim into a Flink distribution (``heliosdb-flink-crypto flink install FLINK_HOME``).
+
+* the jar goes to ``FLINK_HOME/plugins/heliosdb-crypto/`` (a FileSystem plugin, own classloader);
+* pemja must be loaded once per JVM from ``lib/``: if ``lib/`` has no ``flink-python-*.jar`` (which
+  bundles pemja), the one from ``opt/`` is copied there;
+* the configuration lines to add are returned (and printed by the CLI): parent-first ``pemja.`` for
+  plugins and user code, the Python executable, a KMS URI and a checkpoint directory to fill in.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+
+from . import JAR_NAME, jar_path
+from .local import MALLOC_ENV, PARENT_FIRST
+
+PLUGIN_DIR = os.path.join("plugins", "heliosdb-crypto")
+
+
+@dataclass
+class InstallResult:
+    actions: list[str] = field(default_factory=list)  # what was (or would be) done, one line each
+    warnings: list[str] = field(default_factory=list)
+    config: str = ""  # config.yaml lines to add
+
+
+def config_lines(python_executable: str, kms_uri: str | None = None, checkpoint_dir: str | None = None,
+                 existing: str = "") -> str:
+    """The config.yaml lines (Flink 2.x flat keys) the shim needs; keys already in ``existing`` are
+    shown commented out."""
+    entries = [
+        ("# heliosdb-flink-crypto: plugin and PyFlink share the JVM's one pemja (lib/flink-python)", None),
+        ("plugin.classloader.parent-first-patterns.additional", PARENT_FIRST),
+        ("classloader.parent-first-patterns.additional", PARENT_FIRST),
+        ("# the Python environment (on every host) where heliosdb-flink-crypto is installed", None),
+        ("heliosdb.crypto.python.executable", python_executable),
+        ("heliosdb.crypto.kms.uri", kms_uri or "local:///etc/heliosdb/keyring.json  # CHANGE ME"),
+        ("execution.checkpointing.dir", checkpoint_dir or "enc+file:///var/flink/checkpoints  # CHANGE ME"),
+        ("# optional: also encrypt savepoints and HA metadata", None),
+        ("# execution.checkpointing.savepoint-dir", "enc+file:///var/flink/savepoints"),
+        ("# high-availability.storageDir", "enc+file:///var/flink/ha"),
+    ]
+    present = {line.split(":", 1)[0].strip() for line in existing.splitlines()
+               if ":" in line and not line.lstrip().startswith("#")}
+    out = []
+    for key, value in entries:
+        if value is None:
+            out.append(key)
+        elif key in present:
+            out.append(f"# already set in config.yaml, check it: {key}: {value}")
+        else:
+            out.append(f"{key}: {value}")
+    env = " ".join(f"{k}={v}" for k, v in MALLOC_ENV.items())
+    out.append(f"# optional, faster with large segments: start the cluster with {env} in its environment")
+    return "\n".join(out) + "\n"
+
+
+def _flink_version(home: str) -> str | None:
+    for jar in glob.glob(os.path.join(home, "lib", "flink-dist*.jar")):
+        name = os.path.basename(jar)[:-4]
+        return name.rsplit("-", 1)[-1]
+    return None
+
+
+def install(flink_home: str, *, python_executable: str | None = None, kms_uri: str | None = None,
+            checkpoint_dir: str | None = None, dry_run: bool = False, jar: str | None = None) -> InstallResult:
+    """Install into ``flink_home``; with ``dry_run`` only say what would be done."""
+    home = os.path.abspath(flink_home)
+    lib = os.path.join(home, "lib")
+    if not os.path.isdir(lib):
+        raise ValueError(f"{home} is not a Flink distribution (no lib/ folder)")
+    r = InstallResult()
+    src = jar or jar_path()
+    dest_dir = os.path.join(home, PLUGIN_DIR)
+    dest = os.path.join(dest_dir, JAR_NAME)
+    r.actions.append(f"copy {src} -> {dest}")
+    if not dry_run:
+        os.makedirs(dest_dir, exist_ok=True)
+        shutil.copyfile(src, dest)
+    for other in glob.glob(os.path.join(home, "plugins", "*", "pemja*.jar")):
+        r.warnings.append(f"{other}: a second pemja in plugins/ breaks loading on JDK 17; remove it")
+    if not glob.glob(os.path.join(lib, "flink-python*.jar")):
+        candidates = sorted(glob.glob(os.path.join(home, "opt", "flink-python*.jar")))
+        if candidates:
+            target = os.path.join(lib, os.path.basename(candidates[-1]))
+            r.actions.append(f"copy {candidates[-1]} -> {target} (pemja, loaded once per JVM from lib/)")
+            if not dry_run:
+                shutil.copyfile(candidates[-1], target)
+        else:
+            r.warnings.append(f"no flink-python jar in {home}/opt or lib: put flink-python-"
+                              f"{_flink_version(home) or '<version>'}.jar (it bundles pemja) into {lib}")
+    existing = ""
+    for name in ("config.yaml", "flink-conf.yaml"):
+        path = os.path.join(home, "conf", name)
+        if os.path.isfile(path):
+            with open(path) as f:
+                existing = f.read()
+            break
+    r.config = config_lines(python_executable or sys.executable, kms_uri, checkpoint_dir, existing)
+    return r
+
+
+__all__ = ["InstallResult", "config_lines", "install", "PLUGIN_DIR"]
