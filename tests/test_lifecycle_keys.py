@@ -1,10 +1,9 @@
 """keys rotate / status / min-version / usage / destroy, as an operator runs them."""
 import json
-import os
 
 import pytest
 
-from heliosdb_flink_crypto import CheckpointCrypto, KeyAccessError, KmsError
+from heliosdb_flink_crypto import CheckpointCrypto, KeyAccessError
 from heliosdb_flink_crypto.cli import main
 from heliosdb_flink_crypto.kms.local import LocalKeyring
 from heliosdb_flink_crypto.lifecycle import key_usage, set_min_version
