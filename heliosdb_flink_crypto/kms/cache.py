@@ -106,8 +106,11 @@ class DekCache:
                 self.evictions += 1
 
     def invalidate(self, predicate=lambda ref: True) -> int:
-        """Drop decrypt-side entries whose ref matches and every current DEK (e.g. after a rotation)."""
-        with self._lock:
+        """Drop decrypt-side entries whose ref matches and every current DEK (e.g. after a rotation).
+
+        Waits for a DEK creation in flight, so no DEK wrapped under a KEK version that was current
+        before the call is handed out after it."""
+        with self._create_lock, self._lock:
             gone = [r for r in self._lru if predicate(r)]
             for r in gone:
                 del self._lru[r]

@@ -13,7 +13,6 @@ atomically under a lock). Every rotation emits a ``rotate`` event on the bus.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -134,10 +133,8 @@ class RotationManager:
         n = 0
         for c in cryptos:
             if uri in c.kms_uris:
-                # Hold the cache's creation lock so a DEK being made right now (possibly under the old
-                # version) is stored before we clear, never after: no old-version DEK survives.
-                with getattr(c.cache, "_create_lock", None) or contextlib.nullcontext():
-                    c.cache.invalidate(lambda ref: False)  # current DEKs only; old files keep decrypting
+                # invalidate() waits for a DEK creation in flight: no old-version DEK survives.
+                c.cache.invalidate(lambda ref: False)  # current DEKs only; old files keep decrypting
                 n += 1
         return n
 
