@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import time
 from http.server import BaseHTTPRequestHandler
 
@@ -85,6 +86,7 @@ class MotoKms:
 
     def start(self) -> "MotoKms":
         if not self.moto_port:
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one INFO line per request otherwise
             self._moto.start()
             self.moto_port = self._moto.get_host_and_port()[1]
         self._front.start()
