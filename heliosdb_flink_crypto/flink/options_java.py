@@ -32,7 +32,7 @@ def _default_text(o: config.Option) -> str | None:
     if o.type == "list":
         return ";".join(d)
     if o.type == "duration":
-        return f"{d:g} s"
+        return f"{int(d)} s" if float(d).is_integer() else f"{d} s"
     return str(d)
 
 

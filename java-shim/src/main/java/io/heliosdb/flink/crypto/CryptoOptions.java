@@ -164,13 +164,13 @@ public final class CryptoOptions {
     /** duration. */
     public static final ConfigOption<String> ROTATION_INTERVAL =
             ConfigOptions.key("heliosdb.crypto.rotation.interval")
-                    .stringType().defaultValue("2.592e+06 s")
+                    .stringType().defaultValue("2592000 s")
                     .withDescription("Rotate each KEK this long after its last rotation (when auto-rotate is on).");
 
     /** duration. */
     public static final ConfigOption<String> ROTATION_MAX_AGE =
             ConfigOptions.key("heliosdb.crypto.rotation.max-age")
-                    .stringType().defaultValue("7.776e+06 s")
+                    .stringType().defaultValue("7776000 s")
                     .withDescription("A KEK older than this is rotated even when auto-rotate is off.");
 
     /** bool. */

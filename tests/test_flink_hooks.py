@@ -1,0 +1,352 @@
+"""The Python side of the Java shim (hooks.py), the install command, the local helper, and the shim
+itself in a real JVM (PyFlink's gateway, over py4j)."""
+import ctypes
+import json
+import os
+import shutil
+
+import pytest
+
+from heliosdb_flink_crypto import AuthenticationError, CheckpointCrypto, ConfigError
+from heliosdb_flink_crypto.cli import main
+from heliosdb_flink_crypto.flink import JAR_NAME, SCHEMES, hooks, install, jar_path, local
+from heliosdb_flink_crypto.format import PREFIX_LEN, parse_prefix, plaintext_length
+from heliosdb_flink_crypto.observe import BUS
+
+SEG = 64
+
+
+@pytest.fixture(autouse=True)
+def _fresh_hooks():
+    hooks.reset()
+    yield
+    hooks.reset()
+
+
+def conf(uri, **extra):
+    c = {"heliosdb.crypto.kms.uri": uri, "heliosdb.crypto.segment-size": str(SEG)}
+    c.update(extra)
+    return json.dumps(c)
+
+
+class JavaBuffer:
+    """Native memory standing in for a Java direct ByteBuffer, registered as the shim does."""
+
+    def __init__(self, size):
+        self.mem = ctypes.create_string_buffer(size)
+        self.id = hooks.dispatch("register", ctypes.addressof(self.mem), size)
+
+    def put(self, data):
+        ctypes.memmove(self.mem, data, len(data))
+
+    def get(self, n):
+        return self.mem.raw[:n]
+
+
+def write_file(sid, path, data, seg=SEG, overhead=16):
+    """What EncryptingOutputStream does: header, then full segments, the last one flagged."""
+    hid, header, seg, overhead = hooks.dispatch("writer", sid, path)
+    src, dst = JavaBuffer(seg), JavaBuffer(seg + overhead)
+    out = bytearray(header)
+    chunks = [data[i:i + seg] for i in range(0, len(data), seg)] or [b""]
+    for i, chunk in enumerate(chunks):
+        src.put(chunk)
+        n = hooks.dispatch("seal", hid, i, i == len(chunks) - 1, src.id, len(chunk), dst.id)
+        assert n == len(chunk) + overhead
+        out += dst.get(n)
+    hooks.dispatch("finish", hid, len(data))
+    return bytes(out)
+
+
+def read_file(sid, path, raw):
+    """What DecryptingInputStream does: prefix arithmetic in Java, segments opened by Python."""
+    suite, hlen, seg = parse_prefix(raw[:PREFIX_LEN])
+    size = plaintext_length(len(raw), hlen, seg, suite)
+    hid = hooks.dispatch("reader", sid, path, raw[:hlen])
+    o = 16 if suite == 1 else 48
+    src, dst = JavaBuffer(seg + o), JavaBuffer(seg)
+    count = max(1, -(-size // seg))
+    out = bytearray()
+    for i in range(count):
+        last = i == count - 1
+        want = (size - i * seg if last else seg) + o
+        start = hlen + i * (seg + o)
+        src.put(raw[start:start + want])
+        n = hooks.dispatch("open", hid, i, last, src.id, want, dst.id)
+        out += dst.get(n)
+    hooks.dispatch("close", hid)
+    return bytes(out)
+
+
+@pytest.mark.parametrize("n", [0, 1, SEG - 1, SEG, SEG + 1, 5 * SEG + 7])
+def test_ctypes_buffer_path_writes_files_the_engine_reads(keyring_uri, n):
+    sid = hooks.dispatch("configure", conf(keyring_uri))
+    data = os.urandom(n)
+    raw = write_file(sid, "enc+file:///ckpt/a", data)
+    assert raw[:4] == b"HFCE"
+    assert CheckpointCrypto([keyring_uri]).decrypt_bytes(raw) == data
+    assert read_file(sid, "enc+file:///ckpt/a", raw) == data
+
+
+def test_engine_files_read_through_the_ctypes_path(keyring_uri):
+    sid = hooks.dispatch("configure", conf(keyring_uri))
+    for algorithm in ("aes-256-gcm", "aes-256-cbc-hmac-sha256"):
+        suite = 1 if algorithm == "aes-256-gcm" else 2
+        data = os.urandom(1000)
+        raw = CheckpointCrypto([keyring_uri], suite=suite, segment_size=128).encrypt_bytes(data)
+        assert read_file(sid, "/x", raw) == data
+
+
+def test_cbc_suite_and_copying_fallback(keyring_uri):
+    sid = hooks.dispatch("configure", conf(keyring_uri, **{"heliosdb.crypto.algorithm": "aes-256-cbc-hmac-sha256"}))
+    hid, header, seg, overhead = hooks.dispatch("writer", sid, "/f")
+    assert (seg, overhead) == (SEG, 48)
+    data = os.urandom(100)
+    raw = header + hooks.dispatch("seal_bytes", hid, 0, False, data[:SEG]) + \
+        hooks.dispatch("seal_bytes", hid, 1, True, data[SEG:])
+    hooks.dispatch("finish", hid, len(data))
+    assert CheckpointCrypto([keyring_uri]).decrypt_bytes(raw) == data
+    rid = hooks.dispatch("reader", sid, "/f", raw[:parse_prefix(raw)[1]])
+    start = parse_prefix(raw)[1]
+    assert hooks.dispatch("open_bytes", rid, 0, False, raw[start:start + SEG + 48]) == data[:SEG]
+    with pytest.raises(AuthenticationError):
+        hooks.dispatch("open_bytes", rid, 0, True, raw[start:start + SEG + 48])  # wrong last flag
+    with pytest.raises(ValueError, match="over the segment size"):
+        hooks.dispatch("open_bytes", rid, 0, False, bytes(SEG + 49))
+
+
+def test_tampered_segment_fails_with_the_opaque_error_naming_the_file(keyring_uri):
+    sid = hooks.dispatch("configure", conf(keyring_uri))
+    raw = bytearray(write_file(sid, "/p", os.urandom(200)))
+    raw[-3] ^= 1
+    with pytest.raises(AuthenticationError, match="/tmp/ckpt/chk-1/_metadata: authentication failed"):
+        read_file(sid, "/tmp/ckpt/chk-1/_metadata", bytes(raw))
+
+
+def test_configure_validates_in_python_and_names_the_key(keyring_uri):
+    with pytest.raises(ConfigError, match="heliosdb.crypto.segment-size"):
+        hooks.dispatch("configure", conf(keyring_uri, **{"heliosdb.crypto.segment-size": "abc"}))
+    with pytest.raises(ConfigError, match="heliosdb.crypto.segment-size"):
+        hooks.dispatch("configure", conf(keyring_uri, **{"heliosdb.crypto.segment-size": "100"}))
+    with pytest.raises(ConfigError, match="heliosdb.crypto.kms.uri"):
+        hooks.dispatch("configure", json.dumps({}))
+    with pytest.raises(ConfigError, match="heliosdb.crypto.no-such-option"):
+        hooks.dispatch("configure", conf(keyring_uri, **{"heliosdb.crypto.no-such-option": "1"}))
+    with pytest.raises(ConfigError):
+        hooks.dispatch("configure", "[]")
+    a = hooks.dispatch("configure", conf(keyring_uri))
+    assert hooks.dispatch("configure", conf(keyring_uri)) == a, "one session (one DEK cache) per configuration"
+    s = hooks.session(a)
+    assert s.crypto_for("enc+s3://b/k") is s.default
+    assert s.default.segment_size == SEG and s.policy.max_age == 3600.0
+    assert keyring_uri in repr(s)
+
+
+def test_finish_reports_the_file_and_discard_does_not(keyring_uri):
+    sid = hooks.dispatch("configure", conf(keyring_uri))
+    events = []
+    listener = BUS.subscribe(events.append)
+    try:
+        write_file(sid, "/a", os.urandom(300))
+        hid = hooks.dispatch("writer", sid, "/b")[0]
+        hooks.dispatch("discard", hid)
+        with pytest.raises(ValueError, match="unknown writer handle"):
+            hooks.dispatch("seal_bytes", hid, 0, True, b"")
+    finally:
+        BUS.unsubscribe(listener)
+    enc = [e for e in events if e["op"] == "encrypt"]
+    assert len(enc) == 1 and enc[0]["bytes"] == 300
+    assert not any("dek" in k and "id" not in k for e in events for k in e), "no key material in events"
+
+
+def test_kms_failure_when_writing_names_the_file(tmp_path):
+    uri = f"local://{tmp_path}/missing.json"
+    sid = hooks.dispatch("configure", conf(uri))
+    with pytest.raises(hooks.PathError, match="enc\\+file:///ckpt/x: KmsAccessDeniedError"):
+        hooks.dispatch("writer", sid, "enc+file:///ckpt/x")
+    # an error that already names the file is passed on as it is
+    with pytest.raises(hooks.HeliosCryptoError, match="^local open with key .*keyring file does not exist"):
+        hooks.dispatch("writer", sid, str(tmp_path))
+
+
+def test_bad_calls_are_refused(keyring_uri):
+    sid = hooks.dispatch("configure", conf(keyring_uri))
+    with pytest.raises(ValueError, match="unknown operation"):
+        hooks.dispatch("nope")
+    with pytest.raises(ValueError, match="unknown session"):
+        hooks.dispatch("writer", 999999, "/x")
+    with pytest.raises(ValueError, match="native address"):
+        hooks.dispatch("register", 0, 10)
+    hid, header, seg, o = hooks.dispatch("writer", sid, "/x")
+    small, big = JavaBuffer(8), JavaBuffer(4 * seg)
+    with pytest.raises(ValueError, match="over the segment size"):
+        hooks.dispatch("seal", hid, 0, True, big.id, seg + 1, big.id)
+    with pytest.raises(ValueError, match="output buffer too small"):
+        hooks.dispatch("seal", hid, 0, True, big.id, seg, small.id)
+    with pytest.raises(ValueError, match="over the segment size"):
+        hooks.dispatch("seal_bytes", hid, 0, True, bytes(seg + 1))
+    with pytest.raises(ValueError, match="unknown buffer"):
+        hooks.dispatch("seal", hid, 0, True, 123456789, 1, big.id)
+    with pytest.raises(ValueError, match="unknown reader handle"):
+        hooks.dispatch("open", hid, 0, True, big.id, 1, big.id)
+    raw = write_file(sid, "/y", b"abc")
+    rid = hooks.dispatch("reader", sid, "/y", raw[:parse_prefix(raw)[1]])
+    with pytest.raises(ValueError, match="do not match the segment size"):
+        hooks.dispatch("open", rid, 0, True, big.id, 1, small.id)
+    hooks.dispatch("unregister", small.id)
+    hooks.dispatch("unregister", small.id)  # twice is harmless
+    assert hooks.dispatch("ping") == hooks.__version__
+
+
+def test_insecure_dek_reader_is_refused_unless_enabled(keyring_uri, monkeypatch):
+    vectors = json.load(open(os.path.join(os.path.dirname(__file__), "vectors", "vectors.json")))["vectors"]
+    v = next(x for x in vectors if x["result"] == "valid" and len(x["plaintext"]) > 2)
+    raw = bytes.fromhex(v["ciphertext"])
+    monkeypatch.delenv("HELIOSDB_INSECURE_TEST_HOOKS", raising=False)
+    with pytest.raises(PermissionError):
+        hooks.dispatch("insecure_reader_with_dek", "/v", raw, v["dek"])
+    monkeypatch.setenv("HELIOSDB_INSECURE_TEST_HOOKS", "1")
+    hid = hooks.dispatch("insecure_reader_with_dek", "/v", raw, v["dek"])
+    hlen = parse_prefix(raw)[1]
+    seg = int(v["segment_size"])
+    o = 16 if v["suite"] == "1" else 48
+    assert hooks.dispatch("open_bytes", hid, 0, len(v["plaintext"]) // 2 <= seg,
+                          raw[hlen:hlen + min(seg, len(v["plaintext"]) // 2) + o]) == \
+        bytes.fromhex(v["plaintext"])[:seg]
+
+
+# -- install / CLI ---------------------------------------------------------------------------
+@pytest.fixture
+def flink_home(tmp_path):
+    home = tmp_path / "flink-2.3.0"
+    for d in ("lib", "opt", "conf", "plugins"):
+        (home / d).mkdir(parents=True)
+    (home / "lib" / "flink-dist-2.3.0.jar").write_bytes(b"PK")
+    (home / "opt" / "flink-python-2.3.0.jar").write_bytes(b"PK-python")
+    (home / "conf" / "config.yaml").write_text("execution.checkpointing.dir: s3://x\n")
+    return home
+
+
+@pytest.fixture
+def shim_jar(tmp_path, monkeypatch):
+    jar = tmp_path / JAR_NAME
+    jar.write_bytes(b"PK-shim")
+    monkeypatch.setenv("HELIOSDB_SHIM_JAR", str(jar))
+    return jar
+
+
+def test_install_copies_the_plugin_and_pemja_and_prints_config(flink_home, shim_jar, capsys):
+    assert main(["flink", "install", str(flink_home), "--python", "/opt/venv/bin/python",
+                 "--kms-uri", "aws-kms://k"]) == 0
+    out, err = capsys.readouterr()
+    assert (flink_home / "plugins" / "heliosdb-crypto" / JAR_NAME).read_bytes() == b"PK-shim"
+    assert (flink_home / "lib" / "flink-python-2.3.0.jar").read_bytes() == b"PK-python"
+    assert "plugin.classloader.parent-first-patterns.additional: pemja." in out
+    assert "classloader.parent-first-patterns.additional: pemja." in out
+    assert "heliosdb.crypto.python.executable: /opt/venv/bin/python" in out
+    assert "heliosdb.crypto.kms.uri: aws-kms://k" in out
+    assert "# already set in config.yaml, check it: execution.checkpointing.dir" in out
+    assert "copy" in err and "copy" not in out, "actions on stderr, configuration on stdout"
+
+
+def test_install_dry_run_and_warnings(flink_home, shim_jar, capsys):
+    (flink_home / "opt" / "flink-python-2.3.0.jar").unlink()
+    (flink_home / "plugins" / "other").mkdir()
+    (flink_home / "plugins" / "other" / "pemja-0.5.7.jar").write_bytes(b"x")
+    r = install.install(str(flink_home), dry_run=True)
+    assert not (flink_home / "plugins" / "heliosdb-crypto").exists()
+    assert any("flink-python-2.3.0.jar" in w for w in r.warnings)
+    assert any("second pemja" in w for w in r.warnings)
+    assert main(["flink", "install", str(flink_home), "--dry-run"]) == 0
+    assert "would copy" in capsys.readouterr().err
+    assert main(["flink", "install", "--print-only", "--checkpoint-dir", "enc+s3://b/c"]) == 0
+    assert "execution.checkpointing.dir: enc+s3://b/c" in capsys.readouterr().out
+    assert main(["flink", "install", str(flink_home / "nope")]) == 2
+    assert "not a Flink distribution" in capsys.readouterr().err
+    (flink_home / "lib" / "flink-dist-2.3.0.jar").unlink()
+    assert any("flink-python-<version>.jar" in w for w in install.install(str(flink_home), dry_run=True).warnings)
+
+
+def test_install_needs_a_flink_home(shim_jar, monkeypatch, capsys):
+    monkeypatch.delenv("FLINK_HOME", raising=False)
+    from heliosdb_flink_crypto.cli import build_parser
+    args = build_parser().parse_args(["flink", "install"])
+    assert args.flink_home is None
+    assert main(["flink", "install"]) == 2
+    assert "FLINK_HOME" in capsys.readouterr().err
+
+
+def test_jar_path(shim_jar, monkeypatch, capsys):
+    assert jar_path() == str(shim_jar)
+    assert main(["flink", "jar"]) == 0
+    assert capsys.readouterr().out.strip() == str(shim_jar)
+    monkeypatch.setenv("HELIOSDB_SHIM_JAR", str(shim_jar) + ".missing")
+    with pytest.raises(FileNotFoundError, match="build-shim.sh"):
+        jar_path()
+    assert set(SCHEMES) == {"enc+file", "enc+s3", "enc+s3a", "enc+s3p", "enc+gs", "enc+hdfs", "enc+abfss"}
+
+
+def test_local_configuration_and_plugins_folder(shim_jar, tmp_path):
+    c = local.flink_configuration({"heliosdb.crypto.kms.uri": ["a", "b"], "x.flag": True,
+                                   "plugin.classloader.parent-first-patterns.additional": "com.foo."})
+    assert c["heliosdb.crypto.kms.uri"] == "a;b" and c["x.flag"] == "true"
+    assert c["plugin.classloader.parent-first-patterns.additional"] == "com.foo.;pemja."
+    assert c["classloader.parent-first-patterns.additional"] == "pemja."
+    assert c["heliosdb.crypto.python.executable"]
+    extra = tmp_path / "plugins"
+    (extra / "s3-fs-presto").mkdir(parents=True)
+    root = local.plugins_root(str(extra), str(tmp_path / "root"))
+    assert (tmp_path / "root" / "heliosdb-crypto" / JAR_NAME).read_bytes() == b"PK-shim"
+    assert os.path.islink(os.path.join(root, "s3-fs-presto"))
+
+
+# -- the real shim in a real JVM ----------------------------------------------------------------
+@pytest.mark.slow
+def test_shim_in_pyflink_jvm_interoperates_with_the_python_engine(keyring_uri, tmp_path):
+    """enc+file:// registered in PyFlink's gateway JVM with local.enable(): a file Java writes
+    through Flink's FileSystem API decrypts with CheckpointCrypto, and the other way round."""
+    try:
+        real_jar = jar_path()
+    except FileNotFoundError:
+        pytest.fail("build the shim first: scripts/build-shim.sh")
+    assert os.path.getsize(real_jar) > 1000
+    used = local.enable({"heliosdb.crypto.kms.uri": keyring_uri, "heliosdb.crypto.segment-size": "4kb"})
+    assert used["heliosdb.crypto.python.executable"]
+    from pyflink.java_gateway import get_gateway
+    jvm = get_gateway().jvm
+    FileSystem, Path = jvm.org.apache.flink.core.fs.FileSystem, jvm.org.apache.flink.core.fs.Path
+    data = os.urandom(50_000)
+    p = Path(f"enc+file://{tmp_path}/java-wrote")
+    fs = FileSystem.get(p.toUri())
+    out = fs.create(p, FileSystem.WriteMode.OVERWRITE)
+    out.write(data[:123])
+    out.flush()
+    out.write(data[123:])
+    assert out.getPos() == len(data)
+    out.close()
+    raw = (tmp_path / "java-wrote").read_bytes()
+    assert raw[:4] == b"HFCE" and data[:64] not in raw
+    engine = CheckpointCrypto([keyring_uri])
+    assert engine.decrypt_bytes(raw) == data
+    assert fs.getFileStatus(p).getLen() == len(data)
+
+    (tmp_path / "python-wrote").write_bytes(CheckpointCrypto([keyring_uri], segment_size=1024).encrypt_bytes(data))
+    q = Path(f"enc+file://{tmp_path}/python-wrote")
+    inp = fs.open(q)
+    inp.seek(40_000)
+    buf = jvm.java.nio.ByteBuffer.allocate(100)  # py4j copies byte[] arguments: read into a buffer
+    assert inp.read(buf) == 100
+    assert bytes(buf.array()) == data[40_000:40_100]
+    assert inp.getPos() == 40_100
+    inp.close()
+    with pytest.raises(Exception, match="UnsupportedOperationException"):
+        fs.createRecoverableWriter()
+
+    shutil.copyfile(tmp_path / "python-wrote", tmp_path / "tampered")
+    b = bytearray((tmp_path / "tampered").read_bytes())
+    b[-5] ^= 1
+    (tmp_path / "tampered").write_bytes(bytes(b))
+    t = fs.open(Path(f"enc+file://{tmp_path}/tampered"))
+    t.seek(len(data) - 10)
+    with pytest.raises(Exception, match="tampered: authentication failed"):
+        t.read()

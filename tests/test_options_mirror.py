@@ -1,0 +1,64 @@
+"""The Java shim's CryptoOptions mirrors config.OPTIONS exactly (style principle 6)."""
+import os
+import re
+import zipfile
+
+from heliosdb_flink_crypto import config
+from heliosdb_flink_crypto.flink import options_java
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+JAVA = os.path.join(ROOT, options_java.JAVA_FILE)
+DECL = re.compile(r'public static final ConfigOption<(\w+)> (\w+) =\s*ConfigOptions\.key\("([^"]+)"\)\s*'
+                  r'\.(\w+)Type\(\)\.(noDefaultValue\(\)|defaultValue\(((?:[^()"]|"(?:[^"\\]|\\.)*")*)\))')
+
+
+def java_options():
+    src = open(JAVA).read()
+    return [(m.group(3), m.group(4), m.group(6)) for m in DECL.finditer(src)], src
+
+
+def test_java_declares_every_python_option_in_order_and_nothing_else():
+    declared, src = java_options()
+    assert [k for k, _, _ in declared] == [o.key for o in config.OPTIONS]
+    assert src.count("ConfigOptions.key(") == len(config.OPTIONS)
+
+
+def test_types_and_defaults_agree():
+    declared, _ = java_options()
+    java_type = {"int": "int", "bool": "boolean"}
+    for (key, jtype, default), o in zip(declared, config.OPTIONS):
+        assert jtype == java_type.get(o.type, "string"), key
+        if o.default is None:
+            assert default is None, key
+            continue
+        text = default.strip('"').replace('\\"', '"').replace("\\\\", "\\")
+        if jtype == "string" and text:
+            assert o.parse(text) == o.default, f"{key}: Java default {text!r} parses to another value"
+        elif jtype == "int":
+            assert int(text) == o.default, key
+        elif jtype == "boolean":
+            assert text == str(o.default).lower(), key
+
+
+def test_generated_file_is_current():
+    assert options_java.main(["--root", ROOT, "--check"]) == 0, \
+        "run: python -m heliosdb_flink_crypto.flink.options_java"
+
+
+def test_built_jar_carries_the_options_class():
+    from heliosdb_flink_crypto.flink import jar_path
+    with zipfile.ZipFile(jar_path()) as z:
+        names = set(z.namelist())
+        services = z.read("META-INF/services/org.apache.flink.core.fs.FileSystemFactory").decode()
+    assert "io/heliosdb/flink/crypto/CryptoOptions.class" in names
+    assert len(services.split()) == 7
+
+
+def test_generator_writes_the_file_and_detects_a_stale_one(tmp_path, capsys):
+    target = tmp_path / options_java.JAVA_FILE
+    target.parent.mkdir(parents=True)
+    assert options_java.main(["--root", str(tmp_path), "--check"]) == 1
+    assert "stale" in capsys.readouterr().err
+    assert options_java.main(["--root", str(tmp_path)]) == 0
+    assert target.read_text() == open(JAVA).read()
+    assert options_java.main(["--root", str(tmp_path), "--check"]) == 0
