@@ -266,3 +266,16 @@ def test_one_audit_log_per_process(tmp_path):
         close_process_log()
     assert [r["op"] for r in records(tmp_path / "p.log")] == ["audit_start", "encrypt", "audit_stop"]
     assert not (tmp_path / "other.log").exists()
+
+
+def test_an_unwritable_record_is_counted_as_dropped_and_the_writer_goes_on(tmp_path):
+    path = str(tmp_path / "audit.log")
+    bus = EventBus()
+    clock_values = iter([1e6, 1e20] + [1e6] * 50)  # the second timestamp is beyond any calendar
+    with AuditLog([FileSink(path)], bus=bus, clock=lambda: next(clock_values)) as audit:
+        bus.emit("encrypt", file_id="lost")
+        bus.emit("encrypt", file_id="kept")
+    ops = [(r["op"], r.get("file_id")) for r in records(path)]
+    assert ("encrypt", "kept") in ops and ("encrypt", "lost") not in ops
+    assert ("audit_drop", None) in ops and audit.dropped == 1
+    assert verify([path]).ok

@@ -104,7 +104,7 @@ class AuditLog:
         item = (self._clock(), os.getpid(), event)
         try:
             if force:
-                self._queue.put(item, timeout=5)
+                self._queue.put(item, timeout=1)
             else:
                 self._queue.put_nowait(item)
         except queue.Full:
@@ -127,8 +127,14 @@ class AuditLog:
                 except queue.Empty:
                     break
             for t, pid, event in batch:
-                self._record_drops()
-                self._write(from_event(event), t, pid)
+                try:
+                    self._record_drops()
+                    self._write(from_event(event), t, pid)
+                except Exception:  # never let one odd event end the writer thread
+                    log.exception("audit writer failed on one record")
+                    with self._lock:
+                        self.dropped += 1
+                    _count("dropped")
             self._each_sink("flush")
 
     def _record_drops(self) -> None:
