@@ -222,3 +222,30 @@ def test_cli_from_start_and_notes(tmp_path, capsys):
     assert main(["audit", "verify", str(p)]) == 0
     assert "note: the set starts at seq 7" in capsys.readouterr().out
     assert main(["audit", "verify", "--from-start", str(p)]) == 1
+
+
+def test_anchors_catch_a_rewritten_or_cut_off_log(tmp_path, capsys):
+    p = tmp_path / "a.log"
+    write_log(p, 6)
+    recs = [json.loads(x) for x in lines(p)]
+    anchor = {3: recs[3]["hash"]}
+    assert verify([str(p)], expect=anchor).ok
+    # the tail is cut after the anchor was taken at seq 5: the chain alone cannot see it, the anchor can
+    rewrite(p, lines(p)[:3])
+    r = verify([str(p)], expect={5: recs[5]["hash"]})
+    assert not r.ok and "after its last record" in r.reason and "truncated" in r.reason
+    # rewritten from scratch with a valid chain (no key: anyone can recompute a sha256 chain)
+    forged = Chain(None)
+    rewrite(p, [forged.seal(from_event({"op": "decrypt", "file_id": f"x{i}"})) for i in range(6)])
+    r = verify([str(p)], expect=anchor)
+    assert not r.ok and r.bad_line == 4 and "differs from its anchor" in r.reason
+    r = verify([str(p)], expect={0: "0" * 64})
+    assert not r.ok and r.bad_line == 1
+    assert main(["audit", "verify", "--expect", f"3:{forged.prev}", str(p)]) == 1
+    assert main(["audit", "verify", "--expect", f"5:{forged.prev}", str(p)]) == 0
+    assert main(["audit", "verify", "--expect", "5:abc", str(p)]) == 2
+    assert "SEQ:HASH" in capsys.readouterr().err
+    later = Chain(None, seq=10, prev="ab" * 32)
+    rewrite(p, [later.seal({"op": "x"})])
+    r = verify([str(p)], expect={2: "cd" * 32})
+    assert not r.ok and "before its first record" in r.reason and "rotated away" in r.reason

@@ -52,8 +52,13 @@ def order_files(paths) -> list[list[str]]:
     return [[f for _, f in sorted(group.values())] for _, group in sorted(sets.items())]
 
 
-def verify(files, key: bytes | None = None, from_start: bool = False) -> Result:
-    """Verify one log set, ``files`` in chain order (see :func:`order_files`)."""
+def verify(files, key: bytes | None = None, from_start: bool = False, expect=None) -> Result:
+    """Verify one log set, ``files`` in chain order (see :func:`order_files`).
+
+    ``expect``: {seq: hash} anchors kept elsewhere (e.g. an earlier run's ``last_seq``/``last_hash``);
+    each must be in the set with that hash, which also detects a log cut off after an anchor.
+    """
+    expect = dict(expect or {})
     res = Result(files=list(files))
     if not res.files:
         return _bad(res, None, None, "no audit log files found")
@@ -82,6 +87,9 @@ def verify(files, key: bytes | None = None, from_start: bool = False) -> Result:
                 if reason:
                     return _bad(res, path, lineno, reason)
                 rec = json.loads(raw)
+                if rec["seq"] in expect and expect.pop(rec["seq"]) != rec["hash"]:
+                    return _bad(res, path, lineno, f"record seq {rec['seq']} differs from its anchor "
+                                "(the log was rewritten)")
                 if prev_rec is None:
                     res.first_seq = rec["seq"]
                     if rec["seq"] != 0 or rec["prev"] != GENESIS:
@@ -97,6 +105,12 @@ def verify(files, key: bytes | None = None, from_start: bool = False) -> Result:
     if prev_rec is None:
         return _bad(res, res.files[0], None, "the log is empty")
     res.last_seq, res.last_hash = prev_rec["seq"], prev_rec["hash"]
+    if expect:
+        seq = min(expect)
+        where = ("after its last record" if seq > res.last_seq else "before its first record")
+        return _bad(res, res.files[-1], None, f"anchored record seq {seq} is not in the set: it is "
+                    f"{where} (seq {res.first_seq}..{res.last_seq}; "
+                    + ("truncated?)" if seq > res.last_seq else "rotated away?)"))
     return res
 
 

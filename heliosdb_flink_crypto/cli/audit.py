@@ -26,6 +26,10 @@ def register(sub) -> None:
                      help="name of an environment variable holding the HMAC key")
     v.add_argument("--from-start", action="store_true",
                    help="fail unless each set starts at the beginning of its chain (seq 0)")
+    v.add_argument("--expect", action="append", default=[], metavar="SEQ:HASH",
+                   help="an anchor kept elsewhere (an earlier run's last seq and hash): the record must be "
+                        "present with that hash; catches a rewritten or cut-off log (repeatable; with "
+                        "several sets, applies to each)")
     v.add_argument("--json", action="store_true", help="one JSON result per set on stdout")
     v.set_defaults(func=verify_command)
 
@@ -34,12 +38,18 @@ def verify_command(args) -> int:
     from ..audit import load_key, order_files, verify
 
     key = load_key(args.hmac_key_file, args.hmac_key_env)
+    expect = {}
+    for anchor in args.expect:
+        seq, sep, digest = anchor.partition(":")
+        if not (sep and seq.isdigit() and len(digest) == 64):
+            raise ValueError(f"--expect {anchor!r}: give SEQ:HASH, e.g. 1207:9c1e... (64 hex digits)")
+        expect[int(seq)] = digest.lower()
     missing = [p for p in args.logs if not os.path.exists(p)]
     if missing:
         raise FileNotFoundError(2, "no such audit log", missing[0])
     failed = 0
     for files in order_files(args.logs):
-        r = verify(files, key, from_start=args.from_start)
+        r = verify(files, key, from_start=args.from_start, expect=expect)
         failed += not r.ok
         if args.json:
             print(json.dumps({"ok": r.ok, "files": r.files, "records": r.records, "first_seq": r.first_seq,
