@@ -279,3 +279,13 @@ def test_an_unwritable_record_is_counted_as_dropped_and_the_writer_goes_on(tmp_p
     assert ("encrypt", "kept") in ops and ("encrypt", "lost") not in ops
     assert ("audit_drop", None) in ops and audit.dropped == 1
     assert verify([path]).ok
+
+
+def test_from_config_accepts_the_parsed_configuration_the_hooks_hold(tmp_path):
+    from heliosdb_flink_crypto import config
+    conf = config.load({"heliosdb.crypto.kms.uri": "local:///k", "heliosdb.crypto.audit.sinks": "file",
+                        "heliosdb.crypto.audit.file": str(tmp_path / "a.log"),
+                        "heliosdb.crypto.audit.file.max-size": "2mb", "heliosdb.crypto.audit.queue-size": "7"})
+    audit = from_config(conf, EventBus())
+    assert audit.sinks[0].max_bytes == 2 << 20 and audit._queue.maxsize == 7
+    audit.close()
