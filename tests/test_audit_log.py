@@ -289,3 +289,17 @@ def test_from_config_accepts_the_parsed_configuration_the_hooks_hold(tmp_path):
     audit = from_config(conf, EventBus())
     assert audit.sinks[0].max_bytes == 2 << 20 and audit._queue.maxsize == 7
     audit.close()
+
+
+def test_syslog_sink_over_a_unix_socket(tmp_path):
+    path = str(tmp_path / "dev-log")
+    rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    rx.bind(path)
+    rx.settimeout(5)
+    bus = EventBus()
+    with AuditLog([SyslogSink(path, "auth")], bus=bus):
+        bus.emit("destroy", kms_uri="local:///k", key_version="1")
+    msgs = [rx.recv(65536).decode() for _ in range(3)]
+    rx.close()
+    assert all(m.startswith(f"<{4 * 8 + 6}>heliosdb-flink-crypto[") for m in msgs)  # auth.info
+    assert '"op":"destroy"' in msgs[1]
