@@ -1,0 +1,188 @@
+"""A standalone Flink cluster (JobManager and TaskManager as separate processes) for tests.
+
+Built from the distribution PyFlink ships under ``site-packages/pyflink``: a copy in a temp dir
+(bin/ and plugins/ copied, jars of lib/ and opt/ linked), its own conf/config.yaml, every port
+on 127.0.0.1, PID and log files inside the copy. The processes are started in the foreground as
+children of this process (so they are ours to stop) and are always stopped by :meth:`stop`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pyflink
+
+PYFLINK_HOME = os.path.dirname(os.path.abspath(pyflink.__file__))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_distribution(dest: str) -> str:
+    """A private FLINK_HOME at ``dest``: bin/, plugins/ copied, lib/ and opt/ jars symlinked."""
+    os.makedirs(dest)
+    shutil.copytree(os.path.join(PYFLINK_HOME, "bin"), os.path.join(dest, "bin"))
+    shutil.copytree(os.path.join(PYFLINK_HOME, "plugins"), os.path.join(dest, "plugins"))
+    for sub in ("lib", "opt"):
+        os.makedirs(os.path.join(dest, sub))
+        for name in os.listdir(os.path.join(PYFLINK_HOME, sub)):
+            os.symlink(os.path.join(PYFLINK_HOME, sub, name), os.path.join(dest, sub, name))
+    os.makedirs(os.path.join(dest, "conf"))
+    for name in os.listdir(os.path.join(PYFLINK_HOME, "conf")):
+        if name != "config.yaml":
+            shutil.copy(os.path.join(PYFLINK_HOME, "conf", name), os.path.join(dest, "conf", name))
+    os.makedirs(os.path.join(dest, "log"))
+    return dest
+
+
+def _yaml(conf: dict[str, str]) -> str:
+    # flat "key: value" lines are valid config.yaml (Flink 2 reads dotted keys as nested paths)
+    return "".join(f"{k}: {json.dumps(str(v))}\n" for k, v in conf.items())
+
+
+class StandaloneCluster:
+    def __init__(self, home: str, extra_conf: dict[str, str] | None = None, slots: int = 1):
+        self.home = home
+        self.rest_port = free_port()
+        self.rpc_port = free_port()
+        self.procs: list[subprocess.Popen] = []
+        java_opts = _java_opts()
+        self.conf = {
+            "env.java.opts.all": java_opts,
+            "env.pid.dir": os.path.join(home, "pid"),
+            "env.log.dir": os.path.join(home, "log"),
+            "jobmanager.rpc.address": "127.0.0.1",
+            "jobmanager.rpc.port": self.rpc_port,
+            "jobmanager.bind-host": "127.0.0.1",
+            "jobmanager.memory.process.size": "1024m",
+            "taskmanager.host": "127.0.0.1",
+            "taskmanager.bind-host": "127.0.0.1",
+            "taskmanager.numberOfTaskSlots": slots,
+            "taskmanager.memory.process.size": "1600m",
+            "rest.address": "127.0.0.1",
+            "rest.bind-address": "127.0.0.1",
+            "rest.port": self.rest_port,
+            "blob.server.port": "0",
+            "parallelism.default": 1,
+            "python.executable": sys.executable,
+            "python.client.executable": sys.executable,
+            **(extra_conf or {}),
+        }
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.rest_port}"
+
+    def env(self) -> dict[str, str]:
+        e = dict(os.environ)
+        e.update(FLINK_HOME=self.home, FLINK_CONF_DIR=os.path.join(self.home, "conf"),
+                 FLINK_PID_DIR=os.path.join(self.home, "pid"), FLINK_LOG_DIR=os.path.join(self.home, "log"),
+                 PYFLINK_CLIENT_EXECUTABLE=sys.executable)
+        e["PATH"] = os.path.dirname(sys.executable) + os.pathsep + e.get("PATH", "")
+        return e
+
+    def start(self, timeout: float = 120) -> "StandaloneCluster":
+        os.makedirs(os.path.join(self.home, "pid"), exist_ok=True)
+        with open(os.path.join(self.home, "conf", "config.yaml"), "w") as f:
+            f.write(_yaml(self.conf))
+        for script in ("jobmanager.sh", "taskmanager.sh"):
+            log = open(os.path.join(self.home, "log", script + ".console"), "ab")
+            self.procs.append(subprocess.Popen([os.path.join(self.home, "bin", script), "start-foreground"],
+                                               env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+                                               start_new_session=True))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for p in self.procs:
+                if p.poll() is not None:
+                    raise RuntimeError(f"{p.args[0]} exited with {p.returncode}; logs:\n{self.logs()}")
+            try:
+                if self.get("/taskmanagers")["taskmanagers"]:
+                    return self
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"cluster not up within {timeout}s; logs:\n{self.logs()}")
+
+    def stop(self) -> None:
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for p in self.procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait(10)
+        self.procs = []
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # -- REST ----------------------------------------------------------------------
+    def get(self, path: str) -> dict:
+        with urllib.request.urlopen(self.url + path, timeout=10) as r:
+            return json.load(r)
+
+    def patch(self, path: str) -> None:
+        req = urllib.request.Request(self.url + path, method="PATCH")
+        with urllib.request.urlopen(req, timeout=10):
+            pass
+
+    def job_status(self, job_id: str) -> str:
+        return self.get(f"/jobs/{job_id}")["state"]
+
+    def wait_status(self, job_id: str, states: set[str], timeout: float = 180) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            s = self.job_status(job_id)
+            if s in states:
+                return s
+            time.sleep(0.5)
+        raise TimeoutError(f"job {job_id} not in {states} within {timeout}s (last {s})")
+
+    def completed_checkpoints(self, job_id: str) -> int:
+        return self.get(f"/jobs/{job_id}/checkpoints")["counts"]["completed"]
+
+    def flink(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        """Run bin/flink (the CLI frontend) against this cluster."""
+        return subprocess.run([os.path.join(self.home, "bin", "flink"), *args], env=self.env(),
+                              capture_output=True, text=True, timeout=timeout)
+
+    def logs(self, tail: int = 60) -> str:
+        out = []
+        logdir = os.path.join(self.home, "log")
+        for name in sorted(os.listdir(logdir)):
+            with open(os.path.join(logdir, name), errors="replace") as f:
+                lines = f.readlines()[-tail:]
+            out.append(f"== {name}\n" + "".join(lines))
+        return "\n".join(out)
+
+
+def _java_opts() -> str:
+    """The add-opens list of PyFlink's shipped config.yaml (Flink needs it on Java 17)."""
+    with open(os.path.join(PYFLINK_HOME, "conf", "config.yaml")) as f:
+        for line in f:
+            if line.strip().startswith("all:"):
+                return line.split(":", 1)[1].strip()
+    return ""

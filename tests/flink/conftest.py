@@ -1,0 +1,31 @@
+"""Fixtures for the real-Flink end-to-end tests (all ``@pytest.mark.slow``).
+
+Each job run is its own ``python counter_job.py`` process (PyFlink's local MiniCluster in one JVM),
+exactly how a user runs ``python job.py``; the encrypted schemes are enabled in it with
+``heliosdb_flink_crypto.flink.local.enable``. A module runs its first job once (a fixture) and its
+tests share the checkpoint and savepoint that run leaves behind.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def keyring(tmp_path_factory) -> str:
+    """A local keyring made at test time; its URI."""
+    uri = "local://" + str(tmp_path_factory.mktemp("keyring") / "keyring.json")
+    r = harness.cli("keyring", "init", uri)
+    assert r.returncode == 0, r.stderr
+    return uri
+
+
+@pytest.fixture(scope="session")
+def crypto_conf(keyring) -> dict[str, str]:
+    return {"heliosdb.crypto.kms.uri": keyring}
