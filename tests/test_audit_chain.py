@@ -7,7 +7,7 @@ import os
 import pytest
 
 from heliosdb_flink_crypto.audit import Chain, from_event, load_key, order_files, verify
-from heliosdb_flink_crypto.audit.record import GENESIS, scrub_uri
+from heliosdb_flink_crypto.audit.record import GENESIS, body_of, line_of, scrub_uri
 from heliosdb_flink_crypto.cli import main
 from heliosdb_flink_crypto.errors import ConfigError
 
@@ -58,7 +58,7 @@ def test_intact_log_verifies_and_reports_its_span(tmp_path):
 
 @pytest.mark.parametrize("tamper,bad_line,words", [
     ("remove", 3, "missing"),
-    ("alter", 3, "altered"),
+    ("alter", 3, "hash does not match"),
     ("insert", 3, "inserted"),
     ("reorder", 3, "missing"),
     ("garbage", 4, "not a JSON"),
@@ -73,7 +73,7 @@ def test_tampering_is_detected_at_the_first_bad_line(tmp_path, tamper, bad_line,
     elif tamper == "alter":
         rec = json.loads(ls[2])
         rec["bytes"] = 999
-        ls[2] = json.dumps(rec, sort_keys=True, separators=(",", ":"))
+        ls[2] = line_of(body_of(rec), rec["hash"])  # well-formed, old hash
     elif tamper == "insert":  # a forged record chained to line 2, with a correct plain hash
         prev = json.loads(ls[1])
         forged = Chain(None, seq=prev["seq"] + 1, prev=prev["hash"]).seal({"op": "decrypt", "outcome": "ok"})
@@ -168,9 +168,9 @@ def test_verify_edge_cases(tmp_path):
     other = tmp_path / "other.log"
     other.write_text('{"a":1}\n')
     assert "chain fields missing" in verify([str(other)]).reason
-    other.write_text('{"alg":"md5","hash":"00","prev":"x","seq":0}\n')
+    other.write_text('{"alg":"md5","prev":"x","seq":0,"hash":"00"}\n')
     assert "unknown hash algorithm" in verify([str(other)]).reason
-    other.write_text('{"alg":"sha256","hash":"00","prev":"x","seq":"0"}\n')
+    other.write_text('{"alg":"sha256","prev":"x","seq":"0","hash":"00"}\n')
     assert "bad chain fields" in verify([str(other)]).reason
     with pytest.raises(ValueError, match="directory"):
         order_files([str(tmp_path)])

@@ -1,12 +1,15 @@
 """Audit records: the allow-list that turns a bus event into a record, and the hash chain.
 
-A record is one JSON object per line, keys sorted, no spaces (the canonical form; verify insists
-on it byte for byte). Besides the event's allowed fields it carries ``v`` (record format), ``seq``
-(0, 1, 2, ... along the chain), ``time`` (UTC, ISO-8601), ``host``, ``pid``, ``prev`` (the previous
-record's ``hash``; 64 zeros for the first record of a chain), ``alg`` and ``hash``:
+A record is one JSON object per line. Besides the event's allowed fields it carries ``v`` (record
+format), ``seq`` (0, 1, 2, ... along the chain), ``time`` (UTC, ISO-8601), ``host``, ``pid``,
+``prev`` (the previous record's ``hash``; 64 zeros for the first record of a chain), ``alg``, and
+last ``hash``. A line is ``BODY`` with ``,"hash":"<hex>"`` inserted before its closing brace, where
+``BODY`` is the canonical JSON of the record without ``hash`` (keys sorted, no spaces, ASCII) and
 
-    hash = SHA-256(canonical record without "hash")                 alg = "sha256"
-    hash = HMAC-SHA256(key, canonical record without "hash")        alg = "hmac-sha256"
+    hash = SHA-256(BODY)                 alg = "sha256"
+    hash = HMAC-SHA256(key, BODY)        alg = "hmac-sha256"
+
+so the hash covers exactly the bytes before it, and verify insists on that form byte for byte.
 
 Only fields named in :data:`ALLOWED_FIELDS` and holding a str, int, float, bool or None pass;
 anything else (bytes, objects, unknown names) is dropped, so key material cannot reach a record
@@ -41,6 +44,15 @@ _URI_FIELDS = ("path", "kms_uri")
 def canonical(record: dict) -> str:
     return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
                       allow_nan=False)
+
+
+def body_of(record: dict) -> str:
+    """The canonical BODY of a (parsed) record: everything but ``hash``."""
+    return canonical({k: v for k, v in record.items() if k != "hash"})
+
+
+def line_of(body: str, digest_hex: str) -> str:
+    return f'{body[:-1]},"hash":"{digest_hex}"}}'
 
 
 def scrub_uri(value: str) -> str:
@@ -120,12 +132,12 @@ class Chain:
         """Stamp ``record`` (already allowed) with chain fields; returns its line (no newline)."""
         rec = {k: v for k, v in record.items() if k not in ("v", "seq", "prev", "alg", "hash")}
         rec.update(v=FORMAT_VERSION, seq=self.seq, prev=self.prev, alg=self.alg)
-        rec["hash"] = digest(canonical(rec), self._key)
-        self.seq, self.prev = self.seq + 1, rec["hash"]
-        return canonical(rec)
+        body = canonical(rec)
+        h = digest(body, self._key)
+        self.seq, self.prev = self.seq + 1, h
+        return line_of(body, h)
 
     def authentic(self, record: dict) -> bool:
         """True if ``record`` (a parsed line) carries this chain's algorithm and a valid hash."""
-        body = {k: v for k, v in record.items() if k != "hash"}
         return (record.get("alg") == self.alg and isinstance(record.get("hash"), str)
-                and hmac.compare_digest(digest(canonical(body), self._key), record["hash"]))
+                and hmac.compare_digest(digest(body_of(record), self._key), record["hash"]))
