@@ -93,7 +93,11 @@ class CheckpointCrypto:
         """Header, header bytes and keys for one new file; the last item is a ``done(nbytes)`` callback."""
         tenant = self.tenant if tenant is None else tenant
         scope = (tenant, tuple(self.kms_uris))
-        dk = self.cache.current(scope, lambda: self._new_data_key(tenant))
+        try:
+            dk = self.cache.current(scope, lambda: self._new_data_key(tenant))
+        except (HeliosCryptoError, ImportError, ValueError) as e:
+            self.bus.emit("encrypt", "error", tenant=tenant, error=type(e).__name__)
+            raise
         h, raw, keys = new_header(dk, self.suite, self.segment_size, rng=self._rng)
 
         def done(nbytes: int, seconds: float | None = None, path: str | None = None,
@@ -146,7 +150,9 @@ class CheckpointCrypto:
     # -- file objects --------------------------------------------------------------
     def writer(self, sink, tenant: str | None = None, close_sink: bool = False) -> EncryptingWriter:
         h, raw, keys, done = self.new_file(tenant)
-        return EncryptingWriter(sink, raw, keys, h.segment_size, on_close=done, close_sink=close_sink)
+        return EncryptingWriter(sink, raw, keys, h.segment_size, on_close=done, close_sink=close_sink,
+                                on_abort=lambda: self.bus.emit("encrypt", "error", file_id=h.file_id,
+                                                               tenant=h.tenant, error="aborted"))
 
     def reader(self, source, path: str | None = None, ciphertext_len: int | None = None,
                close_source: bool = False) -> DecryptingReader:
@@ -167,14 +173,14 @@ class CheckpointCrypto:
                           key_version=h.slots[0].key_version)
             r = DecryptingReader(
                 source, h.length, keys, h.segment_size, ciphertext_len, path, close_source=close_source,
-                on_close=lambda n, sec, failed: self.bus.emit("decrypt", "error" if failed else "ok",
-                                                              bytes=n, seconds=sec, **fields),
+                on_close=lambda n, sec, failed: self.bus.emit(
+                    "decrypt", "error" if failed else "ok", bytes=n, seconds=sec,
+                    **({"error": "AuthenticationError"} if failed else {}), **fields),
                 on_auth_failure=lambda: self.bus.emit("auth_failure", "error", **fields))
         except HeliosCryptoError as e:
-            if isinstance(e, FormatError):
+            if isinstance(e, FormatError):  # header authentication failures are emitted in open_file
                 self.bus.emit("auth_failure", "error", path=path, error="malformed")
-            elif not isinstance(e, AuthenticationError):  # header failures emitted in open_file
-                self.bus.emit("decrypt", "error", path=path, error=type(e).__name__)
+            self.bus.emit("decrypt", "error", path=path, error=type(e).__name__)
             if close_source:
                 source.close()
             raise

@@ -27,7 +27,7 @@ class EventBus:
 
     def unsubscribe(self, listener: Listener) -> None:
         with self._lock:
-            self._listeners = [x for x in self._listeners if x is not listener]
+            self._listeners = [x for x in self._listeners if x != listener]  # == matches bound methods
 
     def emit(self, op: str, outcome: str = "ok", **fields) -> None:
         listeners = self._listeners

@@ -1,7 +1,8 @@
 """What the engine reports on its event bus: the audit log and the metrics are built on these."""
 import pytest
 
-from heliosdb_flink_crypto import AuthenticationError, CheckpointCrypto, FormatError, KeyAccessError
+from heliosdb_flink_crypto import (AuthenticationError, CheckpointCrypto, FormatError, KeyAccessError,
+                                   KmsAccessDeniedError)
 from heliosdb_flink_crypto.observe import EventBus
 
 
@@ -37,10 +38,11 @@ def test_failures_are_reported(keyring_uri, bus_events, tmp_path):
         c.decrypt_bytes(bytes(ct), path="/ck/bad")
     assert [(e["op"], e["outcome"], e["path"]) for e in events] == [
         ("auth_failure", "error", "/ck/bad"), ("decrypt", "error", "/ck/bad")]
+    assert events[1]["error"] == "AuthenticationError"
     events.clear()
     with pytest.raises(FormatError):
         c.decrypt_bytes(b"garbage" * 10, path="/ck/junk")
-    assert events[0]["op"] == "auth_failure" and events[0]["error"] == "malformed"
+    assert [(e["op"], e["error"]) for e in events] == [("auth_failure", "malformed"), ("decrypt", "FormatError")]
     events.clear()
     other = CheckpointCrypto([f"local://{tmp_path}/none.json"], bus=bus)
     with pytest.raises(KeyAccessError):
@@ -59,3 +61,32 @@ def test_a_broken_listener_never_breaks_encryption(keyring_uri, bus_events):
     assert c.decrypt_bytes(c.encrypt_bytes(b"ok")) == b"ok"
     bus.unsubscribe(broken)
     assert events  # the healthy listener still got everything
+
+
+def test_encryption_failures_are_reported(tmp_path, keyring_uri, bus_events):
+    import io
+    bus, events = bus_events
+    with pytest.raises(KmsAccessDeniedError):
+        CheckpointCrypto([f"local://{tmp_path}/missing.json"], bus=bus).encrypt_bytes(b"x")
+    assert (events[-1]["op"], events[-1]["outcome"]) == ("encrypt", "error")
+    c = CheckpointCrypto([keyring_uri], bus=bus)
+    with pytest.raises(RuntimeError):
+        with c.writer(io.BytesIO()) as w:
+            w.write(b"partial")
+            raise RuntimeError("task failed")
+    assert (events[-1]["op"], events[-1]["outcome"], events[-1]["error"]) == ("encrypt", "error", "aborted")
+
+
+def test_unsubscribe_bound_method():
+    class L:
+        def __init__(self):
+            self.n = 0
+
+        def on(self, e):
+            self.n += 1
+    bus, listener = EventBus(), L()
+    bus.subscribe(listener.on)
+    bus.emit("x")
+    bus.unsubscribe(listener.on)
+    bus.emit("x")
+    assert listener.n == 1

@@ -79,8 +79,8 @@ def test_endpoint_serves_every_seed_metric_after_real_work(keyring_uri, keyring,
     assert v[("heliosdb_checkpoint_encryption_duration_seconds_count", ())] == 3
     assert v[("heliosdb_checkpoint_decryption_duration_seconds_count", ())] == 2
     assert v[("heliosdb_auth_failures_total", ())] == 1
-    assert v[("heliosdb_decryption_errors_total", (("reason", "other"),))] >= 1 or \
-        v[("heliosdb_decryption_errors_total", (("reason", "AuthenticationError"),))] >= 1
+    assert v[("heliosdb_decryption_errors_total", (("reason", "AuthenticationError"),))] == 1
+    assert v[("heliosdb_encryption_errors_total", (("reason", "KmsAccessDeniedError"),))] == 1
     assert v[("heliosdb_encryption_errors_total", (("reason", "KmsUnavailableError"),))] == 1
     assert v[("heliosdb_key_rotation_total", (("outcome", "ok"), ("provider", "local")))] == 1
     assert v[("heliosdb_kms_calls_total", (("op", "dek_generate"), ("outcome", "ok"), ("provider", "local")))] == 1

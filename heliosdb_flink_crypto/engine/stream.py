@@ -22,13 +22,13 @@ class EncryptingWriter(io.RawIOBase):
     """
 
     def __init__(self, sink, header_bytes: bytes, keys: FileKeys, segment_size: int,
-                 on_close=None, close_sink: bool = False):
+                 on_close=None, close_sink: bool = False, on_abort=None):
         super().__init__()
         self._sink, self._keys, self._seg = sink, keys, segment_size
         self._buf = bytearray(segment_size)
         self._out = bytearray(segment_size + overhead(keys.suite))
         self._fill = self._index = self._total = 0
-        self._on_close, self._close_sink = on_close, close_sink
+        self._on_close, self._close_sink, self._on_abort = on_close, close_sink, on_abort
         self._broken = False
         self.crypto_seconds = 0.0  # time spent sealing, for the duration metrics
         sink.write(header_bytes)
@@ -91,7 +91,10 @@ class EncryptingWriter(io.RawIOBase):
             if self._close_sink:
                 self._sink.close()
             super().close()
-        if not self._broken and self._on_close:
+        if self._broken:
+            if self._on_abort:
+                self._on_abort()
+        elif self._on_close:
             self._on_close(self._total, self.crypto_seconds)
 
     def __exit__(self, exc_type, *rest):
