@@ -67,6 +67,26 @@ final class CryptoEngine {
         return out.length;
     }
 
+    /** Zero-copy only: starts sealing on a Python worker; {@link #sealed} waits for it. */
+    PythonBridge.Call sealAsync(long handle, long index, boolean last, NativeBuffers.Registered src,
+                                                  int len, NativeBuffers.Registered dst) throws IOException {
+        return bridge.submit("seal", handle, index, last, src.id, (long) len, dst.id);
+    }
+
+    /** Zero-copy only: starts opening a segment on a Python worker; {@link #opened} waits for it. */
+    PythonBridge.Call openAsync(long handle, long index, boolean last, NativeBuffers.Registered src,
+                                                  int len, NativeBuffers.Registered dst) throws IOException {
+        return bridge.submit("open", handle, index, last, src.id, (long) len, dst.id);
+    }
+
+    static int sealed(PythonBridge.Call c) throws IOException {
+        return ((Long) c.await("seal")).intValue();
+    }
+
+    static int opened(PythonBridge.Call c) throws IOException {
+        return ((Long) c.await("open")).intValue();
+    }
+
     void finish(long handle, long plaintextBytes) throws IOException {
         bridge.call("finish", handle, plaintextBytes);
     }

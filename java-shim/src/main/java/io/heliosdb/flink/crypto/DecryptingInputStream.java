@@ -11,6 +11,7 @@ import java.nio.ByteBuffer;
  * A seekable plaintext view of an encrypted file. Positions, {@link #seek}, {@link #getPos} and
  * {@link #available} are plaintext coordinates; only the segments a read touches are fetched and
  * authenticated (the current one is kept), and every byte returned has been authenticated.
+ * Reading sequentially, the next segment is decrypted on a Python worker meanwhile (prefetch).
  * Implements {@link ByteBufferReadable} so positional reads (ForSt) need no seek.
  */
 final class DecryptingInputStream extends FSDataInputStream implements ByteBufferReadable {
@@ -22,8 +23,11 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
     private final long handle;
     private final long size;
     private final long count;
-    private NativeBuffers.Registered sealed;
-    private NativeBuffers.Registered plain;
+    private final NativeBuffers.Registered[] sealed = new NativeBuffers.Registered[2];
+    private final NativeBuffers.Registered[] plain = new NativeBuffers.Registered[2];
+    private int slot;
+    private PythonBridge.Call prefetch;
+    private long prefetchIndex = -1;
     private byte[] scratch;
     private long current = -1;
     private int currentLen;
@@ -84,21 +88,72 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
         if (closed) {
             throw new IOException(path + ": stream is closed");
         }
-        if (plain == null) {
-            sealed = engine.buffers.take(layout.segmentSize + layout.overhead);
-            plain = engine.buffers.take(layout.segmentSize);
+        if (plain[0] == null) {
+            sealed[0] = engine.buffers.take(layout.segmentSize + layout.overhead);
+            plain[0] = engine.buffers.take(layout.segmentSize);
             scratch = new byte[layout.segmentSize + layout.overhead];
         }
+        boolean sequential = idx == current + 1 && current >= 0;
+        current = -1;
+        if (prefetch != null) {
+            PythonBridge.Call f = prefetch;
+            prefetch = null;
+            if (prefetchIndex == idx) {
+                slot ^= 1;
+                currentLen = CryptoEngine.opened(f); // its failure is this read's failure
+                current = idx;
+            } else {
+                settle(f);
+            }
+        }
+        if (current != idx) {
+            int want = fetch(idx, slot);
+            currentLen = engine.open(handle, idx, idx == count - 1, sealed[slot], want, plain[slot]);
+            current = idx;
+        }
+        if (sequential && idx + 1 < count && engine.buffers.zeroCopy()) {
+            startPrefetch(idx + 1);
+        }
+    }
+
+    /** Reads sealed segment {@code idx} from the inner stream into {@code sealed[s]}; returns its length. */
+    private int fetch(long idx, int s) throws IOException {
         boolean last = idx == count - 1;
         int want = (int) ((last ? size - idx * layout.segmentSize : layout.segmentSize) + layout.overhead);
-        current = -1;
         in.seek(layout.segmentOffset(idx));
         readFully(in, scratch, 0, want, path);
-        ByteBuffer s = sealed.buffer.duplicate();
-        s.clear();
-        s.put(scratch, 0, want);
-        currentLen = engine.open(handle, idx, last, sealed, want, plain);
-        current = idx;
+        ByteBuffer b = sealed[s].buffer.duplicate();
+        b.clear();
+        b.put(scratch, 0, want);
+        return want;
+    }
+
+    /**
+     * Sequential reading: decrypt the next segment on a Python worker while the caller consumes
+     * this one. A failure there is reported only if that segment is then read.
+     */
+    private void startPrefetch(long next) {
+        int other = slot ^ 1;
+        try {
+            if (plain[1] == null) {
+                sealed[1] = engine.buffers.take(layout.segmentSize + layout.overhead);
+                plain[1] = engine.buffers.take(layout.segmentSize);
+            }
+            int want = fetch(next, other);
+            prefetch = engine.openAsync(handle, next, next == count - 1, sealed[other], want, plain[other]);
+            prefetchIndex = next;
+        } catch (IOException | RuntimeException e) {
+            prefetch = null; // read again, and fail there, if the caller gets that far
+        }
+    }
+
+    /** Waits for a prefetch nobody wants (its buffers must be idle before reuse); ignores its result. */
+    private static void settle(PythonBridge.Call f) {
+        try {
+            f.await("open");
+        } catch (IOException ignored) {
+            // nobody asked for that segment
+        }
     }
 
     @Override
@@ -121,7 +176,7 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
         }
         long idx = pos / layout.segmentSize;
         load(idx);
-        int b = plain.buffer.get((int) (pos - idx * layout.segmentSize)) & 0xff;
+        int b = plain[slot].buffer.get((int) (pos - idx * layout.segmentSize)) & 0xff;
         pos++;
         return b;
     }
@@ -152,7 +207,7 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
             load(idx);
             int start = (int) (at - idx * layout.segmentSize);
             int take = Math.min(currentLen - start, dst.remaining());
-            ByteBuffer src = plain.buffer.duplicate();
+            ByteBuffer src = plain[slot].buffer.duplicate();
             src.clear().position(start).limit(start + take);
             dst.put(src);
             done += take;
@@ -200,10 +255,16 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
         }
         closed = true;
         current = -1;
+        if (prefetch != null) {
+            settle(prefetch);
+            prefetch = null;
+        }
         engine.close(handle);
-        engine.buffers.give(sealed);
-        engine.buffers.give(plain);
-        sealed = plain = null;
+        for (int i = 0; i < 2; i++) {
+            engine.buffers.give(sealed[i]);
+            engine.buffers.give(plain[i]);
+            sealed[i] = plain[i] = null;
+        }
         in.close();
     }
 }

@@ -9,6 +9,10 @@ import java.nio.ByteBuffer;
  * Plaintext in, the encrypted file out to the inner stream: the header first, then each segment
  * sealed by Python as it fills, the last one (flagged last) on {@link #close()}.
  *
+ * <p>Pipelined: a full segment is sealed on a Python worker while the caller fills the other
+ * plaintext buffer; at most one segment is in flight and sealed segments reach the inner stream
+ * in order, from the caller's thread.
+ *
  * <p>{@link #getPos()} is the plaintext position (Flink records state offsets from it).
  * {@link #flush()} and {@link #sync()} reach the inner stream but never cut a segment: only close
  * ends a file. Fails closed: once sealing fails, every later call throws and close leaves a file
@@ -21,12 +25,16 @@ final class EncryptingOutputStream extends FSDataOutputStream {
     private final String path;
     private final long handle;
     private final int seg;
-    private NativeBuffers.Registered plain;
-    private NativeBuffers.Registered sealed;
+    private final int overhead;
+    private final NativeBuffers.Registered[] plain = new NativeBuffers.Registered[2];
+    private final NativeBuffers.Registered[] sealed = new NativeBuffers.Registered[2];
     private final byte[] scratch;
+    private int cur;
     private int fill;
     private long index;
     private long total;
+    private PythonBridge.Call pending;
+    private int pendingSlot;
     private boolean closed;
     private IOException failure;
 
@@ -43,10 +51,11 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         }
         this.handle = f.handle;
         this.seg = f.segmentSize;
+        this.overhead = f.overhead;
         this.scratch = new byte[f.segmentSize + f.overhead];
         try {
-            plain = engine.buffers.take(seg);
-            sealed = engine.buffers.take(seg + f.overhead);
+            plain[0] = engine.buffers.take(seg);
+            sealed[0] = engine.buffers.take(seg + overhead);
             out.write(f.header);
         } catch (IOException e) {
             fail(e);
@@ -66,7 +75,7 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         if (fill == seg) {
             emit(false);
         }
-        plain.buffer.put(fill++, (byte) b);
+        plain[cur].buffer.put(fill++, (byte) b);
         total++;
     }
 
@@ -76,12 +85,12 @@ final class EncryptingOutputStream extends FSDataOutputStream {
             throw new IndexOutOfBoundsException();
         }
         check();
-        ByteBuffer dst = plain.buffer;
         while (len > 0) {
             if (fill == seg) {
                 emit(false); // a full segment and more data follows: not the last one
             }
             int take = Math.min(seg - fill, len);
+            ByteBuffer dst = plain[cur].buffer;
             dst.clear().position(fill);
             dst.put(b, off, take);
             fill += take;
@@ -91,21 +100,58 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         }
     }
 
+    /**
+     * Seals the current buffer as segment {@code index}: the last one inline, others on a worker.
+     * One segment in flight at most: wait for it, submit the new one, then copy the finished one
+     * out while Python seals the new one (two concurrent seals per stream only fight for the cores).
+     */
     private void emit(boolean last) throws IOException {
         try {
-            int n = engine.seal(handle, index, last, plain, fill, sealed);
-            ByteBuffer s = sealed.buffer.duplicate();
-            s.clear();
-            s.get(scratch, 0, n);
-            out.write(scratch, 0, n);
+            if (last || !engine.buffers.zeroCopy()) {
+                drain();
+                writeSealed(cur, engine.seal(handle, index, last, plain[cur], fill, sealed[cur]));
+            } else {
+                int other = cur ^ 1;
+                if (plain[other] == null) {
+                    plain[other] = engine.buffers.take(seg);
+                    sealed[other] = engine.buffers.take(seg + overhead);
+                }
+                int previous = pending == null ? -1 : CryptoEngine.sealed(pending); // slot "other"
+                pending = engine.sealAsync(handle, index, false, plain[cur], fill, sealed[cur]);
+                pendingSlot = cur;
+                cur = other;
+                if (previous >= 0) { // copied out while Python seals the new one
+                    writeSealed(other, previous);
+                }
+            }
         } catch (IOException | RuntimeException e) {
-            IOException io = e instanceof IOException ? (IOException) e
-                    : new IOException(path + ": encryption failed: " + e, e);
-            fail(io);
-            throw io;
+            throw failed(e);
         }
         index++;
         fill = 0;
+    }
+
+    /** Waits for the segment in flight and writes it. */
+    private void drain() throws IOException {
+        if (pending != null) {
+            PythonBridge.Call f = pending;
+            pending = null;
+            writeSealed(pendingSlot, CryptoEngine.sealed(f));
+        }
+    }
+
+    private void writeSealed(int slot, int n) throws IOException {
+        ByteBuffer s = sealed[slot].buffer.duplicate();
+        s.clear();
+        s.get(scratch, 0, n);
+        out.write(scratch, 0, n);
+    }
+
+    private IOException failed(Exception e) {
+        IOException io = e instanceof IOException ? (IOException) e
+                : new IOException(path + ": encryption failed: " + e, e);
+        fail(io);
+        return io;
     }
 
     private void check() throws IOException {
@@ -126,12 +172,17 @@ final class EncryptingOutputStream extends FSDataOutputStream {
     @Override
     public void flush() throws IOException {
         check();
+        try {
+            drain();
+        } catch (IOException | RuntimeException e) {
+            throw failed(e);
+        }
         out.flush();
     }
 
     @Override
     public void sync() throws IOException {
-        check();
+        flush();
         out.sync();
     }
 
@@ -159,6 +210,14 @@ final class EncryptingOutputStream extends FSDataOutputStream {
 
     private void closeQuietly() {
         closed = true;
+        if (pending != null) {
+            try {
+                pending.await("seal"); // Python may still be writing into our buffers: wait before pooling them
+            } catch (IOException ignored) {
+                // the first failure is the one reported
+            }
+            pending = null;
+        }
         engine.discard(handle);
         release();
         try {
@@ -169,8 +228,10 @@ final class EncryptingOutputStream extends FSDataOutputStream {
     }
 
     private void release() {
-        engine.buffers.give(plain);
-        engine.buffers.give(sealed);
-        plain = sealed = null;
+        for (int i = 0; i < 2; i++) {
+            engine.buffers.give(plain[i]);
+            engine.buffers.give(sealed[i]);
+            plain[i] = sealed[i] = null;
+        }
     }
 }

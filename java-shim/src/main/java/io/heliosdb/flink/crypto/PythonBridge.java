@@ -7,17 +7,13 @@ import pemja.core.PythonInterpreterConfig;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
+import java.io.InterruptedIOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Future;
 import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.ThreadFactory;
-import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * The only class that calls pemja. One CPython per JVM (pemja's rule), reached through a pool of
@@ -28,46 +24,88 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <p>Arguments are ints, strings and byte arrays; segment data never crosses as an argument on the
  * fast path: buffers are registered once by native address and named by id.
+ *
+ * <p>Hand-off: a segment call takes tens of microseconds, about what parking and waking a thread
+ * costs on a busy machine, so the caller spins briefly ({@link #SPIN_NANOS}) before parking.
+ * Idle workers park (spinning workers only steal the cores the cipher needs).
  */
 final class PythonBridge {
 
     static final String ENTRY = "heliosdb_dispatch";
+    static final long SPIN_NANOS = Long.getLong("heliosdb.crypto.spin-nanos", 100_000L);
 
     private static final Object LOCK = new Object();
     private static volatile PythonBridge instance;
 
+    /** One call in flight: arguments in, result or error out. */
+    static final class Call {
+        final Object[] args;
+        private volatile boolean done;
+        private volatile Thread waiter;
+        private Object result;
+        private Throwable error;
+
+        Call(Object[] args) {
+            this.args = args;
+        }
+
+        void complete(Object r, Throwable e) {
+            result = r;
+            error = e;
+            done = true;
+            Thread w = waiter;
+            if (w != null) {
+                LockSupport.unpark(w);
+            }
+        }
+
+        boolean isDone() {
+            return done;
+        }
+
+        /** Waits (spinning first) until Python has answered; never abandons the call, since Python
+         *  may be writing into the caller's buffers. */
+        Object await(String op) throws IOException {
+            boolean interrupted = false;
+            long deadline = System.nanoTime() + SPIN_NANOS;
+            while (!done) {
+                if (System.nanoTime() < deadline) {
+                    Thread.onSpinWait();
+                    continue;
+                }
+                waiter = Thread.currentThread();
+                if (!done) {
+                    LockSupport.park(this);
+                    interrupted |= Thread.interrupted();
+                }
+            }
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+            if (error != null) {
+                throw translate(error);
+            }
+            return result;
+        }
+    }
+
     private final String pythonExec;
-    private final ExecutorService workers;
-    private final ThreadLocal<PythonInterpreter> interpreter = new ThreadLocal<>();
     private final PythonInterpreterConfig config;
+    private final LinkedBlockingQueue<Call> queue = new LinkedBlockingQueue<>();
 
     private PythonBridge(String pythonExec, int threads) throws IOException {
         this.pythonExec = pythonExec;
         List<String> paths = pythonPaths(pythonExec);
-        PythonInterpreterConfig config = PythonInterpreterConfig.newBuilder()
+        this.config = PythonInterpreterConfig.newBuilder()
                 .setPythonExec(pythonExec)
                 .addPythonPaths(paths.toArray(new String[0]))
                 .setExcType(PythonInterpreterConfig.ExecType.MULTI_THREAD)
                 .build();
-        AtomicInteger n = new AtomicInteger();
-        ThreadFactory factory = r -> {
-            Thread t = new Thread(() -> {
-                try {
-                    r.run();
-                } finally {
-                    PythonInterpreter p = interpreter.get();
-                    if (p != null) {
-                        interpreter.remove();
-                        p.close();
-                    }
-                }
-            }, "heliosdb-crypto-python-" + n.incrementAndGet());
+        for (int i = 1; i <= threads; i++) {
+            Thread t = new Thread(this::work, "heliosdb-crypto-python-" + i);
             t.setDaemon(true);
-            return t;
-        };
-        this.config = config;
-        this.workers = new ThreadPoolExecutor(threads, threads, 0L, TimeUnit.MILLISECONDS,
-                new LinkedBlockingQueue<>(), factory);
+            t.start();
+        }
         Object version = call("ping"); // fail now, not at the first checkpoint
         if (!(version instanceof String)) {
             throw new IOException("heliosdb_flink_crypto did not answer through " + pythonExec);
@@ -93,41 +131,57 @@ final class PythonBridge {
         return pythonExec;
     }
 
-    /** This worker thread's interpreter, made on first use and kept on this thread. */
-    private PythonInterpreter own() {
-        PythonInterpreter p = interpreter.get();
-        if (p == null) {
-            p = new PythonInterpreter(config);
-            try {
-                p.exec("from heliosdb_flink_crypto.flink.hooks import dispatch as " + ENTRY);
-            } catch (RuntimeException e) {
-                p.close();
-                throw e;
+    /** A worker: owns one interpreter, made on this thread and used only here. */
+    private void work() {
+        PythonInterpreter p = null;
+        try {
+            while (true) {
+                Call c = queue.take();
+                Object r = null;
+                Throwable err = null;
+                try {
+                    if (p == null) {
+                        p = open();
+                    }
+                    r = p.invoke(ENTRY, c.args);
+                } catch (Throwable t) {
+                    err = t;
+                }
+                c.complete(r, err);
             }
-            interpreter.set(p);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            if (p != null) {
+                p.close();
+            }
+        }
+    }
+
+    private PythonInterpreter open() {
+        PythonInterpreter p = new PythonInterpreter(config);
+        try {
+            p.exec("from heliosdb_flink_crypto.flink.hooks import dispatch as " + ENTRY);
+        } catch (RuntimeException e) {
+            p.close();
+            throw e;
         }
         return p;
     }
 
     /** Runs {@code dispatch(op, *args)} on a worker; Python errors become IOExceptions. */
     Object call(String op, Object... args) throws IOException {
+        return submit(op, args).await(op);
+    }
+
+    /** Starts {@code dispatch(op, *args)} on a worker; {@link Call#await} gives its result. */
+    Call submit(String op, Object... args) {
         Object[] all = new Object[args.length + 1];
         all[0] = op;
         System.arraycopy(args, 0, all, 1, args.length);
-        Future<Object> f;
-        try {
-            f = workers.submit(() -> own().invoke(ENTRY, all));
-        } catch (RuntimeException e) {
-            throw new IOException("heliosdb crypto: Python workers unavailable", e);
-        }
-        try {
-            return f.get();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new java.io.InterruptedIOException("interrupted while calling Python (" + op + ")");
-        } catch (ExecutionException e) {
-            throw translate(e.getCause());
-        }
+        Call c = new Call(all);
+        queue.add(c);
+        return c;
     }
 
     static IOException translate(Throwable t) {
@@ -189,7 +243,7 @@ final class PythonBridge {
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new java.io.InterruptedIOException("interrupted while starting " + exec);
+            throw new InterruptedIOException("interrupted while starting " + exec);
         }
         return out;
     }

@@ -1,0 +1,135 @@
+"""Java->Python bridge throughput vs the Python engine alone, side by side.
+
+    .venv/bin/python bench/bridge_bench.py [--segment-size 256kb] [--mib 128] [--rounds 7] [--chunk 65536]
+
+Both sides encrypt (then decrypt) the same data at the same segment size, in memory, one caller
+thread: the Python engine's EncryptingWriter/DecryptingReader, and the shim's
+EncryptingOutputStream/DecryptingInputStream calling that engine through pemja (compiled against the
+built jar; run scripts/build-shim.sh first; the JVM gets the MALLOC_* settings of docs/flink.md).
+Rounds alternate between the two sides so both see the same machine load; the best round of each
+side is compared (the median is printed too).
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import io
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+from heliosdb_flink_crypto import CheckpointCrypto  # noqa: E402
+from heliosdb_flink_crypto.config import parse_size  # noqa: E402
+from heliosdb_flink_crypto.flink import jar_path  # noqa: E402
+from heliosdb_flink_crypto.flink.local import MALLOC_ENV  # noqa: E402
+from heliosdb_flink_crypto.kms.local import LocalKeyring  # noqa: E402
+
+
+class Null(io.RawIOBase):
+    def writable(self):
+        return True
+
+    def write(self, b):
+        return len(b)
+
+
+class PythonSide:
+    def __init__(self, uri: str, seg: int, total: int, chunk: int):
+        self.c = CheckpointCrypto([uri], segment_size=seg)
+        self.data, self.n = os.urandom(chunk), total // chunk
+        buf = io.BytesIO()
+        with self.c.writer(buf) as w:
+            for _ in range(self.n):
+                w.write(self.data)
+        self.raw = buf.getvalue()
+        self.out = bytearray(chunk)
+
+    def encrypt(self) -> float:
+        t = time.perf_counter()
+        with self.c.writer(Null()) as w:
+            for _ in range(self.n):
+                w.write(self.data)
+        return time.perf_counter() - t
+
+    def decrypt(self) -> float:
+        t = time.perf_counter()
+        with self.c.reader(io.BytesIO(self.raw)) as rd:
+            while rd.readinto(self.out):
+                pass
+        return time.perf_counter() - t
+
+
+class JavaSide:
+    def __init__(self, uri: str, seg: int, mib: int, chunk: int):
+        import pyflink
+        base = os.path.dirname(pyflink.__file__)
+        cp = [jar_path()] + glob.glob(os.path.join(base, "lib", "*.jar")) + \
+            glob.glob(os.path.join(base, "opt", "flink-python*.jar"))
+        out = tempfile.mkdtemp(prefix="bridge-bench-")
+        subprocess.run(["javac", "-nowarn", "-d", out, "-cp", os.pathsep.join(cp),
+                        os.path.join(HERE, "BridgeBench.java")], check=True)
+        env = dict(os.environ, **MALLOC_ENV)
+        self.p = subprocess.Popen(["java", "-cp", os.pathsep.join([out] + cp), "io.heliosdb.flink.crypto.BridgeBench",
+                                   sys.executable, uri, str(seg), str(mib), str(chunk)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                  text=True, env=env)
+        line = ""
+        while not line.startswith("ready"):
+            line = self.p.stdout.readline()
+            if not line:
+                raise RuntimeError("the Java bench did not start")
+        self.zero_copy = line.strip().endswith("true")
+
+    def run(self, op: str) -> float:
+        self.p.stdin.write(op + "\n")
+        self.p.stdin.flush()
+        return float(self.p.stdout.readline())
+
+    def close(self):
+        self.p.stdin.write("quit\n")
+        self.p.stdin.close()
+        self.p.wait(30)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--segment-size", default="256kb")
+    p.add_argument("--mib", type=int, default=128)
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--chunk", type=int, default=65536, help="bytes per write/read call (Flink writes 4-64 KiB)")
+    a = p.parse_args(argv)
+    seg = parse_size(a.segment_size)
+    d = tempfile.mkdtemp(prefix="bridge-bench-")
+    uri = f"local://{d}/keyring.json"
+    LocalKeyring.create(uri)
+    py = PythonSide(uri, seg, a.mib << 20, a.chunk)
+    jv = JavaSide(uri, seg, a.mib, a.chunk)
+    times = {(side, op): [] for side in ("py", "java") for op in ("encrypt", "decrypt")}
+    try:
+        for r in range(a.rounds + 1):  # round 0 warms up both sides
+            for op in ("encrypt", "decrypt"):
+                tp, tj = getattr(py, op)(), jv.run(op)
+                if r:
+                    times["py", op].append(tp)
+                    times["java", op].append(tj)
+    finally:
+        jv.close()
+    print(f"segment {seg} B, {a.mib} MiB per round, {a.chunk} B per call, {a.rounds} rounds, one caller thread, "
+          f"zero-copy={jv.zero_copy}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"{'':9}{'python engine':>15}{'java->python':>15}{'ratio':>7}{'ratio (median)':>16}")
+    mib = a.mib
+    for op in ("encrypt", "decrypt"):
+        x, y = mib / min(times["py", op]), mib / min(times["java", op])
+        xm, ym = mib / statistics.median(times["py", op]), mib / statistics.median(times["java", op])
+        print(f"{op:9}{x:>9.0f} MiB/s{y:>9.0f} MiB/s{y / x:>7.0%}{ym / xm:>16.0%}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
