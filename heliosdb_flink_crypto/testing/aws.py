@@ -1,7 +1,9 @@
 """An AWS KMS stand-in: moto's server behind a fault-injecting pass-through on 127.0.0.1.
 
 moto speaks the real KMS JSON protocol and enforces encryption context, but it does not refuse
-disabled keys nor throttle; :attr:`MotoKms.faults` answers chosen operations with real KMS errors
+disabled keys nor throttle. The front asks moto for the key's state before Encrypt / Decrypt /
+GenerateDataKey and answers ``DisabledException`` / ``KMSInvalidStateException`` as KMS does
+(``enforce_key_state``); :attr:`MotoKms.faults` answers chosen operations with real KMS errors
 (``{"__type": "DisabledException"}`` ...) or holds them past the client's timeout, and
 :meth:`MotoKms.stop` / :meth:`MotoKms.start` close and reopen the port (an outage).
 
@@ -17,9 +19,10 @@ import logging
 import time
 from http.server import BaseHTTPRequestHandler
 
-from ._faults import Faults
+from ._faults import Faults, Rule
 from ._server import RestartableServer
 
+_USES_KEY = {"Encrypt", "Decrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "ReEncrypt"}
 _STATUS = {"ThrottlingException": 400, "LimitExceededException": 400, "KMSInternalException": 500,
            "InternalFailure": 500, "ServiceUnavailable": 503, "DependencyTimeoutException": 503}
 
@@ -37,18 +40,44 @@ class _Proxy(BaseHTTPRequestHandler):
         delay, rule = self.owner.faults.take(op)
         if delay:
             time.sleep(delay)
+        if rule is None and op in _USES_KEY and self.owner.enforce_key_state:
+            rule = self._key_state_error(body)
         if rule is not None:
             data = json.dumps({"__type": rule.code, "message": f"injected {rule.code}"}).encode()
             return self._answer(rule.status or _STATUS.get(rule.code, 400), data,
                                 {"Content-Type": "application/x-amz-json-1.1"})
+        status, headers, data = self._moto(self.command, self.path, body, dict(self.headers.items()))
+        self._answer(status, data, headers)
+
+    def _moto(self, method, path, body, headers):
         conn = http.client.HTTPConnection("127.0.0.1", self.owner.moto_port, timeout=30)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-        conn.request(self.command, self.path, body, headers)
+        skip = ("host", "connection", "content-length")
+        conn.request(method, path, body, {k: v for k, v in headers.items() if k.lower() not in skip})
         r = conn.getresponse()
         data = r.read()
         conn.close()
         hop = ("transfer-encoding", "connection", "content-length")
-        self._answer(r.status, data, {k: v for k, v in r.getheaders() if k.lower() not in hop})
+        return r.status, {k: v for k, v in r.getheaders() if k.lower() not in hop}, data
+
+    def _key_state_error(self, body: bytes):
+        """What real KMS does and moto does not: refuse crypto with a disabled or pending-deletion key."""
+        try:
+            key_id = json.loads(body or b"{}").get("KeyId") or json.loads(body or b"{}").get("DestinationKeyId")
+        except ValueError:
+            return None
+        if not key_id:
+            return None
+        headers = dict(self.headers.items())
+        headers["X-Amz-Target"] = "TrentService.DescribeKey"
+        status, _, data = self._moto("POST", "/", json.dumps({"KeyId": key_id}).encode(), headers)
+        if status != 200:
+            return None  # let moto answer (NotFoundException ...)
+        state = json.loads(data)["KeyMetadata"].get("KeyState", "Enabled")
+        if state == "Disabled":
+            return Rule("*", code="DisabledException")
+        if state != "Enabled":
+            return Rule("*", code="KMSInvalidStateException")
+        return None
 
     def _answer(self, status, data, headers):
         try:
@@ -74,6 +103,7 @@ class MotoKms:
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.moto_port = 0
         self.faults = Faults()
+        self.enforce_key_state = True
         self._front = RestartableServer(_Proxy, self)
 
     @property

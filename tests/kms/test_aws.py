@@ -100,10 +100,24 @@ def test_alias_rotation_old_files_still_open(aws, key, tmp_path):
     assert fresh.decrypt_bytes(new) == b"after rotation"
 
 
-def test_disabled_key_fails_test_connection(aws, key):
-    aws.client().disable_key(KeyId=key.rsplit("/", 1)[-1])
+def test_disabled_and_pending_deletion_keys_are_refused(aws, key, ctx, fast_retry):
+    kms, key_id = aws.client(), key.rsplit("/", 1)[-1]
+    p = provider(aws, "aws-kms://" + key, fast_retry)
+    wrapped, v = p.wrap(os.urandom(32), ctx)
+    kms.disable_key(KeyId=key_id)
     with pytest.raises(KmsAccessDeniedError, match="Disabled"):
-        provider(aws, "aws-kms://" + key).test_connection()
+        p.test_connection()
+    for call in (lambda: p.wrap(os.urandom(32), ctx), lambda: p.generate_data_key(ctx),
+                 lambda: p.unwrap(wrapped, v, ctx)):
+        with pytest.raises(KmsAccessDeniedError, match="DisabledException"):
+            call()
+    kms.enable_key(KeyId=key_id)
+    assert len(p.unwrap(wrapped, v, ctx)) == 32
+    kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+    with pytest.raises(KmsAccessDeniedError, match="KMSInvalidStateException"):
+        p.unwrap(wrapped, v, ctx)
+    with pytest.raises(KmsAccessDeniedError, match="PendingDeletion"):
+        p.test_connection()
 
 
 @pytest.mark.parametrize("code,err", [("DisabledException", KmsAccessDeniedError),

@@ -82,6 +82,7 @@ def test_missing_key_token_and_bad_pin(softhsm, hsm_token, ctx):
         Pkcs11Provider(t.uri("k"), {"heliosdb.crypto.kms.pkcs11.pin-password": "wrong"}).test_connection()
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # python-pkcs11 finalizer
 def test_session_lost_is_reopened(softhsm, kek, ctx):
     uri, p = kek
     wrapped, v = p.wrap(os.urandom(32), ctx)
