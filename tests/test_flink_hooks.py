@@ -350,3 +350,16 @@ def test_shim_in_pyflink_jvm_interoperates_with_the_python_engine(keyring_uri, t
     t.seek(len(data) - 10)
     with pytest.raises(Exception, match="tampered: authentication failed"):
         t.read()
+
+
+@pytest.mark.parametrize("name", ["local-keyring", "aws-kms", "azure-kv", "gcp-kms", "pkcs11"])
+def test_flink_conf_examples_are_valid(name):
+    import yaml
+    from heliosdb_flink_crypto import config
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "flink-conf-examples",
+                        f"{name}.yaml")
+    d = yaml.safe_load(open(path))
+    config.load({k: str(v) for k, v in d.items() if k.startswith(config.PREFIX)})
+    assert d["plugin.classloader.parent-first-patterns.additional"] == "pemja."
+    assert d["execution.checkpointing.dir"].split("://")[0] in SCHEMES
+    assert d["heliosdb.crypto.kms.uri"].split("://")[0] in ("local", "aws-kms", "azure-kv", "gcp-kms", "pkcs11")
