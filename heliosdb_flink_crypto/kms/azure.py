@@ -19,6 +19,9 @@ files unwrap through the version that wrapped them after a rotation (:meth:`rota
 Settings (``heliosdb.crypto.kms.azure.<name>``): ``tenant-id`` + ``client-id`` + ``client-secret``
 (a service principal), or ``managed-identity-client-id`` (a user-assigned managed identity; the
 value ``system`` means the system-assigned one); otherwise ``DefaultAzureCredential``.
+``authority-host`` (the Entra ID authority for sovereign clouds, e.g. ``https://login.chinacloudapi.cn``;
+with it ``ca-file`` also verifies the authority) and ``disable-instance-discovery`` (true for a
+private authority).
 ``ca-file`` (a PEM bundle to verify the vault's TLS certificate), ``verify-challenge-resource``
 (default true), ``version-cache`` (how long the latest version is reused, default 5 min), and the
 retry settings of :mod:`.retry`.
@@ -197,11 +200,20 @@ def _credential(s: dict):
     from azure import identity
     tenant, client, secret = (s.get(PREFIX + k) for k in ("tenant-id", "client-id", "client-secret"))
     mi = s.get(PREFIX + "managed-identity-client-id")
+    kw = {}
+    if s.get(PREFIX + "authority-host"):
+        kw["authority"] = s[PREFIX + "authority-host"]
+        try:
+            kw["disable_instance_discovery"] = parse_bool(s.get(PREFIX + "disable-instance-discovery", "false"))
+        except ValueError as e:
+            raise ConfigError(PREFIX + "disable-instance-discovery", str(e)) from None
+        if s.get(PREFIX + "ca-file"):
+            kw["connection_verify"] = s[PREFIX + "ca-file"]
     if secret or (tenant and client):
         missing = [k for k, v in (("tenant-id", tenant), ("client-id", client), ("client-secret", secret)) if not v]
         if missing:
             raise ConfigError(PREFIX + missing[0], "tenant-id, client-id and client-secret go together")
-        return identity.ClientSecretCredential(tenant, client, secret)
+        return identity.ClientSecretCredential(tenant, client, secret, **kw)
     if mi:
         return identity.ManagedIdentityCredential(client_id=None if mi == "system" else mi)
-    return identity.DefaultAzureCredential()
+    return identity.DefaultAzureCredential(**({"authority": kw["authority"]} if "authority" in kw else {}))

@@ -3,7 +3,10 @@
 The SDK sends bearer tokens over TLS only, so the stand-in makes a throw-away CA-less self-signed
 certificate (SAN localhost / 127.0.0.1) and :meth:`settings` points ``ca-file`` at it. It answers the
 first unauthenticated request with the usual 401 bearer challenge and accepts any token from
-:class:`StaticTokenCredential` (or any token at all unless :attr:`tokens` is set).
+:class:`StaticTokenCredential` (or any token at all unless :attr:`tokens` is set). It is also a
+minimal Entra ID authority (``/{tenant}/v2.0/.well-known/openid-configuration`` and the
+client-credentials ``/{tenant}/oauth2/v2.0/token``), so azure-identity's ``ClientSecretCredential``
+works against it with ``authority-host`` = :attr:`vault_url` (secrets checked if :attr:`clients` is set).
 
 Served (``?api-version=`` ignored): ``POST /keys/{n}/create``, ``GET /keys/{n}[/{v}]``,
 ``POST /keys/{n}/rotate``, ``PATCH /keys/{n}/{v}`` (enable/disable), ``DELETE /keys/{n}``,
@@ -83,11 +86,13 @@ class _Handler(BaseHTTPRequestHandler):
         kv = self.owner
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         parts = [p for p in self.path.split("?", 1)[0].split("/") if p]
+        if parts and parts[0] != "keys":
+            return self._identity(parts, raw)
         auth = self.headers.get("Authorization", "")
         if not auth.startswith("Bearer "):
             return self._send(401, {"error": {"code": "Unauthorized", "message": "AKV10000: Request is missing a Bearer"}},
-                              {"WWW-Authenticate": 'Bearer authorization="https://login.microsoftonline.com/'
-                                                  '00000000-0000-0000-0000-000000000000", resource="https://vault.azure.net"'})
+                              {"WWW-Authenticate": f'Bearer authorization="https://login.microsoftonline.com/'
+                                                  f'{kv.tenant_id}", resource="https://vault.azure.net"'})
         op = parts[-1] if parts and parts[-1] in ("wrapkey", "unwrapkey", "rotate", "create") else self.command
         delay, rule = kv.faults.take(op)
         if delay:
@@ -106,6 +111,30 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(400, {"error": {"code": "BadParameter", "message": "malformed request"}})
         self._send(status, answer)
 
+    def _identity(self, parts: list[str], raw: bytes):
+        """A minimal Entra ID (AAD) authority: OpenID metadata and the client-credentials token endpoint."""
+        kv = self.owner
+        if len(parts) < 2:
+            return self._send(404, {"error": "not_found"})
+        tenant, base = parts[0], f"{kv.vault_url}/{parts[0]}"
+        if parts[1:] == ["v2.0", ".well-known", "openid-configuration"]:
+            return self._send(200, {"issuer": f"{base}/v2.0", "token_endpoint": f"{base}/oauth2/v2.0/token",
+                                    "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                                    "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+                                    "tenant_region_scope": "WW"})
+        if parts[1:] == ["oauth2", "v2.0", "token"] and self.command == "POST":
+            from urllib.parse import parse_qs
+            form = {k: v[-1] for k, v in parse_qs(raw.decode()).items()}
+            cid, secret = form.get("client_id"), form.get("client_secret")
+            if kv.clients is not None and kv.clients.get((tenant, cid)) != secret:
+                return self._send(401, {"error": "invalid_client",
+                                        "error_description": "AADSTS7000215: Invalid client secret provided."})
+            token = f"standin-{uuid.uuid4().hex}"
+            kv.issued.add(token)
+            return self._send(200, {"token_type": "Bearer", "expires_in": 3600, "ext_expires_in": 3600,
+                                    "access_token": token})
+        return self._send(404, {"error": "not_found"})
+
     do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _dispatch
 
 
@@ -113,6 +142,9 @@ class AzureKeyVaultStandIn:
     def __init__(self):
         self.faults = Faults()
         self.tokens: set[str] | None = None
+        self.tenant_id = "00000000-0000-0000-0000-000000000000"  # the vault's tenant, named in the challenge
+        self.clients: dict[tuple[str, str], str] | None = None  # (tenant, client id) -> secret; None: any
+        self.issued: set[str] = set()
         self.keys: dict[str, dict] = {}  # name -> {"order": [versions], version: {...}}
         self._lock = threading.Lock()
         self._dir = tempfile.mkdtemp(prefix="kv-standin-")

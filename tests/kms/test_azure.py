@@ -157,6 +157,8 @@ def test_credential_settings():
         _credential({p + "tenant-id": "t", p + "client-id": "c"})
     assert isinstance(_credential({p + "managed-identity-client-id": "system"}), identity.ManagedIdentityCredential)
     assert isinstance(_credential({}), identity.DefaultAzureCredential)
+    assert isinstance(_credential({p + "authority-host": "https://login.chinacloudapi.cn"}),
+                      identity.DefaultAzureCredential)
 
 
 def test_failing_credential_is_denied(azure, key, ctx, fast_retry):
@@ -183,3 +185,29 @@ def test_untrusted_certificate_fails_closed(azure, key, ctx, fast_retry):
     p = AzureKeyVaultProvider(f"azure-kv://{azure.host}/keys/{key}", s, credential=StaticTokenCredential())
     with pytest.raises(KmsUnavailableError):  # TLS verification against the system CAs fails
         p.wrap(os.urandom(32), ctx)
+
+
+def test_client_secret_credential_end_to_end(azure, ctx, fast_retry):
+    """azure-identity's real ClientSecretCredential, token from the stand-in's Entra ID endpoints."""
+    name = f"cs-{uuid.uuid4().hex[:6]}"
+    azure.create_key(name)
+    azure.clients = {(azure.tenant_id, "app-1"): "right-secret"}
+    p = "heliosdb.crypto.kms.azure."
+    s = {**fast_retry("azure"), **azure.settings(), p + "tenant-id": azure.tenant_id, p + "client-id": "app-1",
+         p + "client-secret": "right-secret", p + "authority-host": azure.vault_url,
+         p + "disable-instance-discovery": "true"}
+    uri = f"azure-kv://{azure.host}/keys/{name}"
+    try:
+        prov = AzureKeyVaultProvider(uri, s)
+        wrapped, v = prov.wrap(b"c" * 32, ctx)
+        assert prov.unwrap(wrapped, v, ctx) == b"c" * 32
+        azure.tokens = azure.issued  # from now on only tokens the authority issued are accepted
+        assert AzureKeyVaultProvider(uri, s).unwrap(wrapped, v, ctx) == b"c" * 32
+        bad = AzureKeyVaultProvider(uri, {**s, p + "client-secret": "wrong-secret"})
+        with pytest.raises(KmsAccessDeniedError, match="credential") as e:
+            bad.unwrap(wrapped, v, ctx)
+        assert "wrong-secret" not in str(e.value) and "right-secret" not in repr(bad)
+    finally:
+        azure.clients = None
+    with pytest.raises(ConfigError, match="disable-instance-discovery"):
+        AzureKeyVaultProvider(uri, {**s, p + "disable-instance-discovery": "perhaps"})
