@@ -137,9 +137,28 @@ def test_configure_validates_in_python_and_names_the_key(keyring_uri):
     a = hooks.dispatch("configure", conf(keyring_uri))
     assert hooks.dispatch("configure", conf(keyring_uri)) == a, "one session (one DEK cache) per configuration"
     s = hooks.session(a)
-    assert s.crypto_for("enc+s3://b/k") is s.default
-    assert s.default.segment_size == SEG and s.policy.max_age == 3600.0
-    assert keyring_uri in repr(s)
+    assert s.crypto_for("enc+s3://b/k") is s.crypto_for("enc+file:///x/y")
+    assert s.crypto_for("/x").segment_size == SEG
+    assert "<default>" in repr(s)
+
+
+def test_tenants_by_path_prefix(keyring_uri, tmp_path):
+    from heliosdb_flink_crypto.kms.local import LocalKeyring
+    acme = f"local://{tmp_path}/acme.json"
+    LocalKeyring.create(acme)
+    sid = hooks.dispatch("configure", conf(keyring_uri, **{
+        "heliosdb.crypto.tenants.acme.path-prefix": "enc+file:///ckpt/acme",
+        "heliosdb.crypto.tenants.acme.kms.uri": acme}))
+    data = os.urandom(100)
+    raw = write_file(sid, "enc+file:/ckpt/acme/job/chk-1/_metadata", data)
+    h = hooks.parse(raw)
+    assert h.tenant == "acme" and h.slots[0].kms_uri == acme
+    assert CheckpointCrypto([acme]).decrypt_bytes(raw) == data
+    assert hooks.parse(write_file(sid, "enc+file:/ckpt/other/x", data)).tenant == ""
+    from heliosdb_flink_crypto.lifecycle.tenants import TenantMismatchError
+    with pytest.raises(TenantMismatchError):  # a tenant's file copied under another tenant's path
+        read_file(sid, "enc+file:/ckpt/other/x", raw)
+    assert read_file(sid, "enc+file:///ckpt/acme/y", raw) == data
 
 
 def test_finish_reports_the_file_and_discard_does_not(keyring_uri):
@@ -155,8 +174,34 @@ def test_finish_reports_the_file_and_discard_does_not(keyring_uri):
     finally:
         BUS.unsubscribe(listener)
     enc = [e for e in events if e["op"] == "encrypt"]
-    assert len(enc) == 1 and enc[0]["bytes"] == 300
+    assert [(e["outcome"], e.get("bytes"), e.get("path"), e.get("error")) for e in enc] == \
+        [("ok", 300, "/a", None), ("error", None, "/b", "aborted")]
     assert not any("dek" in k and "id" not in k for e in events for k in e), "no key material in events"
+
+
+def test_readers_report_decrypted_files_and_failures(keyring_uri):
+    sid = hooks.dispatch("configure", conf(keyring_uri))
+    raw = write_file(sid, "/a", os.urandom(200))
+    events = []
+    listener = BUS.subscribe(events.append)
+    try:
+        read_file(sid, "/a", raw)
+        bad = bytearray(raw)
+        bad[-2] ^= 1
+        with pytest.raises(AuthenticationError):
+            read_file(sid, "/bad", bytes(bad))
+        with pytest.raises(Exception):
+            hooks.dispatch("reader", sid, "/forged", raw[:40] + bytes(60) + raw[100:parse_prefix(raw)[1]])
+        hooks.dispatch("malformed", sid, "/plain", "bad magic")
+    finally:
+        BUS.unsubscribe(listener)
+    got = [(e["op"], e["outcome"], e.get("path"), e.get("bytes")) for e in events
+           if e["op"] in ("decrypt", "auth_failure")]
+    assert ("decrypt", "ok", "/a", 200) in got
+    assert ("auth_failure", "error", "/bad", None) in got
+    assert ("decrypt", "error", "/forged", None) in got
+    assert ("auth_failure", "error", "/plain", None) in got and ("decrypt", "error", "/plain", None) in got
+    assert json.loads(hooks.dispatch("metrics_snapshot")) is not None
 
 
 def test_kms_failure_when_writing_names_the_file(tmp_path):

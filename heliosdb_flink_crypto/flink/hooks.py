@@ -20,7 +20,9 @@ Operations (``dispatch(op, ...)``):
 * ``reader(session, path, header_bytes) -> handle``
 * ``open(handle, index, last, src_buffer, src_len, dst_buffer) -> plaintext_len``
 * ``open_bytes(handle, index, last, data) -> plaintext bytes``
-* ``close(handle)``; ``ping() -> version``
+* ``close(handle)`` the reader is done (reported as a decrypted file, or a failed one)
+* ``malformed(session, path, reason)`` the shim could not frame a file (bad magic, length)
+* ``metrics_snapshot() -> json``; ``ping() -> version``
 * ``insecure_reader_with_dek(path, header_bytes, dek_hex) -> handle``: tests only (format vectors),
   refused unless ``HELIOSDB_INSECURE_TEST_HOOKS=1``
 
@@ -33,64 +35,29 @@ import itertools
 import json
 import os
 import threading
-from typing import Any, Mapping
+import time
 
 from .. import __version__, config
-from ..crypto import CheckpointCrypto
 from ..engine import open_header
 from ..engine.suites import SegmentAuthError
-from ..errors import AuthenticationError, ConfigError, HeliosCryptoError
-from ..format import SUITE_AES_CBC_HMAC, SUITE_AES_GCM, overhead, parse, validate_segment_size
-from ..kms.cache import CachePolicy
-
-SUITES = {"aes-256-gcm": SUITE_AES_GCM, "aes-256-cbc-hmac-sha256": SUITE_AES_CBC_HMAC}
-
-
-class Session:
-    """One validated configuration and the CheckpointCrypto(s) it makes."""
-
-    def __init__(self, conf: Mapping[str, Any]):
-        self.conf = config.load(conf)
-        c = self.conf
-        try:
-            self.segment_size = validate_segment_size(c["heliosdb.crypto.segment-size"])
-        except ValueError as e:
-            raise ConfigError("heliosdb.crypto.segment-size", str(e)) from None
-        self.suite = SUITES[c["heliosdb.crypto.algorithm"]]
-        self.settings = {k: v for k, v in c.items() if config._is_provider_setting(k)}
-        self.policy = CachePolicy(max_age=c["heliosdb.crypto.cache.max-age"],
-                                  max_bytes=c["heliosdb.crypto.cache.max-bytes"],
-                                  max_files=c["heliosdb.crypto.cache.max-files"],
-                                  outage_grace=c["heliosdb.crypto.cache.outage-grace"])
-        self.default = CheckpointCrypto(c["heliosdb.crypto.kms.uri"], suite=self.suite,
-                                        segment_size=self.segment_size, settings=self.settings,
-                                        cache_policy=self.policy,
-                                        trusted_uris=c["heliosdb.crypto.kms.decrypt-uris"])
-
-    def __repr__(self) -> str:
-        return f"Session({self.default!r})"
-
-    def crypto_for(self, path: str) -> CheckpointCrypto:
-        """THE place where a file path is mapped to the CheckpointCrypto (tenant, KMS URIs) that
-        encrypts it or may decrypt it. Today: one configuration for every path."""
-        return self.default
-
-    def close(self) -> None:
-        self.default.close()
-
+from ..errors import AuthenticationError, ConfigError, FormatError, HeliosCryptoError
+from ..format import overhead, parse
+from .session import Session
 
 class _Writer:
-    __slots__ = ("keys", "done", "path", "seg")
+    __slots__ = ("keys", "done", "path", "seg", "crypto", "file_id", "tenant")
 
-    def __init__(self, keys, done, path: str, seg: int):
+    def __init__(self, keys, done, path: str, seg: int, crypto, file_id: str, tenant: str):
         self.keys, self.done, self.path, self.seg = keys, done, path, seg
+        self.crypto, self.file_id, self.tenant = crypto, file_id, tenant
 
 
 class _Reader:
-    __slots__ = ("keys", "path", "seg")
+    __slots__ = ("keys", "path", "seg", "bus", "fields", "bytes", "failed", "t0")
 
-    def __init__(self, keys, path: str, seg: int):
-        self.keys, self.path, self.seg = keys, path, seg
+    def __init__(self, keys, path: str, seg: int, bus=None, fields=None):
+        self.keys, self.path, self.seg, self.bus, self.fields = keys, path, seg, bus, fields or {}
+        self.bytes, self.failed, self.t0 = 0, False, time.perf_counter()
 
 
 _lock = threading.Lock()
@@ -161,15 +128,15 @@ def _handle(h: int, kind):
 
 
 def writer(sid: int, path: str) -> tuple[int, bytes, int, int]:
-    crypto = session(sid).crypto_for(path)
     try:
+        crypto = session(sid).crypto_for(path)
         h, raw, keys, done = crypto.new_file()
     except HeliosCryptoError as e:  # a KMS error does not know the file: name it
         if path in str(e):
             raise
         raise PathError(path, e) from e
     hid = next(_ids)
-    _handles[hid] = _Writer(keys, done, path, h.segment_size)
+    _handles[hid] = _Writer(keys, done, path, h.segment_size, crypto, h.file_id, h.tenant)
     return hid, raw, h.segment_size, overhead(h.suite)
 
 
@@ -195,21 +162,40 @@ def seal_bytes(hid: int, index: int, last: bool, data: bytes) -> bytes:
 def finish(hid: int, nbytes: int) -> None:
     w = _handles.pop(hid, None)
     if isinstance(w, _Writer):
-        w.done(int(nbytes))
+        w.done(int(nbytes), path=w.path)
 
 
 def discard(hid: int) -> None:
-    _handles.pop(hid, None)
+    """The shim aborted the file (a write failed): it has no final segment and never authenticates."""
+    w = _handles.pop(hid, None)
+    if isinstance(w, _Writer):
+        w.crypto.bus.emit("encrypt", "error", path=w.path, file_id=w.file_id, tenant=w.tenant,
+                          error="aborted")
 
 
 def reader(sid: int, path: str, header: bytes) -> int:
-    crypto = session(sid).crypto_for(path)
-    h, keys = crypto.open_file(header, path)
+    crypto = None
+    try:
+        crypto = session(sid).crypto_for(path)
+        h, keys = crypto.open_file(header, path)
+    except HeliosCryptoError as e:
+        if crypto is not None:
+            if isinstance(e, FormatError):  # header authentication failures are emitted in open_file
+                crypto.bus.emit("auth_failure", "error", path=path, error="malformed")
+            crypto.bus.emit("decrypt", "error", path=path, error=type(e).__name__)
+        raise
+    fields = dict(path=path, file_id=h.file_id, tenant=h.tenant, kms_uri=h.slots[0].kms_uri,
+                  key_version=h.slots[0].key_version)
     hid = next(_ids)
-    _handles[hid] = _Reader(keys, path, h.segment_size)
-    crypto.bus.emit("decrypt", "ok", path=path, file_id=h.file_id, tenant=h.tenant,
-                    key_version=h.slots[0].key_version)
+    _handles[hid] = _Reader(keys, path, h.segment_size, crypto.bus, fields)
     return hid
+
+
+def malformed(sid: int, path: str, reason: str) -> None:
+    """The shim found a file it cannot even frame (bad magic, impossible length): report it."""
+    crypto = session(sid).crypto_for(path)
+    crypto.bus.emit("auth_failure", "error", path=path, error="malformed")
+    crypto.bus.emit("decrypt", "error", path=path, error="FormatError", reason=str(reason)[:200])
 
 
 def insecure_reader_with_dek(path: str, header: bytes, dek_hex: str) -> int:
@@ -220,18 +206,27 @@ def insecure_reader_with_dek(path: str, header: bytes, dek_hex: str) -> int:
     h = parse(header, path)
     keys = open_header(h, bytes(header[:h.length]), bytes.fromhex(dek_hex), path)
     hid = next(_ids)
-    _handles[hid] = _Reader(keys, path, h.segment_size)
+    _handles[hid] = _Reader(keys, path, h.segment_size)  # no events: not a real read
     return hid
+
+
+def _opened(r: _Reader, index: int, last: bool, src, dst) -> int:
+    try:
+        n = r.keys.open_into(index, bool(last), src, dst)
+    except SegmentAuthError:
+        if not r.failed and r.bus is not None:
+            r.bus.emit("auth_failure", "error", **r.fields)
+        r.failed = True
+        raise AuthenticationError(r.path) from None
+    r.bytes += n
+    return n
 
 
 def open(hid: int, index: int, last: bool, src: int, src_len: int, dst: int) -> int:  # noqa: A001
     r = _handle(hid, _Reader)
     if src_len > r.seg + overhead(r.keys.suite) or len(_view(dst)) < r.seg:
         raise ValueError(f"{r.path}: segment buffers do not match the segment size")
-    try:
-        return r.keys.open_into(index, bool(last), _view(src)[:src_len], _view(dst))
-    except SegmentAuthError:
-        raise AuthenticationError(r.path) from None
+    return _opened(r, index, last, _view(src)[:src_len], _view(dst))
 
 
 def open_bytes(hid: int, index: int, last: bool, data: bytes) -> bytes:
@@ -239,15 +234,23 @@ def open_bytes(hid: int, index: int, last: bool, data: bytes) -> bytes:
     if len(data) > r.seg + overhead(r.keys.suite):
         raise ValueError(f"{r.path}: segment over the segment size")
     out = bytearray(r.seg)
-    try:
-        n = r.keys.open_into(index, bool(last), data, out)
-    except SegmentAuthError:
-        raise AuthenticationError(r.path) from None
+    n = _opened(r, index, last, data, out)
     return bytes(out[:n])
 
 
 def close(hid: int) -> None:
-    _handles.pop(hid, None)
+    """The shim closed a reader: report the file as decrypted (bytes authenticated) or failed."""
+    r = _handles.pop(hid, None)
+    if isinstance(r, _Reader) and r.bus is not None:
+        r.bus.emit("decrypt", "error" if r.failed else "ok", bytes=r.bytes,
+                   seconds=time.perf_counter() - r.t0,
+                   **({"error": "AuthenticationError"} if r.failed else {}), **r.fields)
+
+
+def metrics_snapshot() -> str:
+    """The process's metrics as a JSON object string (docs/metrics.md, contract for the shim)."""
+    from .. import metrics
+    return metrics.snapshot_json()
 
 
 def ping() -> str:
@@ -263,8 +266,9 @@ class PathError(HeliosCryptoError):
 
 
 OPS = {"configure": configure, "register": register, "unregister": unregister, "writer": writer,
-       "seal": seal, "seal_bytes": seal_bytes, "finish": finish, "discard": discard,
-       "reader": reader, "insecure_reader_with_dek": insecure_reader_with_dek, "open": open, "open_bytes": open_bytes, "close": close, "ping": ping}
+       "seal": seal, "seal_bytes": seal_bytes, "finish": finish, "discard": discard, "reader": reader,
+       "malformed": malformed, "insecure_reader_with_dek": insecure_reader_with_dek, "open": open,
+       "open_bytes": open_bytes, "close": close, "metrics_snapshot": metrics_snapshot, "ping": ping}
 
 
 def dispatch(op: str, *args):

@@ -99,6 +99,15 @@ final class CryptoEngine {
         }
     }
 
+    /** Reports a file the shim could not frame (best effort: the read fails either way). */
+    void malformed(String path, String reason) {
+        try {
+            bridge.call("malformed", session, path, reason);
+        } catch (IOException ignored) {
+            // reporting must not mask the original error
+        }
+    }
+
     long openFile(String path, byte[] header) throws IOException {
         return (Long) bridge.call("reader", session, path, header);
     }

@@ -49,14 +49,24 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
         this.in = in;
         this.engine = engine;
         this.path = path;
+        byte[] header;
         try {
             byte[] prefix = new byte[SegmentLayout.PREFIX_LEN];
             readFully(in, prefix, 0, prefix.length, path);
             this.layout = SegmentLayout.parsePrefix(prefix, path);
             this.size = layout.plaintextLength(ciphertextLen, path);
-            byte[] header = new byte[layout.headerLen];
+            header = new byte[layout.headerLen];
             System.arraycopy(prefix, 0, header, 0, prefix.length);
             readFully(in, header, prefix.length, header.length - prefix.length, path);
+        } catch (CryptoIOException e) {
+            in.close();
+            engine.malformed(path, e.getMessage()); // counted as an authentication failure
+            throw e;
+        } catch (IOException | RuntimeException e) {
+            in.close();
+            throw e;
+        }
+        try {
             this.handle = opener.open(header);
         } catch (IOException | RuntimeException e) {
             in.close();

@@ -1,0 +1,55 @@
+"""A session of the shim: one validated ``heliosdb.crypto.*`` configuration and what it makes.
+
+* :meth:`Session.crypto_for` is THE place where a file path is mapped to the CheckpointCrypto that
+  encrypts it or may decrypt it: tenants by longest path prefix (lifecycle/tenants.py), each with its
+  own KMS URIs and DEK cache; paths under no prefix use ``heliosdb.crypto.kms.uri`` (or are refused
+  with ``heliosdb.crypto.tenants.require-match``). A file whose header names another tenant than
+  its path is refused.
+* The process's audit log and metrics are made from the first session's configuration (one of each
+  per process: ``audit.process_log``, ``metrics.from_config``); every tenant's DEK cache is watched.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Mapping
+
+from .. import config
+from ..crypto import CheckpointCrypto
+from ..errors import ConfigError
+from ..format import validate_segment_size
+from ..lifecycle.tenants import TenantRouter
+
+
+class Session:
+    def __init__(self, conf: Mapping[str, Any]):
+        self.conf = config.load(conf)
+        try:
+            self.segment_size = validate_segment_size(self.conf["heliosdb.crypto.segment-size"])
+        except ValueError as e:
+            raise ConfigError("heliosdb.crypto.segment-size", str(e)) from None
+        self.router = TenantRouter.from_config(self.conf)
+        self._watched: set[int] = set()
+        self._lock = threading.Lock()
+        from .. import audit, metrics
+        audit.process_log(self.conf)
+        self.metrics = metrics.from_config(self.conf)
+
+    def __repr__(self) -> str:
+        return f"Session(tenants={[t.id or '<default>' for t in self.router.map.all()]})"
+
+    def crypto_for(self, path: str) -> CheckpointCrypto:
+        """The CheckpointCrypto for the file at ``path`` (its tenant's keys); KeyAccessError when no
+        tenant owns the path and require-match is on."""
+        c = self.router.crypto_for(path)
+        if id(c) not in self._watched:
+            with self._lock:
+                if id(c) not in self._watched:
+                    self._watched.add(id(c))
+                    self.metrics.watch_cache(c.cache)
+        return c
+
+    def close(self) -> None:
+        self.router.close()
+
+
+__all__ = ["Session"]
