@@ -20,6 +20,7 @@ import datetime
 import ipaddress
 import json
 import os
+import shutil
 import ssl
 import tempfile
 import threading
@@ -191,15 +192,19 @@ class AzureKeyVaultStandIn:
         return self
 
     def stop(self) -> None:
+        """Close the port (an outage); :meth:`start` reopens it with the same keys."""
         self._server.stop()
 
-    close = stop
+    def close(self) -> None:
+        """Stop for good and delete the certificate files."""
+        self._server.stop()
+        shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> "AzureKeyVaultStandIn":
         return self.start()
 
     def __exit__(self, *exc) -> None:
-        self.stop()
+        self.close()
 
     def settings(self, **extra: str) -> dict[str, str]:
         s = {"heliosdb.crypto.kms.azure.ca-file": self.ca_file,
