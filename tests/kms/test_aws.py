@@ -228,3 +228,28 @@ def test_kms_calls_reach_the_event_bus(aws, key):
     assert [(e["kms_op"], e["outcome"]) for e in failed] == [("unwrap", "error")]
     unwrap = [e for e in events if e["op"] == "unwrap"][0]
     assert unwrap["outcome"] == "error" and "AccessDeniedException" in unwrap["error"]
+
+
+def test_no_region_names_the_setting(monkeypatch, tmp_path):
+    for k in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    with pytest.raises(ConfigError, match="aws.region"):
+        AwsKmsProvider("aws-kms://alias/x", {})
+
+
+def test_other_errors_are_not_retried_and_cache_is_used(aws, key, ctx, fast_retry):
+    from heliosdb_flink_crypto.errors import KmsError
+    p = provider(aws, "aws-kms://" + key, fast_retry)
+    aws.faults.fail("Encrypt", "ValidationException", times=None)
+    with pytest.raises(KmsError, match="ValidationException") as e:
+        p.wrap(os.urandom(32), ctx)
+    assert type(e.value) is KmsError and aws.faults.calls["Encrypt"] == 1
+    bad_role = provider(aws, "aws-kms://" + key, fast_retry, role_arn="arn:aws:iam::123456789012:role/r",
+                        role_session_name="x")  # too short: botocore refuses the AssumeRole call itself
+    with pytest.raises(KmsError, match="ParamValidationError"):
+        bad_role.wrap(os.urandom(32), ctx)
+    plain, blob, v = p.generate_data_key(ctx)
+    assert p.unwrap(blob, "", ctx) == plain  # a slot without version: the URI's key
+    assert p.current_key_version() == p.current_key_version() == key
+    assert aws.faults.calls["DescribeKey"] == 1  # the second came from the version cache
