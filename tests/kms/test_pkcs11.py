@@ -114,3 +114,24 @@ def test_transient_classification(kek):
     assert isinstance(p._classify("unwrap")(px.GeneralError()), KmsInvalidCiphertextError)
     assert type(c(px.MechanismInvalid())).__name__ == "KmsError"
     assert c(RuntimeError("not ours")) is None
+
+
+def test_rotation_and_destroy_by_another_process_are_seen(kek, hsm_token, ctx, tmp_path):
+    """The operator rotates / destroys with the CLI (another process) while a job holds a session."""
+    import subprocess
+    import sys
+    uri, p = kek
+    wrapped, v = p.wrap(os.urandom(32), ctx)
+    d = [x for k, val in hsm_token.settings().items() for x in ("-D", f"{k}={val}")]
+    cli = [sys.executable, "-m", "heliosdb_flink_crypto"]
+    r = subprocess.run([*cli, "keys", "rotate", uri, "--state-file", str(tmp_path / "s.json"), *d],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert p.current_key_version() == "2"
+    assert len(p.unwrap(wrapped, v, ctx)) == 32
+    r = subprocess.run([*cli, "keys", "destroy", uri, "--version", "1", "--yes", *d],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    with pytest.raises(KmsAccessDeniedError, match="destroyed"):
+        p.unwrap(wrapped, v, ctx)
+    assert hsm_token.pin not in r.stdout + r.stderr
