@@ -39,6 +39,7 @@ public final class BridgeBench {
         String line;
         while ((line = cmd.readLine()) != null) {
             long t = System.nanoTime();
+            double c0 = cpu();
             if (line.equals("encrypt")) {
                 try (EncryptingOutputStream out = new EncryptingOutputStream(new Null(), engine, "bench")) {
                     for (long done = 0; done < total; done += chunk) {
@@ -54,9 +55,15 @@ public final class BridgeBench {
             } else {
                 break;
             }
-            System.out.println((System.nanoTime() - t) / 1e9);
+            System.out.println((System.nanoTime() - t) / 1e9 + " " + (cpu() - c0));
         }
         System.exit(0);
+    }
+
+    /** CPU seconds of this process: the caller, the Python workers (in-process), JIT and GC. */
+    static double cpu() {
+        return ((com.sun.management.OperatingSystemMXBean)
+                java.lang.management.ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime() / 1e9;
     }
 
     /** Discards what is written (as the Python side's null sink). */

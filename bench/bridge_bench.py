@@ -7,7 +7,8 @@ thread: the Python engine's EncryptingWriter/DecryptingReader, and the shim's
 EncryptingOutputStream/DecryptingInputStream calling that engine through pemja (compiled against the
 built jar; run scripts/build-shim.sh first; the JVM gets the MALLOC_* settings of docs/flink.md).
 Rounds alternate between the two sides so both see the same machine load; the best round of each
-side is compared (the median is printed too).
+side is compared (the median is printed too), and the CPU seconds each side spends per GiB (the Java
+process's CPU includes its in-process Python workers).
 """
 from __future__ import annotations
 
@@ -50,19 +51,19 @@ class PythonSide:
         self.raw = buf.getvalue()
         self.out = bytearray(chunk)
 
-    def encrypt(self) -> float:
-        t = time.perf_counter()
+    def encrypt(self) -> tuple[float, float]:
+        t, c = time.perf_counter(), time.process_time()
         with self.c.writer(Null()) as w:
             for _ in range(self.n):
                 w.write(self.data)
-        return time.perf_counter() - t
+        return time.perf_counter() - t, time.process_time() - c
 
-    def decrypt(self) -> float:
-        t = time.perf_counter()
+    def decrypt(self) -> tuple[float, float]:
+        t, c = time.perf_counter(), time.process_time()
         with self.c.reader(io.BytesIO(self.raw)) as rd:
             while rd.readinto(self.out):
                 pass
-        return time.perf_counter() - t
+        return time.perf_counter() - t, time.process_time() - c
 
 
 class JavaSide:
@@ -86,10 +87,11 @@ class JavaSide:
                 raise RuntimeError("the Java bench did not start")
         self.zero_copy = line.strip().endswith("true")
 
-    def run(self, op: str) -> float:
+    def run(self, op: str) -> tuple[float, float]:
         self.p.stdin.write(op + "\n")
         self.p.stdin.flush()
-        return float(self.p.stdout.readline())
+        wall, cpu = self.p.stdout.readline().split()
+        return float(wall), float(cpu)
 
     def close(self):
         self.p.stdin.write("quit\n")
@@ -122,12 +124,15 @@ def main(argv=None) -> int:
         jv.close()
     print(f"segment {seg} B, {a.mib} MiB per round, {a.chunk} B per call, {a.rounds} rounds, one caller thread, "
           f"zero-copy={jv.zero_copy}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    print(f"{'':9}{'python engine':>15}{'java->python':>15}{'ratio':>7}{'ratio (median)':>16}")
+    print(f"{'':9}{'python engine':>15}{'java->python':>15}{'ratio':>7}{'ratio (median)':>16}"
+          f"{'CPU s/GiB py':>14}{'java':>7}")
     mib = a.mib
     for op in ("encrypt", "decrypt"):
-        x, y = mib / min(times["py", op]), mib / min(times["java", op])
-        xm, ym = mib / statistics.median(times["py", op]), mib / statistics.median(times["java", op])
-        print(f"{op:9}{x:>9.0f} MiB/s{y:>9.0f} MiB/s{y / x:>7.0%}{ym / xm:>16.0%}")
+        wall = {s: [w for w, _ in times[s, op]] for s in ("py", "java")}
+        cpu = {s: statistics.median(c for _, c in times[s, op]) * 1024 / mib for s in ("py", "java")}
+        x, y = mib / min(wall["py"]), mib / min(wall["java"])
+        xm, ym = mib / statistics.median(wall["py"]), mib / statistics.median(wall["java"])
+        print(f"{op:9}{x:>9.0f} MiB/s{y:>9.0f} MiB/s{y / x:>7.0%}{ym / xm:>16.0%}{cpu['py']:>14.2f}{cpu['java']:>7.2f}")
     return 0
 
 

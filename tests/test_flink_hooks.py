@@ -88,6 +88,35 @@ def test_ctypes_buffer_path_writes_files_the_engine_reads(keyring_uri, n):
     assert read_file(sid, "enc+file:///ckpt/a", raw) == data
 
 
+def test_one_call_seals_and_opens_several_segments(keyring_uri):
+    """The shim batches segments: one call, consecutive indexes, the final one flagged last."""
+    sid = hooks.dispatch("configure", conf(keyring_uri))
+    hid, header, seg, o = hooks.dispatch("writer", sid, "/batch")
+    data = os.urandom(7 * seg + 5)
+    src, dst = JavaBuffer(4 * seg), JavaBuffer(4 * (seg + o))
+    src.put(data[:4 * seg])
+    n1 = hooks.dispatch("seal", hid, 0, False, src.id, 4 * seg, dst.id)
+    first = dst.get(n1)
+    src.put(data[4 * seg:])
+    n2 = hooks.dispatch("seal", hid, 4, True, src.id, len(data) - 4 * seg, dst.id)
+    raw = header + first + dst.get(n2)
+    hooks.dispatch("finish", hid, len(data))
+    assert (n1, n2) == (4 * (seg + o), 3 * seg + 5 + 4 * o)
+    assert CheckpointCrypto([keyring_uri]).decrypt_bytes(raw) == data
+    rid = hooks.dispatch("reader", sid, "/batch", raw[:len(header)])
+    csrc, cdst = JavaBuffer(8 * (seg + o)), JavaBuffer(8 * seg)
+    csrc.put(raw[len(header):])
+    assert hooks.dispatch("open", rid, 0, True, csrc.id, len(raw) - len(header), cdst.id) == len(data)
+    assert cdst.get(len(data)) == data
+    csrc.put(raw[len(header) + 2 * (seg + o):len(header) + 5 * (seg + o)])
+    assert hooks.dispatch("open", rid, 2, False, csrc.id, 3 * (seg + o), cdst.id) == 3 * seg
+    assert cdst.get(3 * seg) == data[2 * seg:5 * seg]
+    with pytest.raises(AuthenticationError):  # segments 2..4 are not the file's last ones
+        hooks.dispatch("open", rid, 2, True, csrc.id, 3 * (seg + o), cdst.id)
+    with pytest.raises(ValueError, match="do not match"):
+        hooks.dispatch("open", rid, 2, False, csrc.id, 3 * (seg + o) - 1, cdst.id)
+
+
 def test_engine_files_read_through_the_ctypes_path(keyring_uri):
     sid = hooks.dispatch("configure", conf(keyring_uri))
     for algorithm in ("aes-256-gcm", "aes-256-cbc-hmac-sha256"):
@@ -224,8 +253,10 @@ def test_bad_calls_are_refused(keyring_uri):
         hooks.dispatch("register", 0, 10)
     hid, header, seg, o = hooks.dispatch("writer", sid, "/x")
     small, big = JavaBuffer(8), JavaBuffer(4 * seg)
-    with pytest.raises(ValueError, match="over the segment size"):
-        hooks.dispatch("seal", hid, 0, True, big.id, seg + 1, big.id)
+    with pytest.raises(ValueError, match="not whole segments"):
+        hooks.dispatch("seal", hid, 0, False, big.id, seg + 1, big.id)
+    with pytest.raises(ValueError, match="not whole segments"):
+        hooks.dispatch("seal", hid, 0, True, small.id, 9, big.id)
     with pytest.raises(ValueError, match="output buffer too small"):
         hooks.dispatch("seal", hid, 0, True, big.id, seg, small.id)
     with pytest.raises(ValueError, match="over the segment size"):

@@ -141,13 +141,24 @@ def writer(sid: int, path: str) -> tuple[int, bytes, int, int]:
 
 
 def seal(hid: int, index: int, last: bool, src: int, src_len: int, dst: int) -> int:
+    """Seal ``src_len`` bytes of buffer ``src`` as consecutive segments ``index, index + 1, ...``
+    (every one full but the final one, which carries the last flag if ``last``) into ``dst``, back
+    to back; returns the bytes written. One call may carry several segments (fewer hand-offs)."""
     w = _handle(hid, _Writer)
-    if not 0 <= src_len <= w.seg:
-        raise ValueError(f"{w.path}: segment of {src_len} bytes over the segment size {w.seg}")
-    out = _view(dst)
-    if len(out) < src_len + overhead(w.keys.suite):
+    seg, o = w.seg, overhead(w.keys.suite)
+    src_view, out = _view(src), _view(dst)
+    count = max(1, -(-src_len // seg))
+    if not 0 <= src_len <= len(src_view) or (not last and src_len % seg):
+        raise ValueError(f"{w.path}: {src_len} bytes are not whole segments of {seg}")
+    if len(out) < src_len + count * o:
         raise ValueError(f"{w.path}: output buffer too small")
-    return w.keys.seal_into(index, bool(last), _view(src)[:src_len], out)
+    pos = written = 0
+    for i in range(count):
+        take = min(seg, src_len - pos)
+        written += w.keys.seal_into(index + i, bool(last) and i == count - 1, src_view[pos:pos + take],
+                                    out[written:written + take + o])
+        pos += take
+    return written
 
 
 def seal_bytes(hid: int, index: int, last: bool, data: bytes) -> bytes:
@@ -223,10 +234,23 @@ def _opened(r: _Reader, index: int, last: bool, src, dst) -> int:
 
 
 def open(hid: int, index: int, last: bool, src: int, src_len: int, dst: int) -> int:  # noqa: A001
+    """Authenticate and decrypt ``src_len`` bytes of buffer ``src``: consecutive sealed segments
+    ``index, index + 1, ...`` (all full but the final one, flagged last if ``last``) into ``dst``;
+    returns the plaintext bytes. Nothing is returned unless every segment authenticates."""
     r = _handle(hid, _Reader)
-    if src_len > r.seg + overhead(r.keys.suite) or len(_view(dst)) < r.seg:
+    seg, o = r.seg, overhead(r.keys.suite)
+    src_view, out = _view(src), _view(dst)
+    count = max(1, -(-src_len // (seg + o)))
+    if not o <= src_len <= len(src_view) or (not last and src_len % (seg + o)) \
+            or len(out) < src_len - count * o:
         raise ValueError(f"{r.path}: segment buffers do not match the segment size")
-    return _opened(r, index, last, _view(src)[:src_len], _view(dst))
+    pos = written = 0
+    for i in range(count):
+        take = min(seg + o, src_len - pos)
+        written += _opened(r, index + i, bool(last) and i == count - 1, src_view[pos:pos + take],
+                           out[written:written + take - o])
+        pos += take
+    return written
 
 
 def open_bytes(hid: int, index: int, last: bool, data: bytes) -> bytes:

@@ -10,34 +10,43 @@ import java.nio.ByteBuffer;
 /**
  * A seekable plaintext view of an encrypted file. Positions, {@link #seek}, {@link #getPos} and
  * {@link #available} are plaintext coordinates; only the segments a read touches are fetched and
- * authenticated (the current one is kept), and every byte returned has been authenticated.
- * Reading sequentially, the next segment is decrypted on a Python worker meanwhile (prefetch).
- * Implements {@link ByteBufferReadable} so positional reads (ForSt) need no seek.
+ * authenticated, and every byte returned has been authenticated. Implements
+ * {@link ByteBufferReadable} so positional reads (ForSt) need no seek.
+ *
+ * <p>Decrypted segments are kept as a window: one segment on random access; reading sequentially,
+ * the next {@link EncryptingOutputStream#BATCH_BYTES} worth of segments are fetched and decrypted by
+ * one Python call on a worker while the caller consumes the current window (a failure there is
+ * reported when that window is read). An inner stream that is itself ByteBufferReadable (the local
+ * file system) is read straight into the native buffers.
  */
 final class DecryptingInputStream extends FSDataInputStream implements ByteBufferReadable {
 
+    /** Authenticates a file's header and returns the Python handle of its keys. */
+    interface HeaderOpener {
+        long open(byte[] header) throws IOException;
+    }
+
     private final FSDataInputStream in;
+    private final ByteBufferReadable direct;
     private final CryptoEngine engine;
     private final String path;
     private final SegmentLayout layout;
     private final long handle;
     private final long size;
     private final long count;
+    private final int batchSegments;
     private final NativeBuffers.Registered[] sealed = new NativeBuffers.Registered[2];
     private final NativeBuffers.Registered[] plain = new NativeBuffers.Registered[2];
-    private int slot;
-    private PythonBridge.Call prefetch;
-    private long prefetchIndex = -1;
     private byte[] scratch;
-    private long current = -1;
-    private int currentLen;
+    private int slot;
+    private long first = -1; // the window: segments [first, first + segments) in plain[slot]
+    private long segments;
+    private int windowLen;
+    private PythonBridge.Call prefetch;
+    private long prefetchFirst = -1;
+    private long prefetchSegments;
     private long pos;
     private boolean closed;
-
-    /** Authenticates a file's header and returns the Python handle of its keys. */
-    interface HeaderOpener {
-        long open(byte[] header) throws IOException;
-    }
 
     DecryptingInputStream(FSDataInputStream in, long ciphertextLen, CryptoEngine engine, String path)
             throws IOException {
@@ -47,6 +56,7 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
     DecryptingInputStream(FSDataInputStream in, long ciphertextLen, CryptoEngine engine, String path,
                           HeaderOpener opener) throws IOException {
         this.in = in;
+        this.direct = in instanceof ByteBufferReadable ? (ByteBufferReadable) in : null;
         this.engine = engine;
         this.path = path;
         byte[] header;
@@ -73,6 +83,8 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
             throw e;
         }
         this.count = SegmentLayout.segmentCount(size, layout.segmentSize);
+        this.batchSegments = engine.buffers.zeroCopy()
+                ? Math.max(1, Math.min(8, EncryptingOutputStream.BATCH_BYTES / layout.segmentSize)) : 1;
     }
 
     /** Plaintext length of the file. */
@@ -91,78 +103,101 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
         }
     }
 
+    /** Makes segment {@code idx} part of the window. */
     private void load(long idx) throws IOException {
-        if (idx == current) {
+        if (first >= 0 && idx >= first && idx < first + segments) {
             return;
         }
         if (closed) {
             throw new IOException(path + ": stream is closed");
         }
-        if (plain[0] == null) {
-            sealed[0] = engine.buffers.take(layout.segmentSize + layout.overhead);
-            plain[0] = engine.buffers.take(layout.segmentSize);
-            scratch = new byte[layout.segmentSize + layout.overhead];
-        }
-        boolean sequential = idx == current + 1 && current >= 0;
-        current = -1;
+        boolean sequential = first >= 0 && idx == first + segments;
+        first = -1;
         if (prefetch != null) {
-            PythonBridge.Call f = prefetch;
+            PythonBridge.Call c = prefetch;
             prefetch = null;
-            if (prefetchIndex == idx) {
+            if (idx >= prefetchFirst && idx < prefetchFirst + prefetchSegments) {
                 slot ^= 1;
-                currentLen = CryptoEngine.opened(f); // its failure is this read's failure
-                current = idx;
+                windowLen = CryptoEngine.opened(c); // its failure is this read's failure
+                first = prefetchFirst;
+                segments = prefetchSegments;
             } else {
-                settle(f);
+                settle(c);
             }
         }
-        if (current != idx) {
-            int want = fetch(idx, slot);
-            currentLen = engine.open(handle, idx, idx == count - 1, sealed[slot], want, plain[slot]);
-            current = idx;
+        if (first < 0) {
+            ensure(slot, 1);
+            int want = fetch(idx, 1, slot);
+            windowLen = engine.open(handle, idx, idx == count - 1, sealed[slot], want, plain[slot]);
+            first = idx;
+            segments = 1;
         }
-        if (sequential && idx + 1 < count && engine.buffers.zeroCopy()) {
-            startPrefetch(idx + 1);
+        long next = first + segments;
+        if (sequential && next < count && engine.buffers.zeroCopy()) {
+            startPrefetch(next, Math.min(batchSegments, count - next));
         }
     }
 
-    /** Reads sealed segment {@code idx} from the inner stream into {@code sealed[s]}; returns its length. */
-    private int fetch(long idx, int s) throws IOException {
-        boolean last = idx == count - 1;
-        int want = (int) ((last ? size - idx * layout.segmentSize : layout.segmentSize) + layout.overhead);
-        in.seek(layout.segmentOffset(idx));
-        readFully(in, scratch, 0, want, path);
+    /** Buffers of slot {@code s} hold at least {@code n} segments. */
+    private void ensure(int s, long n) throws IOException {
+        if (plain[s] != null && plain[s].buffer.capacity() >= n * layout.segmentSize) {
+            return;
+        }
+        engine.buffers.give(sealed[s]);
+        engine.buffers.give(plain[s]);
+        sealed[s] = plain[s] = null;
+        sealed[s] = engine.buffers.take((int) n * (layout.segmentSize + layout.overhead));
+        plain[s] = engine.buffers.take((int) n * layout.segmentSize);
+    }
+
+    /** Reads sealed segments {@code [from, from + n)} into {@code sealed[s]}; returns their length. */
+    private int fetch(long from, long n, int s) throws IOException {
+        long end = from + n;
+        long endOffset = end == count ? layout.ciphertextLength(size) : layout.segmentOffset(end);
+        long offset = layout.segmentOffset(from);
+        int want = (int) (endOffset - offset);
         ByteBuffer b = sealed[s].buffer.duplicate();
-        b.clear();
-        b.put(scratch, 0, want);
+        b.clear().limit(want);
+        if (direct != null) {
+            while (b.hasRemaining()) {
+                if (direct.read(offset + b.position(), b) < 0) {
+                    throw new CryptoIOException(path + ": authentication failed (file tampered, truncated or wrong key)");
+                }
+            }
+            return want;
+        }
+        if (scratch == null) {
+            scratch = new byte[layout.segmentSize + layout.overhead];
+        }
+        in.seek(offset);
+        while (b.hasRemaining()) {
+            int take = Math.min(scratch.length, b.remaining());
+            readFully(in, scratch, 0, take, path);
+            b.put(scratch, 0, take);
+        }
         return want;
     }
 
-    /**
-     * Sequential reading: decrypt the next segment on a Python worker while the caller consumes
-     * this one. A failure there is reported only if that segment is then read.
-     */
-    private void startPrefetch(long next) {
+    /** Sequential reading: fetch and decrypt the next window on a Python worker meanwhile. */
+    private void startPrefetch(long from, long n) {
         int other = slot ^ 1;
         try {
-            if (plain[1] == null) {
-                sealed[1] = engine.buffers.take(layout.segmentSize + layout.overhead);
-                plain[1] = engine.buffers.take(layout.segmentSize);
-            }
-            int want = fetch(next, other);
-            prefetch = engine.openAsync(handle, next, next == count - 1, sealed[other], want, plain[other]);
-            prefetchIndex = next;
+            ensure(other, n);
+            int want = fetch(from, n, other);
+            prefetch = engine.openAsync(handle, from, from + n == count, sealed[other], want, plain[other]);
+            prefetchFirst = from;
+            prefetchSegments = n;
         } catch (IOException | RuntimeException e) {
             prefetch = null; // read again, and fail there, if the caller gets that far
         }
     }
 
     /** Waits for a prefetch nobody wants (its buffers must be idle before reuse); ignores its result. */
-    private static void settle(PythonBridge.Call f) {
+    private static void settle(PythonBridge.Call c) {
         try {
-            f.await("open");
+            c.await("open");
         } catch (IOException ignored) {
-            // nobody asked for that segment
+            // nobody asked for those segments
         }
     }
 
@@ -184,9 +219,8 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
         if (pos >= size) {
             return -1;
         }
-        long idx = pos / layout.segmentSize;
-        load(idx);
-        int b = plain[slot].buffer.get((int) (pos - idx * layout.segmentSize)) & 0xff;
+        load(pos / layout.segmentSize);
+        int b = plain[slot].buffer.get((int) (pos - first * layout.segmentSize)) & 0xff;
         pos++;
         return b;
     }
@@ -213,10 +247,9 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
         }
         int done = 0;
         while (dst.hasRemaining() && at < size) {
-            long idx = at / layout.segmentSize;
-            load(idx);
-            int start = (int) (at - idx * layout.segmentSize);
-            int take = Math.min(currentLen - start, dst.remaining());
+            load(at / layout.segmentSize);
+            int start = (int) (at - first * layout.segmentSize);
+            int take = Math.min(windowLen - start, dst.remaining());
             ByteBuffer src = plain[slot].buffer.duplicate();
             src.clear().position(start).limit(start + take);
             dst.put(src);
@@ -264,7 +297,7 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
             return;
         }
         closed = true;
-        current = -1;
+        first = -1;
         if (prefetch != null) {
             settle(prefetch);
             prefetch = null;

@@ -6,12 +6,13 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 
 /**
- * Plaintext in, the encrypted file out to the inner stream: the header first, then each segment
- * sealed by Python as it fills, the last one (flagged last) on {@link #close()}.
+ * Plaintext in, the encrypted file out to the inner stream: the header first, then the segments
+ * sealed by Python as buffers fill, the last one (flagged last) on {@link #close()}.
  *
- * <p>Pipelined: a full segment is sealed on a Python worker while the caller fills the other
- * plaintext buffer; at most one segment is in flight and sealed segments reach the inner stream
- * in order, from the caller's thread.
+ * <p>Batched and pipelined: a file starts with a buffer of one segment (small files stay small);
+ * once it grows past it, buffers hold {@link #batchSegments} segments, sealed by one Python call on a
+ * worker while the caller fills the other buffer. At most one batch is in flight; sealed bytes reach
+ * the inner stream in order, from the caller's thread.
  *
  * <p>{@link #getPos()} is the plaintext position (Flink records state offsets from it).
  * {@link #flush()} and {@link #sync()} reach the inner stream but never cut a segment: only close
@@ -20,12 +21,16 @@ import java.nio.ByteBuffer;
  */
 final class EncryptingOutputStream extends FSDataOutputStream {
 
+    /** Plaintext bytes per Python call on large files (fewer hand-offs); capped at 8 segments. */
+    static final int BATCH_BYTES = 1 << 20;
+
     private final FSDataOutputStream out;
     private final CryptoEngine engine;
     private final String path;
     private final long handle;
     private final int seg;
     private final int overhead;
+    private final int batchSegments;
     private final NativeBuffers.Registered[] plain = new NativeBuffers.Registered[2];
     private final NativeBuffers.Registered[] sealed = new NativeBuffers.Registered[2];
     private final byte[] scratch;
@@ -52,16 +57,25 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         this.handle = f.handle;
         this.seg = f.segmentSize;
         this.overhead = f.overhead;
+        this.batchSegments = engine.buffers.zeroCopy() ? Math.max(1, Math.min(8, BATCH_BYTES / seg)) : 1;
         this.scratch = new byte[f.segmentSize + f.overhead];
         try {
-            plain[0] = engine.buffers.take(seg);
-            sealed[0] = engine.buffers.take(seg + overhead);
+            take(0, 1);
             out.write(f.header);
         } catch (IOException e) {
             fail(e);
             closeQuietly();
             throw e;
         }
+    }
+
+    private void take(int slot, int segments) throws IOException {
+        plain[slot] = engine.buffers.take(segments * seg);
+        sealed[slot] = engine.buffers.take(segments * (seg + overhead));
+    }
+
+    private int capacity() {
+        return plain[cur].buffer.capacity();
     }
 
     @Override
@@ -72,7 +86,7 @@ final class EncryptingOutputStream extends FSDataOutputStream {
     @Override
     public void write(int b) throws IOException {
         check();
-        if (fill == seg) {
+        if (fill == capacity()) {
             emit(false);
         }
         plain[cur].buffer.put(fill++, (byte) b);
@@ -86,10 +100,10 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         }
         check();
         while (len > 0) {
-            if (fill == seg) {
-                emit(false); // a full segment and more data follows: not the last one
+            if (fill == capacity()) {
+                emit(false); // full segments and more data follows: none is the last one
             }
-            int take = Math.min(seg - fill, len);
+            int take = Math.min(capacity() - fill, len);
             ByteBuffer dst = plain[cur].buffer;
             dst.clear().position(fill);
             dst.put(b, off, take);
@@ -101,21 +115,18 @@ final class EncryptingOutputStream extends FSDataOutputStream {
     }
 
     /**
-     * Seals the current buffer as segment {@code index}: the last one inline, others on a worker.
-     * One segment in flight at most: wait for it, submit the new one, then copy the finished one
-     * out while Python seals the new one (two concurrent seals per stream only fight for the cores).
+     * Seals the current buffer as segments {@code index, ...}: the last batch inline, others on a
+     * worker. One batch in flight at most: wait for it, submit the new one, then copy the finished
+     * one out while Python seals the new one.
      */
     private void emit(boolean last) throws IOException {
+        long segments = Math.max(1, (fill + seg - 1) / seg);
         try {
             if (last || !engine.buffers.zeroCopy()) {
                 drain();
                 writeSealed(cur, engine.seal(handle, index, last, plain[cur], fill, sealed[cur]));
             } else {
                 int other = cur ^ 1;
-                if (plain[other] == null) {
-                    plain[other] = engine.buffers.take(seg);
-                    sealed[other] = engine.buffers.take(seg + overhead);
-                }
                 int previous = pending == null ? -1 : CryptoEngine.sealed(pending); // slot "other"
                 pending = engine.sealAsync(handle, index, false, plain[cur], fill, sealed[cur]);
                 pendingSlot = cur;
@@ -123,28 +134,36 @@ final class EncryptingOutputStream extends FSDataOutputStream {
                 if (previous >= 0) { // copied out while Python seals the new one
                     writeSealed(other, previous);
                 }
+                if (plain[other] == null || plain[other].buffer.capacity() < batchSegments * seg) {
+                    giveBack(other);
+                    take(other, batchSegments); // this file is large: batch from now on
+                }
             }
         } catch (IOException | RuntimeException e) {
             throw failed(e);
         }
-        index++;
+        index += segments;
         fill = 0;
     }
 
-    /** Waits for the segment in flight and writes it. */
+    /** Waits for the batch in flight and writes it. */
     private void drain() throws IOException {
         if (pending != null) {
-            PythonBridge.Call f = pending;
+            PythonBridge.Call c = pending;
             pending = null;
-            writeSealed(pendingSlot, CryptoEngine.sealed(f));
+            writeSealed(pendingSlot, CryptoEngine.sealed(c));
         }
     }
 
     private void writeSealed(int slot, int n) throws IOException {
         ByteBuffer s = sealed[slot].buffer.duplicate();
         s.clear();
-        s.get(scratch, 0, n);
-        out.write(scratch, 0, n);
+        for (int done = 0; done < n; ) {
+            int take = Math.min(scratch.length, n - done);
+            s.get(scratch, 0, take);
+            out.write(scratch, 0, take);
+            done += take;
+        }
     }
 
     private IOException failed(Exception e) {
@@ -227,11 +246,14 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         }
     }
 
+    private void giveBack(int slot) {
+        engine.buffers.give(plain[slot]);
+        engine.buffers.give(sealed[slot]);
+        plain[slot] = sealed[slot] = null;
+    }
+
     private void release() {
-        for (int i = 0; i < 2; i++) {
-            engine.buffers.give(plain[i]);
-            engine.buffers.give(sealed[i]);
-            plain[i] = sealed[i] = null;
-        }
+        giveBack(0);
+        giveBack(1);
     }
 }

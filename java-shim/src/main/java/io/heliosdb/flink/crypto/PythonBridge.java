@@ -25,14 +25,14 @@ import java.util.concurrent.locks.LockSupport;
  * <p>Arguments are ints, strings and byte arrays; segment data never crosses as an argument on the
  * fast path: buffers are registered once by native address and named by id.
  *
- * <p>Hand-off: a segment call takes tens of microseconds, about what parking and waking a thread
- * costs on a busy machine, so the caller spins briefly ({@link #SPIN_NANOS}) before parking.
- * Idle workers park (spinning workers only steal the cores the cipher needs).
+ * <p>Hand-off: the caller parks until its call is answered. {@link #SPIN_NANOS} (system property
+ * {@code heliosdb.crypto.spin-nanos}, default 0) lets it spin first: that saves a wake-up on idle
+ * machines and costs throughput on busy ones (measured on 2 shared cores). Idle workers park.
  */
 final class PythonBridge {
 
     static final String ENTRY = "heliosdb_dispatch";
-    static final long SPIN_NANOS = Long.getLong("heliosdb.crypto.spin-nanos", 100_000L);
+    static final long SPIN_NANOS = Long.getLong("heliosdb.crypto.spin-nanos", 0L);
 
     private static final Object LOCK = new Object();
     private static volatile PythonBridge instance;
