@@ -26,6 +26,7 @@ SEED_METRICS = ["heliosdb_checkpoint_encryption_total", "heliosdb_checkpoint_dec
 
 @pytest.fixture(autouse=True)
 def no_process_metrics():
+    metrics.shutdown()  # earlier tests (e.g. the Flink hooks' sessions) may have set up process metrics
     yield
     metrics.shutdown()
 
