@@ -307,6 +307,90 @@ class EncryptedFileSystemTest {
         assertNotEquals(0, NativeBuffers.address(ByteBuffer.allocateDirect(16)), "zero-copy path available on this JDK");
     }
 
+    /** An inner stream without ByteBufferReadable (as most object stores'), over a local file. */
+    static final class PlainStream extends FSDataInputStream {
+        private final FSDataInputStream d;
+
+        PlainStream(FSDataInputStream d) {
+            this.d = d;
+        }
+
+        @Override
+        public void seek(long p) throws IOException {
+            d.seek(p);
+        }
+
+        @Override
+        public long getPos() throws IOException {
+            return d.getPos();
+        }
+
+        @Override
+        public int read() throws IOException {
+            return d.read();
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            return d.read(b, off, Math.min(len, 7)); // short reads, as network streams do
+        }
+
+        @Override
+        public void close() throws IOException {
+            d.close();
+        }
+    }
+
+    @Test
+    void sequentialBatchesRandomAccessAndInnerStreamsWithoutPositionalReads() throws Exception {
+        Path p = path("windows");
+        byte[] data = write(p, TestSupport.data(SEG * 40 + 9, 17)); // several batches of 8 segments
+        java.nio.file.Path raw = dir.resolve("windows");
+        FileSystem local = FileSystem.getLocalFileSystem();
+        for (boolean positional : new boolean[] {true, false}) {
+            FSDataInputStream inner = local.open(new Path(raw.toUri()));
+            if (!positional) {
+                inner = new PlainStream(inner);
+            }
+            try (DecryptingInputStream in = new DecryptingInputStream(inner, Files.size(raw),
+                    CryptoEngine.open(TestSupport.conf(kms, String.valueOf(SEG))), raw.toString())) {
+                assertEquals(data.length, in.size());
+                byte[] all = new byte[data.length];
+                int off = 0;
+                for (int chunk = 1; off < all.length; chunk = chunk * 3 % 97 + 1) { // odd chunk sizes
+                    int n = in.read(all, off, Math.min(chunk, all.length - off));
+                    assertTrue(n > 0);
+                    off += n;
+                }
+                assertArrayEquals(data, all);
+                assertEquals(-1, in.read());
+                for (long at : new long[] {SEG * 39L, 5, SEG * 20L + 3, SEG * 21L, SEG * 22L, SEG * 23L + 60, 0}) {
+                    in.seek(at);
+                    byte[] got = new byte[100];
+                    int n = in.read(got);
+                    assertArrayEquals(Arrays.copyOfRange(data, (int) at, (int) at + n), Arrays.copyOf(got, n));
+                }
+            }
+        }
+    }
+
+    @Test
+    void aTamperedLaterSegmentFailsOnlyWhenItsWindowIsRead() throws Exception {
+        Path p = path("late-tamper");
+        byte[] data = write(p, TestSupport.data(SEG * 30, 23));
+        java.nio.file.Path raw = dir.resolve("late-tamper");
+        byte[] b = Files.readAllBytes(raw);
+        b[b.length - 10] ^= 1; // in the last segment
+        Files.write(raw, b);
+        try (FSDataInputStream in = fs.open(p)) {
+            byte[] head = new byte[SEG * 3];
+            assertEquals(head.length, in.read(head));
+            assertArrayEquals(Arrays.copyOf(data, head.length), head);
+            in.seek(SEG * 29L);
+            assertThrows(IOException.class, () -> in.read(new byte[10]));
+        }
+    }
+
     static String sha256(byte[] b) throws Exception {
         byte[] d = java.security.MessageDigest.getInstance("SHA-256").digest(b);
         StringBuilder sb = new StringBuilder();
