@@ -23,7 +23,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 final class NativeBuffers {
 
-    static final int MAX_POOLED_PER_SIZE = 32;
+    static final int MAX_POOLED_PER_SIZE = 8;
 
     /** A direct buffer and its id in Python ({@code 0} when addresses are unavailable). */
     static final class Registered {
