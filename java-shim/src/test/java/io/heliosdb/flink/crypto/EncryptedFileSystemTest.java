@@ -391,6 +391,38 @@ class EncryptedFileSystemTest {
         }
     }
 
+    /** A local file system that asks for entropy injection, as the S3 file systems do. */
+    static final class EntropyLocal extends org.apache.flink.core.fs.local.LocalFileSystem
+            implements org.apache.flink.core.fs.EntropyInjectingFileSystem {
+        @Override
+        public String getEntropyInjectionKey() {
+            return "_entropy_";
+        }
+
+        @Override
+        public String generateEntropy() {
+            return "abcd";
+        }
+    }
+
+    @Test
+    void entropyInjectionOfTheInnerFileSystemStillWorks() throws Exception {
+        EncryptedFileSystem enc = EncryptedFileSystem.of("enc+file", new EntropyLocal(), URI.create("enc+file:///"),
+                TestSupport.conf(kms, String.valueOf(SEG)));
+        Path withKey = path("_entropy_/data");
+        assertTrue(org.apache.flink.core.fs.EntropyInjector.isEntropyInjecting(enc, withKey));
+        org.apache.flink.core.fs.OutputStreamAndPath sp =
+                org.apache.flink.core.fs.EntropyInjector.createEntropyAware(enc, withKey, WriteMode.OVERWRITE);
+        try (FSDataOutputStream out = sp.stream()) {
+            out.write(TestSupport.data(100, 31));
+        }
+        assertEquals(path("abcd/data"), sp.path());
+        assertTrue(Files.exists(dir.resolve("abcd").resolve("data")));
+        assertEquals(path("data"),
+                org.apache.flink.core.fs.EntropyInjector.removeEntropyMarkerIfPresent(enc, path("_entropy_/data")));
+        assertArrayEquals(TestSupport.data(100, 31), readAll(path("abcd/data")));
+    }
+
     static String sha256(byte[] b) throws Exception {
         byte[] d = java.security.MessageDigest.getInstance("SHA-256").digest(b);
         StringBuilder sb = new StringBuilder();
