@@ -18,6 +18,8 @@ import java.nio.ByteBuffer;
  * {@link #flush()} and {@link #sync()} reach the inner stream but never cut a segment: only close
  * ends a file. Fails closed: once sealing fails, every later call throws and close leaves a file
  * without its final segment, which never authenticates. Only sealed bytes are ever written.
+ * Synchronized: Flink may close a stream from a canceling thread while a write is under way, and
+ * buffers go back to a shared pool on close.
  */
 final class EncryptingOutputStream extends FSDataOutputStream {
 
@@ -79,12 +81,12 @@ final class EncryptingOutputStream extends FSDataOutputStream {
     }
 
     @Override
-    public long getPos() {
+    public synchronized long getPos() {
         return total;
     }
 
     @Override
-    public void write(int b) throws IOException {
+    public synchronized void write(int b) throws IOException {
         check();
         if (fill == capacity()) {
             emit(false);
@@ -94,7 +96,7 @@ final class EncryptingOutputStream extends FSDataOutputStream {
     }
 
     @Override
-    public void write(byte[] b, int off, int len) throws IOException {
+    public synchronized void write(byte[] b, int off, int len) throws IOException {
         if (off < 0 || len < 0 || off + len > b.length) {
             throw new IndexOutOfBoundsException();
         }
@@ -189,7 +191,7 @@ final class EncryptingOutputStream extends FSDataOutputStream {
     }
 
     @Override
-    public void flush() throws IOException {
+    public synchronized void flush() throws IOException {
         check();
         try {
             drain();
@@ -200,13 +202,13 @@ final class EncryptingOutputStream extends FSDataOutputStream {
     }
 
     @Override
-    public void sync() throws IOException {
+    public synchronized void sync() throws IOException {
         flush();
         out.sync();
     }
 
     @Override
-    public void close() throws IOException {
+    public synchronized void close() throws IOException {
         if (closed) {
             return;
         }
