@@ -133,7 +133,8 @@ public final class BridgeBench {
         }
     }
 
-    static final class MemoryIn extends FSDataInputStream {
+    /** In-memory ciphertext; positional ByteBuffer reads, as Flink's local file system offers. */
+    static final class MemoryIn extends FSDataInputStream implements org.apache.flink.core.fs.ByteBufferReadable {
         private final byte[] d;
         private int pos;
 
@@ -164,6 +165,25 @@ public final class BridgeBench {
             int n = Math.min(len, d.length - pos);
             System.arraycopy(d, pos, b, off, n);
             pos += n;
+            return n;
+        }
+
+        @Override
+        public int read(java.nio.ByteBuffer b) {
+            int n = read(pos, b);
+            if (n > 0) {
+                pos += n;
+            }
+            return n;
+        }
+
+        @Override
+        public int read(long at, java.nio.ByteBuffer b) {
+            if (at >= d.length) {
+                return -1;
+            }
+            int n = (int) Math.min(b.remaining(), d.length - at);
+            b.put(d, (int) at, n);
             return n;
         }
     }
