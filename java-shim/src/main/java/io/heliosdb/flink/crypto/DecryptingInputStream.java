@@ -14,9 +14,9 @@ import java.nio.ByteBuffer;
  * {@link ByteBufferReadable} so positional reads (ForSt) need no seek.
  *
  * <p>Decrypted segments are kept as a window: one segment on random access; reading sequentially,
- * the next {@link EncryptingOutputStream#BATCH_BYTES} worth of segments are fetched and decrypted by
- * one Python call on a worker while the caller consumes the current window (a failure there is
- * reported when that window is read). An inner stream that is itself ByteBufferReadable (the local
+ * the next window (twice the current one, up to {@link NativeBuffers#BATCH_BYTES}) is fetched and
+ * decrypted by one Python call on a worker while the caller consumes the current one (a failure there
+ * is reported when that window is read; without direct memory for it, there is no prefetch). An inner stream that is itself ByteBufferReadable (the local
  * file system) is read straight into the native buffers.
  */
 final class DecryptingInputStream extends FSDataInputStream implements ByteBufferReadable {
@@ -83,8 +83,7 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
             throw e;
         }
         this.count = SegmentLayout.segmentCount(size, layout.segmentSize);
-        this.batchSegments = engine.buffers.zeroCopy()
-                ? Math.max(1, Math.min(8, EncryptingOutputStream.BATCH_BYTES / layout.segmentSize)) : 1;
+        this.batchSegments = engine.buffers.zeroCopy() ? NativeBuffers.batchSegments(layout.segmentSize) : 1;
     }
 
     /** Plaintext length of the file. */
@@ -134,7 +133,7 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
         }
         long next = first + segments;
         if (sequential && next < count && engine.buffers.zeroCopy()) {
-            startPrefetch(next, Math.min(batchSegments, count - next));
+            startPrefetch(next, Math.min(Math.min(batchSegments, 2 * segments), count - next));
         }
     }
 
@@ -145,7 +144,8 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
         }
         engine.buffers.give(sealed[s]);
         engine.buffers.give(plain[s]);
-        sealed[s] = plain[s] = null;
+        sealed[s] = null;
+        plain[s] = null;
         sealed[s] = engine.buffers.take((int) n * (layout.segmentSize + layout.overhead));
         plain[s] = engine.buffers.take((int) n * layout.segmentSize);
     }

@@ -10,9 +10,9 @@ import java.nio.ByteBuffer;
  * sealed by Python as buffers fill, the last one (flagged last) on {@link #close()}.
  *
  * <p>Batched and pipelined: a file starts with a buffer of one segment (small files stay small);
- * once it grows past it, buffers hold {@link #batchSegments} segments, sealed by one Python call on a
- * worker while the caller fills the other buffer. At most one batch is in flight; sealed bytes reach
- * the inner stream in order, from the caller's thread.
+ * as it grows, buffers double up to {@link NativeBuffers#BATCH_BYTES}, each sealed by one Python call
+ * on a worker while the caller fills the other buffer. At most one batch is in flight; sealed bytes
+ * reach the inner stream in order, from the caller's thread.
  *
  * <p>{@link #getPos()} is the plaintext position (Flink records state offsets from it).
  * {@link #flush()} and {@link #sync()} reach the inner stream but never cut a segment: only close
@@ -22,9 +22,6 @@ import java.nio.ByteBuffer;
  * buffers go back to a shared pool on close.
  */
 final class EncryptingOutputStream extends FSDataOutputStream {
-
-    /** Plaintext bytes per Python call on large files (fewer hand-offs); capped at 8 segments. */
-    static final int BATCH_BYTES = 1 << 20;
 
     private final FSDataOutputStream out;
     private final CryptoEngine engine;
@@ -59,7 +56,7 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         this.handle = f.handle;
         this.seg = f.segmentSize;
         this.overhead = f.overhead;
-        this.batchSegments = engine.buffers.zeroCopy() ? Math.max(1, Math.min(8, BATCH_BYTES / seg)) : 1;
+        this.batchSegments = engine.buffers.zeroCopy() ? NativeBuffers.batchSegments(seg) : 1;
         this.scratch = new byte[f.segmentSize + f.overhead];
         try {
             take(0, 1);
@@ -74,6 +71,28 @@ final class EncryptingOutputStream extends FSDataOutputStream {
     private void take(int slot, int segments) throws IOException {
         plain[slot] = engine.buffers.take(segments * seg);
         sealed[slot] = engine.buffers.take(segments * (seg + overhead));
+    }
+
+    /**
+     * The file keeps growing: give slot {@code s} buffers of {@code segments} segments (doubling per
+     * batch up to the batch size, so medium files stay medium), fewer if direct memory runs short.
+     */
+    private void grow(int s, int segments) throws IOException {
+        if (plain[s] != null && plain[s].buffer.capacity() >= segments * seg) {
+            return;
+        }
+        giveBack(s);
+        for (int n = segments; ; n = Math.max(1, n / 2)) {
+            try {
+                take(s, n);
+                return;
+            } catch (NativeBuffers.DirectMemoryExhausted e) {
+                giveBack(s);
+                if (n == 1) {
+                    throw e;
+                }
+            }
+        }
     }
 
     private int capacity() {
@@ -136,10 +155,7 @@ final class EncryptingOutputStream extends FSDataOutputStream {
                 if (previous >= 0) { // copied out while Python seals the new one
                     writeSealed(other, previous);
                 }
-                if (plain[other] == null || plain[other].buffer.capacity() < batchSegments * seg) {
-                    giveBack(other);
-                    take(other, batchSegments); // this file is large: batch from now on
-                }
+                grow(other, Math.min(batchSegments, 2 * (plain[pendingSlot].buffer.capacity() / seg)));
             }
         } catch (IOException | RuntimeException e) {
             throw failed(e);
@@ -251,7 +267,8 @@ final class EncryptingOutputStream extends FSDataOutputStream {
     private void giveBack(int slot) {
         engine.buffers.give(plain[slot]);
         engine.buffers.give(sealed[slot]);
-        plain[slot] = sealed[slot] = null;
+        plain[slot] = null;
+        sealed[slot] = null;
     }
 
     private void release() {

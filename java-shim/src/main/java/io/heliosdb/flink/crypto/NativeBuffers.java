@@ -23,7 +23,19 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 final class NativeBuffers {
 
-    static final int MAX_POOLED_PER_SIZE = 8;
+    static final int MAX_POOLED_PER_SIZE = 4;
+
+    /**
+     * Plaintext bytes per Python call once a stream is large (JVM system property
+     * {@code heliosdb.crypto.batch-bytes}, default 4 MiB): every hand-off to a worker costs a
+     * thread wake-up and moves data between cores, so large streams batch many segments per call.
+     */
+    static final int BATCH_BYTES = Integer.getInteger("heliosdb.crypto.batch-bytes", 4 << 20);
+
+    /** Segments per call for a segment size: 1 to 16, BATCH_BYTES worth. */
+    static int batchSegments(int segmentSize) {
+        return Math.max(1, Math.min(16, BATCH_BYTES / segmentSize));
+    }
 
     /** A direct buffer and its id in Python ({@code 0} when addresses are unavailable). */
     static final class Registered {
@@ -93,7 +105,12 @@ final class NativeBuffers {
             r.buffer.clear();
             return r;
         }
-        ByteBuffer b = ByteBuffer.allocateDirect(capacity);
+        ByteBuffer b;
+        try {
+            b = ByteBuffer.allocateDirect(capacity);
+        } catch (OutOfMemoryError e) {
+            throw new DirectMemoryExhausted(capacity);
+        }
         long id = 0;
         if (zeroCopy) {
             long addr = address(b);
@@ -124,6 +141,16 @@ final class NativeBuffers {
                 pool(capacity).add(r);
                 count.incrementAndGet();
             }
+        }
+    }
+
+    /** The JVM's direct memory limit is reached (raise taskmanager.memory.framework.off-heap.size). */
+    static final class DirectMemoryExhausted extends IOException {
+        private static final long serialVersionUID = 1L;
+
+        DirectMemoryExhausted(int capacity) {
+            super("heliosdb crypto: no direct memory for a buffer of " + capacity + " bytes; raise "
+                    + "taskmanager.memory.framework.off-heap.size (jobmanager.memory.off-heap.size)");
         }
     }
 
