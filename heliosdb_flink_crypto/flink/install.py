@@ -42,6 +42,9 @@ def config_lines(python_executable: str, kms_uri: str | None = None, checkpoint_
         ("# optional: also encrypt savepoints and HA metadata", None),
         ("# execution.checkpointing.savepoint-dir", "enc+file:///var/flink/savepoints"),
         ("# high-availability.storageDir", "enc+file:///var/flink/ha"),
+        ("# encrypted streams use direct buffers (up to ~16 MiB per large stream): leave off-heap room", None),
+        ("taskmanager.memory.framework.off-heap.size", "512m"),
+        ("jobmanager.memory.off-heap.size", "256m"),
     ]
     present = {line.split(":", 1)[0].strip() for line in existing.splitlines()
                if ":" in line and not line.lstrip().startswith("#")}
