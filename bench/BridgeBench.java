@@ -23,6 +23,7 @@ public final class BridgeBench {
         conf.put("heliosdb.crypto.segment-size", a[2]);
         long total = Long.parseLong(a[3]) << 20;
         int chunk = Integer.parseInt(a[4]);
+        String dir = a.length > 5 ? a[5] : null; // real files there instead of memory
         CryptoEngine engine = CryptoEngine.open(conf);
         byte[] data = new byte[chunk];
         new java.util.Random(1).nextBytes(data);
@@ -40,14 +41,20 @@ public final class BridgeBench {
         while ((line = cmd.readLine()) != null) {
             long t = System.nanoTime();
             double c0 = cpu();
+            org.apache.flink.core.fs.FileSystem local = org.apache.flink.core.fs.FileSystem.getLocalFileSystem();
+            org.apache.flink.core.fs.Path target = dir == null ? null : new org.apache.flink.core.fs.Path(dir, "java.enc");
             if (line.equals("encrypt")) {
-                try (EncryptingOutputStream out = new EncryptingOutputStream(new Null(), engine, "bench")) {
+                FSDataOutputStream target0 = dir == null ? new Null()
+                        : local.create(target, org.apache.flink.core.fs.FileSystem.WriteMode.OVERWRITE);
+                try (EncryptingOutputStream out = new EncryptingOutputStream(target0, engine, "bench")) {
                     for (long done = 0; done < total; done += chunk) {
                         out.write(data, 0, chunk);
                     }
                 }
             } else if (line.equals("decrypt")) {
-                try (DecryptingInputStream in = new DecryptingInputStream(new MemoryIn(file), file.length, engine, "bench")) {
+                FSDataInputStream source = dir == null ? new MemoryIn(file) : local.open(target);
+                long len = dir == null ? file.length : local.getFileStatus(target).getLen();
+                try (DecryptingInputStream in = new DecryptingInputStream(source, len, engine, "bench")) {
                     while (in.read(buf, 0, buf.length) > 0) {
                         // consume
                     }

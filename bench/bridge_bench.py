@@ -41,9 +41,10 @@ class Null(io.RawIOBase):
 
 
 class PythonSide:
-    def __init__(self, uri: str, seg: int, total: int, chunk: int):
+    def __init__(self, uri: str, seg: int, total: int, chunk: int, directory: str | None = None):
         self.c = CheckpointCrypto([uri], segment_size=seg)
         self.data, self.n = os.urandom(chunk), total // chunk
+        self.path = os.path.join(directory, "python.enc") if directory else None
         buf = io.BytesIO()
         with self.c.writer(buf) as w:
             for _ in range(self.n):
@@ -53,21 +54,24 @@ class PythonSide:
 
     def encrypt(self) -> tuple[float, float]:
         t, c = time.perf_counter(), time.process_time()
-        with self.c.writer(Null()) as w:
+        sink = open(self.path, "wb") if self.path else Null()
+        with self.c.writer(sink) as w:
             for _ in range(self.n):
                 w.write(self.data)
+        sink.close()
         return time.perf_counter() - t, time.process_time() - c
 
     def decrypt(self) -> tuple[float, float]:
         t, c = time.perf_counter(), time.process_time()
-        with self.c.reader(io.BytesIO(self.raw)) as rd:
+        source = open(self.path, "rb") if self.path else io.BytesIO(self.raw)
+        with self.c.reader(source, close_source=True) as rd:
             while rd.readinto(self.out):
                 pass
         return time.perf_counter() - t, time.process_time() - c
 
 
 class JavaSide:
-    def __init__(self, uri: str, seg: int, mib: int, chunk: int):
+    def __init__(self, uri: str, seg: int, mib: int, chunk: int, directory: str | None = None):
         import pyflink
         base = os.path.dirname(pyflink.__file__)
         cp = [jar_path()] + glob.glob(os.path.join(base, "lib", "*.jar")) + \
@@ -77,7 +81,7 @@ class JavaSide:
                         os.path.join(HERE, "BridgeBench.java")], check=True)
         env = dict(os.environ, **MALLOC_ENV)
         self.p = subprocess.Popen(["java", "-cp", os.pathsep.join([out] + cp), "io.heliosdb.flink.crypto.BridgeBench",
-                                   sys.executable, uri, str(seg), str(mib), str(chunk)],
+                                   sys.executable, uri, str(seg), str(mib), str(chunk)] + ([directory] if directory else []),
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                   text=True, env=env)
         line = ""
@@ -105,13 +109,15 @@ def main(argv=None) -> int:
     p.add_argument("--mib", type=int, default=128)
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--chunk", type=int, default=65536, help="bytes per write/read call (Flink writes 4-64 KiB)")
+    p.add_argument("--dir", help="write and read real files in this folder (Flink's local file system on the "
+                   "Java side) instead of memory")
     a = p.parse_args(argv)
     seg = parse_size(a.segment_size)
     d = tempfile.mkdtemp(prefix="bridge-bench-")
     uri = f"local://{d}/keyring.json"
     LocalKeyring.create(uri)
-    py = PythonSide(uri, seg, a.mib << 20, a.chunk)
-    jv = JavaSide(uri, seg, a.mib, a.chunk)
+    py = PythonSide(uri, seg, a.mib << 20, a.chunk, a.dir)
+    jv = JavaSide(uri, seg, a.mib, a.chunk, a.dir)
     times = {(side, op): [] for side in ("py", "java") for op in ("encrypt", "decrypt")}
     try:
         for r in range(a.rounds + 1):  # round 0 warms up both sides
@@ -123,7 +129,8 @@ def main(argv=None) -> int:
     finally:
         jv.close()
     print(f"segment {seg} B, {a.mib} MiB per round, {a.chunk} B per call, {a.rounds} rounds, one caller thread, "
-          f"zero-copy={jv.zero_copy}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+          f"{'files in ' + a.dir if a.dir else 'in memory'}, zero-copy={jv.zero_copy}, "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"{'':9}{'python engine':>15}{'java->python':>15}{'ratio':>7}{'ratio (median)':>16}"
           f"{'CPU s/GiB py':>14}{'java':>7}")
     mib = a.mib
