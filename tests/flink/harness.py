@@ -65,6 +65,7 @@ def run_job(work: str, name: str, checkpoint_dir: str, *, mode: str = "run", res
         elif v not in (False, None):
             args += [flag, str(v)]
     penv = dict(os.environ, **(env or {}))
+    penv.setdefault("FLINK_LOG_DIR", os.path.join(work, name + "-flink-log"))  # not PyFlink's shared log/
     penv["PATH"] = os.path.dirname(sys.executable) + os.pathsep + penv.get("PATH", "")
     with open(log, "wb") as lf:
         try:

@@ -15,7 +15,7 @@ import harness as h
 
 pytestmark = pytest.mark.slow
 
-RECORDS, KEYS, PAD = 20000, 400, 64
+RECORDS, KEYS, PAD = 12000, 400, 128
 
 
 def _job(**kw):
@@ -34,13 +34,13 @@ def _first_run(tmp, crypto_conf, **kw) -> dict:
 def _restore(first, crypto_conf, name, source):
     run = h.run_job(str(first["tmp"]), name, f"enc+file://{first['tmp']}/{name}-checkpoints",
                     restore=source, conf=crypto_conf, **_job(**{k: v for k, v in first["kw"].items()
-                                                                   if k != "throttle_ms"}))
+                                                                   if k not in ("throttle_ms", "slow_ms")}))
     assert run.ok, run.describe()
     return h.assert_continued(run.out_dir, RECORDS, KEYS)
 
 
-def _assert_ciphertext(first, kms_uri, needles=(h.MARKER,)):
-    for root in (first["cp_dir"], first["sp_dir"]):
+def _assert_ciphertext(first, kms_uri, checkpoint_needles=(h.MARKER,)):
+    for root, needles in ((first["cp_dir"], checkpoint_needles), (first["sp_dir"], (h.MARKER,))):
         files = h.all_files(root)
         assert any(os.path.basename(p) == "_metadata" for p in files)
         assert any(os.path.basename(p) != "_metadata" for p in files), "all state was inline"
@@ -58,7 +58,8 @@ def _assert_ciphertext(first, kms_uri, needles=(h.MARKER,)):
 # -- HashMap (full snapshots) ------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def hashmap(tmp_path_factory, crypto_conf):
-    return _first_run(tmp_path_factory.mktemp("hashmap"), crypto_conf, backend="hashmap", throttle_ms=0.5)
+    return _first_run(tmp_path_factory.mktemp("hashmap"), crypto_conf, backend="hashmap", throttle_ms=2,
+                      stop_after=3)
 
 
 def test_hashmap_checkpoint_and_savepoint_files_are_ciphertext(hashmap, keyring):
@@ -79,7 +80,7 @@ def test_hashmap_restore_from_savepoint_continues_exactly(hashmap, crypto_conf):
 @pytest.fixture(scope="module")
 def rocksdb(tmp_path_factory, crypto_conf):
     return _first_run(tmp_path_factory.mktemp("rocksdb"), crypto_conf, backend="rocksdb",
-                      incremental=True, stop_after=2, throttle_ms=0.5)
+                      incremental=True, stop_after=3, throttle_ms=2)
 
 
 def test_rocksdb_incremental_files_are_ciphertext(rocksdb, keyring):
@@ -101,11 +102,12 @@ def test_rocksdb_restore_from_savepoint(rocksdb, crypto_conf):
 def unaligned(tmp_path_factory, crypto_conf):
     # a slow keyed operator backs records up in the network: barriers overtake them
     return _first_run(tmp_path_factory.mktemp("unaligned"), crypto_conf, backend="hashmap",
-                      unaligned=True, throttle_ms=1.0, stop_after=2)
+                      unaligned=True, slow_ms=2, stop_after=3)
 
 
 def test_unaligned_channel_state_is_ciphertext(unaligned, keyring):
-    _assert_ciphertext(unaligned, keyring, needles=(h.MARKER, h.INFLIGHT))
+    # savepoints are always aligned: only the checkpoint holds channel state
+    _assert_ciphertext(unaligned, keyring, checkpoint_needles=(h.MARKER, h.INFLIGHT))
 
 
 def test_unaligned_restore_replays_in_flight_records_exactly_once(unaligned, crypto_conf):

@@ -44,7 +44,10 @@ def parse_args(argv=None):
     p.add_argument("--keys", type=int, default=400,
                    help="keep keys*2 under python.state.cache-size (1000) or state access gets slow")
     p.add_argument("--pad", type=int, default=0, help="bytes of padding in each key's marker value")
-    p.add_argument("--throttle-ms", type=float, default=0.0, help="sleep per element (slows run 1)")
+    p.add_argument("--throttle-ms", type=float, default=0.0,
+                   help="sleep per element before the shuffle (slows run 1, no backpressure)")
+    p.add_argument("--slow-ms", type=float, default=0.0,
+                   help="sleep per element in the keyed operator (backpressure: records wait in flight)")
     p.add_argument("--parallelism", type=int, default=1)
     p.add_argument("--restore", default="", help="checkpoint or savepoint path to restore from")
     p.add_argument("--mode", choices=["run", "stop", "cancel", "savepoint-cancel", "observe", "submit"], default="run")
@@ -78,6 +81,11 @@ def flink_config(a) -> dict[str, str]:
         "rest.address": "127.0.0.1",
         "rest.bind-address": "127.0.0.1",
     }
+    if a.throttle_ms or a.slow_ms:
+        # small Python bundles: a barrier waits for the bundle in the Python worker to finish, and
+        # with the default 100000 elements a throttled run would hold each checkpoint for minutes
+        conf["python.fn-execution.bundle.size"] = "200"
+        conf["python.fn-execution.bundle.time"] = "100"
     if a.savepoint_dir:
         conf["execution.checkpointing.savepoint-dir"] = a.savepoint_dir
     if a.rest_port:
@@ -97,7 +105,8 @@ def build(env, a):
     from pyflink.datastream.functions import SinkFunction  # noqa: F401  (kept for API parity)
     from pyflink.datastream.state import ValueStateDescriptor
 
-    keys, pad, throttle, out_dir = a.keys, a.pad, a.throttle_ms / 1000.0, a.out_dir
+    keys, pad, out_dir = a.keys, a.pad, a.out_dir
+    throttle, slow = a.throttle_ms / 1000.0, a.slow_ms / 1000.0
 
     class Count(KeyedProcessFunction):
         def open(self, ctx: RuntimeContext):
@@ -109,8 +118,8 @@ def build(env, a):
             self.padding = "x" * pad
 
         def process_element(self, value, ctx):
-            if throttle:
-                time.sleep(throttle)
+            if slow:
+                time.sleep(slow)
             key = int(value.rsplit("-", 1)[1]) % keys
             prev_marker = self.marker.value()
             n = (self.count.value() or 0) + 1
@@ -125,7 +134,12 @@ def build(env, a):
     ds = env.from_source(NumberSequenceSource(0, a.records - 1), WatermarkStrategy.no_watermarks(),
                          "numbers").uid("numbers")
     # records cross the network as marker strings: in-flight data of unaligned checkpoints
-    tagged = ds.map(lambda n: f"{INFLIGHT}-{n}", output_type=Types.STRING()).uid("tag").name("tag")
+    def tag(n):
+        if throttle:
+            time.sleep(throttle)
+        return f"{INFLIGHT}-{n}"
+
+    tagged = ds.map(tag, output_type=Types.STRING()).uid("tag").name("tag")
     counted = (tagged.key_by(lambda s: int(s.rsplit("-", 1)[1]) % keys, key_type=Types.LONG())
                .process(Count(), output_type=Types.LONG()).uid("count").name("count"))
     counted.sink_to(_discarding_sink()).uid("discard").name("discard")
