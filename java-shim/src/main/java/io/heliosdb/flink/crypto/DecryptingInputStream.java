@@ -27,7 +27,7 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
     }
 
     private final FSDataInputStream in;
-    private final ByteBufferReadable direct;
+    private ByteBufferReadable direct;
     private final CryptoEngine engine;
     private final String path;
     private final SegmentLayout layout;
@@ -159,12 +159,17 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
         ByteBuffer b = sealed[s].buffer.duplicate();
         b.clear().limit(want);
         if (direct != null) {
-            while (b.hasRemaining()) {
-                if (direct.read(offset + b.position(), b) < 0) {
-                    throw new CryptoIOException(path + ": authentication failed (file tampered, truncated or wrong key)");
+            try {
+                while (b.hasRemaining()) {
+                    if (direct.read(offset + b.position(), b) < 0) {
+                        throw new CryptoIOException(path + ": authentication failed (file tampered, truncated or wrong key)");
+                    }
                 }
+                return want;
+            } catch (UnsupportedOperationException e) {
+                direct = null; // declared but not supported by this stream (some Hadoop streams): copy
+                b.clear().limit(want);
             }
-            return want;
         }
         if (scratch == null) {
             scratch = new byte[layout.segmentSize + layout.overhead];
