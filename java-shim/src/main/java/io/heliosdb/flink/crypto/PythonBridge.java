@@ -59,10 +59,6 @@ final class PythonBridge {
             }
         }
 
-        boolean isDone() {
-            return done;
-        }
-
         /** Waits (spinning first) until Python has answered; never abandons the call, since Python
          *  may be writing into the caller's buffers. */
         Object await(String op) throws IOException {
@@ -89,26 +85,31 @@ final class PythonBridge {
         }
     }
 
-    private final String pythonExec;
     private final PythonInterpreterConfig config;
     private final LinkedBlockingQueue<Call> queue = new LinkedBlockingQueue<>();
 
     private PythonBridge(String pythonExec, int threads) throws IOException {
-        this.pythonExec = pythonExec;
         List<String> paths = pythonPaths(pythonExec);
         this.config = PythonInterpreterConfig.newBuilder()
                 .setPythonExec(pythonExec)
                 .addPythonPaths(paths.toArray(new String[0]))
                 .setExcType(PythonInterpreterConfig.ExecType.MULTI_THREAD)
                 .build();
+        List<Thread> started = new ArrayList<>();
         for (int i = 1; i <= threads; i++) {
             Thread t = new Thread(this::work, "heliosdb-crypto-python-" + i);
             t.setDaemon(true);
             t.start();
+            started.add(t);
         }
-        Object version = call("ping"); // fail now, not at the first checkpoint
-        if (!(version instanceof String)) {
-            throw new IOException("heliosdb_flink_crypto did not answer through " + pythonExec);
+        try {
+            Object version = call("ping"); // fail now, not at the first checkpoint
+            if (!(version instanceof String)) {
+                throw new IOException("heliosdb_flink_crypto did not answer through " + pythonExec);
+            }
+        } catch (IOException | RuntimeException e) {
+            started.forEach(Thread::interrupt); // a later attempt starts afresh; no threads left behind
+            throw e;
         }
     }
 
@@ -125,10 +126,6 @@ final class PythonBridge {
             }
             return instance;
         }
-    }
-
-    String pythonExec() {
-        return pythonExec;
     }
 
     /** A worker: owns one interpreter, made on this thread and used only here. */
