@@ -243,6 +243,7 @@ def main(argv=None) -> int:
             result["checkpoint"] = wait_checkpoints(a, client, t0)
             if a.mode == "observe":
                 observe(a, client, result)
+                result["status"] = "OBSERVED"
             elif a.mode == "stop":
                 result["savepoint"] = stop_with_savepoint(client, a.savepoint_dir)
                 result["status"] = "STOPPED"
