@@ -52,8 +52,10 @@ def _yaml(conf: dict[str, str]) -> str:
 
 
 class StandaloneCluster:
-    def __init__(self, home: str, extra_conf: dict[str, str] | None = None, slots: int = 1):
+    def __init__(self, home: str, extra_conf: dict[str, str] | None = None, slots: int = 1,
+                 extra_yaml: str = ""):
         self.home = home
+        self.extra_yaml = extra_yaml  # e.g. the lines `heliosdb-flink-crypto flink install` prints
         self.rest_port = free_port()
         self.rpc_port = free_port()
         self.procs: list[subprocess.Popen] = []
@@ -70,6 +72,8 @@ class StandaloneCluster:
             "taskmanager.bind-host": "127.0.0.1",
             "taskmanager.numberOfTaskSlots": slots,
             "taskmanager.memory.process.size": "1600m",
+            # room for 512m framework off-heap (what `flink install` recommends for the shim's buffers)
+            "taskmanager.memory.managed.size": "128m",
             "rest.address": "127.0.0.1",
             "rest.bind-address": "127.0.0.1",
             "rest.port": self.rest_port,
@@ -95,7 +99,7 @@ class StandaloneCluster:
     def start(self, timeout: float = 120) -> "StandaloneCluster":
         os.makedirs(os.path.join(self.home, "pid"), exist_ok=True)
         with open(os.path.join(self.home, "conf", "config.yaml"), "w") as f:
-            f.write(_yaml(self.conf))
+            f.write(_yaml(self.conf) + self.extra_yaml)
         for script in ("jobmanager.sh", "taskmanager.sh"):
             log = open(os.path.join(self.home, "log", script + ".console"), "ab")
             self.procs.append(subprocess.Popen([os.path.join(self.home, "bin", script), "start-foreground"],
