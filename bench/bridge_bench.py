@@ -81,7 +81,8 @@ class JavaSide:
                         os.path.join(HERE, "BridgeBench.java")], check=True)
         env = dict(os.environ, **MALLOC_ENV)
         self.p = subprocess.Popen(["java", "-cp", os.pathsep.join([out] + cp), "io.heliosdb.flink.crypto.BridgeBench",
-                                   sys.executable, uri, str(seg), str(mib), str(chunk)] + ([directory] if directory else []),
+                                   sys.executable, uri, str(seg), str(mib), str(chunk)]
+                                  + ([directory] if directory else []),
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                   text=True, env=env)
         line = ""

@@ -44,6 +44,7 @@ from ..errors import AuthenticationError, ConfigError, FormatError, HeliosCrypto
 from ..format import overhead, parse
 from .session import Session
 
+
 class _Writer:
     __slots__ = ("keys", "done", "path", "seg", "crypto", "file_id", "tenant")
 
