@@ -15,6 +15,7 @@ Modes:
   savepoint-cancel  as cancel, but first take a savepoint (so one run leaves both to restore from)
   observe        after ``--stop-after`` checkpoints, remove ``--remove-file`` (e.g. the keyring: the KMS
                  becomes unreachable), watch ``--observe-seconds``, record the REST checkpoint counts, cancel
+  hold           run until ``--stop-file`` exists (the benchmark watches the REST API meanwhile), cancel
   submit         env.execute() under ``flink run -d`` (detached: returns after submission)
 Results (status, savepoint path, error) are written as JSON to ``--result``.
 Used by tests/flink, demo/run_demo.py and bench/flink_checkpoint_bench.py.
@@ -50,7 +51,7 @@ def parse_args(argv=None):
                    help="sleep per element in the keyed operator (backpressure: records wait in flight)")
     p.add_argument("--parallelism", type=int, default=1)
     p.add_argument("--restore", default="", help="checkpoint or savepoint path to restore from")
-    p.add_argument("--mode", choices=["run", "stop", "cancel", "savepoint-cancel", "observe", "submit"], default="run")
+    p.add_argument("--mode", choices=["run", "stop", "cancel", "savepoint-cancel", "observe", "hold", "submit"], default="run")
     p.add_argument("--stop-after", type=int, default=1, help="completed checkpoints before stop/cancel")
     p.add_argument("--savepoint-dir", default="")
     p.add_argument("--out-dir", required=True)
@@ -58,6 +59,9 @@ def parse_args(argv=None):
     p.add_argument("--rest-port", type=int, default=0)
     p.add_argument("--timeout", type=float, default=240.0)
     p.add_argument("--remove-file", default="")
+    p.add_argument("--stop-file", default="")
+    p.add_argument("--random-pad", action="store_true",
+                   help="pad with random text (incompressible) instead of a repeated letter")
     p.add_argument("--observe-seconds", type=float, default=8.0)
     p.add_argument("--conf", action="append", default=[], help="extra KEY=VALUE Flink options")
     p.add_argument("--local-crypto", action="store_true",
@@ -105,7 +109,7 @@ def build(env, a):
     from pyflink.datastream.functions import SinkFunction  # noqa: F401  (kept for API parity)
     from pyflink.datastream.state import ValueStateDescriptor
 
-    keys, pad, out_dir = a.keys, a.pad, a.out_dir
+    keys, pad, out_dir, random_pad = a.keys, a.pad, a.out_dir, a.random_pad
     throttle, slow = a.throttle_ms / 1000.0, a.slow_ms / 1000.0
 
     class Count(KeyedProcessFunction):
@@ -115,7 +119,11 @@ def build(env, a):
             os.makedirs(out_dir, exist_ok=True)
             name = f"part-{ctx.get_index_of_this_subtask()}-{ctx.get_attempt_number()}-{os.getpid()}.jsonl"
             self.out = open(os.path.join(out_dir, name), "a", buffering=1 << 16)
-            self.padding = "x" * pad
+            if random_pad:  # one random block per worker: incompressible, cheap per update
+                import base64
+                self.padding = base64.b64encode(os.urandom(pad))[:pad].decode()
+            else:
+                self.padding = "x" * pad
 
         def process_element(self, value, ctx):
             if slow:
@@ -240,8 +248,14 @@ def main(argv=None) -> int:
         else:
             client = env.execute_async("helios-counter")
             result["job_id"] = str(client.get_job_id())
-            result["checkpoint"] = wait_checkpoints(a, client, t0)
-            if a.mode == "observe":
+            if a.mode != "hold":
+                result["checkpoint"] = wait_checkpoints(a, client, t0)
+            if a.mode == "hold":
+                while not os.path.exists(a.stop_file) and time.monotonic() - t0 < a.timeout:
+                    time.sleep(0.2)
+                client.cancel().result()
+                result["status"] = "CANCELED"
+            elif a.mode == "observe":
                 observe(a, client, result)
                 result["status"] = "OBSERVED"
             elif a.mode == "stop":

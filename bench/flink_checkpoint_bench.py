@@ -1,0 +1,235 @@
+"""Checkpoint duration and restore time with ``file://`` and ``enc+file://``, side by side.
+
+One real PyFlink job (tests/flink/jobs/counter_job.py in PyFlink's local MiniCluster) keeps
+``--keys`` keyed values of ``--value-mib`` MiB each (incompressible random text; 256 x 1 MiB =
+256 MiB by default) and keeps updating them. For each state backend (HashMap and RocksDB, full
+snapshots so every checkpoint writes the whole state) and each scheme it:
+
+1. runs until ``--checkpoints`` checkpoints holding the whole state have completed, and takes their
+   end-to-end durations and sizes from Flink's REST API (``/jobs/:id/checkpoints``);
+2. cancels (the last checkpoint is retained), restores a new job from it, and takes the restore time
+   of the keyed operator from the REST API (INITIALIZING -> RUNNING in ``/subtasktimes``);
+3. with ``enc+file://``, scrapes the package's Prometheus endpoint in the Flink process
+   (``heliosdb.crypto.metrics.port``) for KMS calls (``heliosdb_kms_calls_total``) per checkpoint and
+   during the restore. A MiniCluster runs JobManager and TaskManager in one JVM: the counts are per
+   Flink process.
+
+Run: ``.venv/bin/python bench/flink_checkpoint_bench.py`` (about 5-10 minutes on 2 cores; needs the
+shim jar, see docs/flink.md). ``--quick`` runs a small state to check the setup.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "flink"))
+
+import harness  # noqa: E402
+from cluster import free_port  # noqa: E402
+
+MIB = 1 << 20
+
+
+def rest(port: int, path: str) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
+        return json.load(r)
+
+
+def kms_calls(port: int | None) -> dict[str, float]:
+    """op -> calls so far, from the process's Prometheus endpoint (empty before it is up)."""
+    if not port:
+        return {}
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+    except (OSError, urllib.error.URLError):
+        return {}
+    out: dict[str, float] = {}
+    for m in re.finditer(r'^heliosdb_kms_calls_total\{([^}]*)\}\s+([0-9.e+]+)$', text, re.M):
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+        out[labels.get("op", "?")] = out.get(labels.get("op", "?"), 0) + float(m.group(2))
+    return out
+
+
+def diff(a: dict, b: dict) -> dict:
+    return {k: b.get(k, 0) - a.get(k, 0) for k in set(a) | set(b) if b.get(k, 0) - a.get(k, 0)}
+
+
+class Job:
+    """The counter job in ``hold`` mode in a background thread; :meth:`stop` cancels it."""
+
+    def __init__(self, work, name, cp_uri, args, conf, restore=""):
+        self.rest_port = free_port()
+        self.stop_file = os.path.join(work, name + ".stop")
+        self.run = None
+        kw = dict(mode="hold", rest_port=self.rest_port, stop_file=self.stop_file, conf=conf,
+                  restore=restore, local_crypto=True, timeout=1800, **args)
+        self.thread = threading.Thread(target=self._run, args=(work, name, cp_uri, kw), daemon=True)
+        self.thread.start()
+
+    def _run(self, work, name, cp_uri, kw):
+        self.run = harness.run_job(work, name, cp_uri, **kw)
+
+    def job_id(self, timeout=180) -> str:
+        def running():
+            if not self.thread.is_alive():
+                raise RuntimeError(f"job process ended: {self.run.describe() if self.run else ''}")
+            try:
+                jobs = rest(self.rest_port, "/jobs")["jobs"]
+            except OSError:
+                return None
+            return next((j["id"] for j in jobs if j["status"] == "RUNNING"), None)
+        return harness.wait_for(running, timeout, "job running", 0.5)
+
+    def stop(self):
+        open(self.stop_file, "w").close()
+        self.thread.join(300)
+
+
+def measure_checkpoints(job: Job, jid: str, state_bytes: int, n: int, metrics_port, timeout=900):
+    """Durations of the first ``n`` completed checkpoints that hold the whole state, and the KMS
+    calls made while they were taken."""
+    deadline = time.monotonic() + timeout
+    seen, calls_at = {}, {}
+    while time.monotonic() < deadline:
+        stats = rest(job.rest_port, f"/jobs/{jid}/checkpoints")
+        for c in stats.get("history", []):
+            if c["status"] == "COMPLETED" and c["id"] not in seen:
+                seen[c["id"]] = c
+                calls_at[c["id"]] = kms_calls(metrics_port)
+        full = sorted(i for i, c in seen.items() if c["state_size"] >= state_bytes)
+        if len(full) >= n + 1:  # the first full one only opens the KMS-call window
+            window = full[: n + 1]
+            cps = [seen[i] for i in window[1:]]
+            calls = diff(calls_at[window[0]], calls_at[window[-1]])
+            return cps, {op: v / n for op, v in calls.items()}
+        if stats["counts"]["failed"] > 3:
+            raise RuntimeError(f"checkpoints failing: {stats['counts']}")
+        time.sleep(0.5)
+    raise TimeoutError(f"fewer than {n + 1} full checkpoints within {timeout}s: {sorted(seen)}")
+
+
+def measure_restore(job: Job, jid: str, timeout=600) -> float:
+    vid = next(v["id"] for v in rest(job.rest_port, f"/jobs/{jid}")["vertices"] if "count" in v["name"])
+
+    def restored():
+        st = rest(job.rest_port, f"/jobs/{jid}/vertices/{vid}/subtasktimes")["subtasks"]
+        ts = st[0]["timestamps"]
+        if ts.get("RUNNING") and ts.get("INITIALIZING"):
+            return (ts["RUNNING"] - ts["INITIALIZING"]) / 1000.0
+        return None
+    return harness.wait_for(restored, timeout, "the keyed operator restored", 0.5)
+
+
+def bench_one(work, backend, scheme, a, keyring) -> dict:
+    name = f"{backend}-{scheme.replace('+', '-')}"
+    cp_dir = os.path.join(work, name, "checkpoints")
+    cp_uri = f"{scheme}://{cp_dir}"
+    metrics_port = free_port() if scheme.startswith("enc+") else None
+    conf = {"heliosdb.crypto.kms.uri": keyring, "execution.checkpointing.incremental": "false",
+            "execution.checkpointing.min-pause": "1 s",
+            # a barrier waits for the Python worker's current bundle: keep bundles to a few records
+            "python.fn-execution.bundle.size": "5", "python.fn-execution.bundle.time": "50"}
+    if metrics_port:
+        conf["heliosdb.crypto.metrics.port"] = str(metrics_port)
+    args = dict(backend=backend, keys=a.keys, pad=a.value_mib * MIB, random_pad=True,
+                records=10 ** 9, throttle_ms=a.throttle_ms, interval_ms=a.interval_ms)
+    state_bytes = a.keys * a.value_mib * MIB
+    print(f"  {name}: building {state_bytes / MIB:.0f} MiB of keyed state ...", flush=True)
+    job = Job(work, name + "-run", cp_uri, args, conf)
+    try:
+        jid = job.job_id()
+        cps, calls = measure_checkpoints(job, jid, state_bytes, a.checkpoints, metrics_port)
+        run_calls = kms_calls(metrics_port)
+    finally:
+        job.stop()
+    retained = job.run.result.get("checkpoints", [])[-1]
+    print(f"  {name}: restoring from {retained.rsplit('/', 2)[-2][:8]}.../{retained.rsplit('/', 1)[-1]} ...",
+          flush=True)
+    job2 = Job(work, name + "-restore", f"{scheme}://{work}/{name}/checkpoints2",
+               dict(args, interval_ms=600000), conf, restore=retained)
+    try:
+        jid2 = job2.job_id()
+        restore_s = measure_restore(job2, jid2)
+        restore_calls = kms_calls(metrics_port)
+    finally:
+        job2.stop()
+    durations = [c["end_to_end_duration"] / 1000.0 for c in cps]
+    return {"backend": backend, "scheme": scheme, "checkpoint_s": statistics.median(durations),
+            "checkpoint_all_s": durations, "state_mib": statistics.median(c["state_size"] for c in cps) / MIB,
+            "checkpointed_mib": statistics.median(c["checkpointed_size"] for c in cps) / MIB,
+            "restore_s": restore_s, "kms_per_checkpoint": calls, "kms_whole_run": run_calls,
+            "kms_restore": restore_calls}
+
+
+def report(rows: list[dict]) -> str:
+    def calls(d):
+        return ", ".join(f"{k} {v:g}" for k, v in sorted(d.items())) or "0"
+    out = [f"{'backend':8} {'scheme':9} {'state MiB':>9} {'ckpt s (median)':>16} {'restore s':>9}  "
+           f"{'KMS calls/ckpt':15} {'KMS calls, whole run':21} KMS calls, restore"]
+    for r in rows:
+        enc = r["scheme"].startswith("enc+")
+        out.append(f"{r['backend']:8} {r['scheme']:9} {r['state_mib']:9.0f} {r['checkpoint_s']:16.2f} "
+                   f"{r['restore_s']:9.2f}  {calls(r['kms_per_checkpoint']) if enc else '-':15} "
+                   f"{calls(r['kms_whole_run']) if enc else '-':21} {calls(r['kms_restore']) if enc else '-'}")
+    out.append("")
+    out.append(f"{'backend':8} {'enc/plain checkpoint':>21} {'enc/plain restore':>18}")
+    for backend in sorted({r["backend"] for r in rows}):
+        p = next((r for r in rows if r["backend"] == backend and r["scheme"] == "file"), None)
+        e = next((r for r in rows if r["backend"] == backend and r["scheme"] == "enc+file"), None)
+        if p and e:
+            out.append(f"{backend:8} {e['checkpoint_s'] / p['checkpoint_s']:21.2f} "
+                       f"{e['restore_s'] / p['restore_s']:18.2f}")
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--keys", type=int, default=256)
+    p.add_argument("--value-mib", type=int, default=1)
+    p.add_argument("--checkpoints", type=int, default=3, help="full checkpoints measured per run")
+    p.add_argument("--interval-ms", type=int, default=3000)
+    p.add_argument("--throttle-ms", type=float, default=20.0)
+    p.add_argument("--backends", default="hashmap,rocksdb")
+    p.add_argument("--quick", action="store_true", help="16 keys x 1 MiB, 2 checkpoints")
+    p.add_argument("--json", help="also write the results here")
+    p.add_argument("--keep", action="store_true", help="keep the work directory")
+    a = p.parse_args(argv)
+    if a.quick:
+        a.keys, a.checkpoints = 16, 2
+    work = tempfile.mkdtemp(prefix="heliosdb-flink-bench-")
+    try:
+        keyring = f"local://{work}/keyring.json"
+        r = harness.cli("keyring", "init", keyring)
+        if r.returncode:
+            print(r.stderr, file=sys.stderr)
+            return 2
+        print(f"state {a.keys} x {a.value_mib} MiB, {a.checkpoints} checkpoints per run, work dir {work}")
+        rows = []
+        for backend in a.backends.split(","):
+            for scheme in ("file", "enc+file"):
+                rows.append(bench_one(work, backend, scheme, a, keyring))
+        print()
+        print(report(rows))
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump(rows, f, indent=1)
+    finally:
+        if not a.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
