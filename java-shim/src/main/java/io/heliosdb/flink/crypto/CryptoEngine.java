@@ -87,16 +87,15 @@ final class CryptoEngine {
         return ((Long) c.await("open")).intValue();
     }
 
-    void finish(long handle, long plaintextBytes) throws IOException {
-        bridge.call("finish", handle, plaintextBytes);
+    /** The file is complete: Python reports it and forgets its keys. Not waited for (it only emits
+     *  events; the queue keeps it ordered after this file's other calls). */
+    void finish(long handle, long plaintextBytes) {
+        bridge.submit("finish", handle, plaintextBytes);
     }
 
+    /** The file was aborted (reported as such); not waited for. */
     void discard(long handle) {
-        try {
-            bridge.call("discard", handle);
-        } catch (IOException ignored) {
-            // the handle only holds keys in Python; losing it there is harmless
-        }
+        bridge.submit("discard", handle);
     }
 
     /** Reports a file the shim could not frame (best effort: the read fails either way). */
@@ -129,12 +128,9 @@ final class CryptoEngine {
         return out.length;
     }
 
+    /** The reader is done (reported with the bytes it authenticated); not waited for. */
     void close(long handle) {
-        try {
-            bridge.call("close", handle);
-        } catch (IOException ignored) {
-            // as discard()
-        }
+        bridge.submit("close", handle);
     }
 
     private static byte[] copyOut(NativeBuffers.Registered r, int len) {

@@ -14,7 +14,7 @@ import java.nio.ByteBuffer;
  * {@link ByteBufferReadable} so positional reads (ForSt) need no seek.
  *
  * <p>Decrypted segments are kept as a window: one segment on random access; reading sequentially,
- * the next window (twice the current one, up to {@link NativeBuffers#BATCH_BYTES}) is fetched and
+ * the next window (four times the current one, up to {@link NativeBuffers#BATCH_BYTES}) is fetched and
  * decrypted by one Python call on a worker while the caller consumes the current one (a failure there
  * is reported when that window is read; without direct memory for it, there is no prefetch). An inner stream that is itself ByteBufferReadable (the local
  * file system) is read straight into the native buffers.
@@ -133,7 +133,7 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
         }
         long next = first + segments;
         if (sequential && next < count && engine.buffers.zeroCopy()) {
-            startPrefetch(next, Math.min(Math.min(batchSegments, 2 * segments), count - next));
+            startPrefetch(next, Math.min(Math.min(batchSegments, 4 * segments), count - next));
         }
     }
 

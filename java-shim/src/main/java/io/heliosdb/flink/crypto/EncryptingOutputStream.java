@@ -10,7 +10,7 @@ import java.nio.ByteBuffer;
  * sealed by Python as buffers fill, the last one (flagged last) on {@link #close()}.
  *
  * <p>Batched and pipelined: a file starts with a buffer of one segment (small files stay small);
- * as it grows, buffers double up to {@link NativeBuffers#BATCH_BYTES}, each sealed by one Python call
+ * as it grows, buffers grow fourfold up to {@link NativeBuffers#BATCH_BYTES}, each sealed by one Python call
  * on a worker while the caller fills the other buffer. At most one batch is in flight; sealed bytes
  * reach the inner stream in order, from the caller's thread.
  *
@@ -74,8 +74,9 @@ final class EncryptingOutputStream extends FSDataOutputStream {
     }
 
     /**
-     * The file keeps growing: give slot {@code s} buffers of {@code segments} segments (doubling per
-     * batch up to the batch size, so medium files stay medium), fewer if direct memory runs short.
+     * The file keeps growing: give slot {@code s} buffers of {@code segments} segments (four times
+     * the last batch, up to the batch size, so medium files stay medium), fewer if direct memory runs
+     * short.
      */
     private void grow(int s, int segments) throws IOException {
         if (plain[s] != null && plain[s].buffer.capacity() >= segments * seg) {
@@ -155,7 +156,7 @@ final class EncryptingOutputStream extends FSDataOutputStream {
                 if (previous >= 0) { // copied out while Python seals the new one
                     writeSealed(other, previous);
                 }
-                grow(other, Math.min(batchSegments, 2 * (plain[pendingSlot].buffer.capacity() / seg)));
+                grow(other, Math.min(batchSegments, 4 * (plain[pendingSlot].buffer.capacity() / seg)));
             }
         } catch (IOException | RuntimeException e) {
             throw failed(e);

@@ -87,6 +87,8 @@ final class PythonBridge {
 
     private final PythonInterpreterConfig config;
     private final LinkedBlockingQueue<Call> queue = new LinkedBlockingQueue<>();
+    /** Calls submitted and not yet answered (some, such as "finish", are not waited for). */
+    private final java.util.concurrent.atomic.AtomicInteger unanswered = new java.util.concurrent.atomic.AtomicInteger();
 
     private PythonBridge(String pythonExec, int threads) throws IOException {
         List<String> paths = pythonPaths(pythonExec);
@@ -102,6 +104,13 @@ final class PythonBridge {
             t.start();
             started.add(t);
         }
+        Thread drain = new Thread(() -> {
+            // calls nobody waits for (a finished file's audit event) still run before the JVM exits
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (unanswered.get() > 0 && System.nanoTime() < deadline) {
+                LockSupport.parkNanos(1_000_000);
+            }
+        }, "heliosdb-crypto-drain");
         try {
             Object version = call("ping"); // fail now, not at the first checkpoint
             if (!(version instanceof String)) {
@@ -111,6 +120,7 @@ final class PythonBridge {
             started.forEach(Thread::interrupt); // a later attempt starts afresh; no threads left behind
             throw e;
         }
+        Runtime.getRuntime().addShutdownHook(drain);
     }
 
     /** The JVM's bridge; the first caller's Python executable wins (one CPython per JVM). */
@@ -145,6 +155,7 @@ final class PythonBridge {
                     err = t;
                 }
                 c.complete(r, err);
+                unanswered.decrementAndGet();
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -177,6 +188,7 @@ final class PythonBridge {
         all[0] = op;
         System.arraycopy(args, 0, all, 1, args.length);
         Call c = new Call(all);
+        unanswered.incrementAndGet();
         queue.add(c);
         return c;
     }
