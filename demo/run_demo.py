@@ -3,8 +3,9 @@
 Run it with ``./dev demo`` (sets everything up first) or ``.venv/bin/python demo/run_demo.py``.
 Steps: make a local keyring; run a stateful job (keyed counters plus a marker string per key) with
 checkpoints and a savepoint in ``enc+file://``; show that the files are ciphertext (``inspect``,
-a raw-byte search for the marker, ``decrypt`` for contrast); ``verify`` them; stop the job with a
-savepoint, restore it and print the restored state; flip one byte and watch ``verify`` catch it.
+a raw-byte search for the marker, ``decrypt`` for contrast); ``verify`` them; stop the job (a
+savepoint, then cancel), restore it from the savepoint and print the restored state; flip one byte
+and watch ``verify`` catch it.
 See docs/demo.md.
 """
 from __future__ import annotations
@@ -93,16 +94,17 @@ def main(argv=None) -> int:
     say(f"heliosdb.crypto.kms.uri:               {keyring}")
     say("(heliosdb_flink_crypto.flink.local.enable(...) registers enc+file:// in PyFlink's JVM)")
     t = time.monotonic()
-    first = harness.run_job(work, "first-run", f"enc+file://{cp_dir}", mode="stop", throttle_ms=2,
+    first = harness.run_job(work, "first-run", f"enc+file://{cp_dir}", mode="savepoint-cancel", throttle_ms=2,
                             stop_after=3, savepoint_dir=f"enc+file://{sp_dir}", conf=conf, **job)
     if not first.ok:
         return fail("the first run failed", first)
     savepoint = first.result["savepoint"]
     sp_path = harness.local_path(savepoint)
-    say(f"3 checkpoints completed; stopped with a savepoint ({time.monotonic() - t:.0f} s). Files written:")
+    say(f"3 checkpoints completed, then a savepoint, then the job was cancelled (its last checkpoint\n"
+        f"is retained: RETAIN_ON_CANCELLATION) after {time.monotonic() - t:.0f} s. Files written:")
     files = harness.all_files(cp_dir) + harness.all_files(sp_path)
     for f in files:
-        say(f"  {rel(f, work):78} {size(os.path.getsize(f)):>10}")
+        say(f"  {rel(f, work):86} {size(os.path.getsize(f)):>10}")
     state_file = max(harness.all_files(sp_path), key=os.path.getsize)
 
     step(3, total, "Look inside: every file is ciphertext")
