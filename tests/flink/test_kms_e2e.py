@@ -1,0 +1,214 @@
+"""Real cloud KMS SDKs inside a real Flink job (PyFlink's local MiniCluster, the Python engine in the
+JVM through pemja), against the local stand-ins of ``heliosdb_flink_crypto.testing``.
+
+* ``enc+s3://`` on moto's S3 with ``aws-kms://`` on the same moto server: Flink's own S3 plugin
+  (flink-s3-fs-presto) writes the objects; every object in the bucket is ciphertext whose header
+  names the aws-kms URI; stopping with a savepoint and restoring continues every key exactly.
+* Two KMSs (``gcp-kms://...;azure-kv://...``) and one job: with one KMS stopped, checkpoints go on
+  (cached DEK within the outage grace) and a fresh process restores through the other; with both
+  stopped and the grace over, checkpoints fail closed and nothing plaintext is written; a write that
+  needs a new DEK needs every KMS, so checkpoints resume once both answer again.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import urllib.request
+import uuid
+
+import pytest
+
+import harness as h
+import s3_plugin
+from cluster import free_port
+from heliosdb_flink_crypto import CheckpointCrypto
+from heliosdb_flink_crypto.format import PREFIX_LEN, parse, parse_prefix
+
+pytestmark = [pytest.mark.slow, pytest.mark.kms]
+
+RECORDS, KEYS, PAD = 12000, 400, 128
+RETRY = {"timeout": "1 s", "max-attempts": "2", "backoff": "10 ms", "max-backoff": "50 ms"}
+
+
+def _retry(provider: str) -> dict[str, str]:
+    return {f"heliosdb.crypto.kms.{provider}.{k}": v for k, v in RETRY.items()}
+
+
+# -- enc+s3:// on moto's S3, aws-kms:// on moto's KMS ------------------------------------------------
+@pytest.fixture(scope="module")
+def moto():
+    from heliosdb_flink_crypto.testing.aws import MotoKms
+    with MotoKms() as kms:
+        yield kms
+
+
+@pytest.fixture(scope="module")
+def s3_job(tmp_path_factory, moto):
+    tmp = tmp_path_factory.mktemp("s3")
+    s3_endpoint = f"http://127.0.0.1:{moto.moto_port}"  # S3 straight to moto; KMS through its front
+    s3_plugin.s3_client(s3_endpoint).create_bucket(Bucket="bucket")
+    kms = moto.client()
+    arn = kms.create_key()["KeyMetadata"]["Arn"]
+    kms.create_alias(AliasName="alias/checkpoints", TargetKeyId=arn)
+    uri = f"aws-kms://alias/checkpoints?region={moto.region}"
+    conf = {"heliosdb.crypto.kms.uri": uri, **moto.settings(), **_retry("aws"),
+            "s3.endpoint": s3_endpoint, "s3.path.style.access": "true",
+            "s3.access-key": "testing", "s3.secret-key": "testing"}
+    plugins = s3_plugin.plugins_dir()  # fetched here, not inside the job's timeout
+    assert os.path.isfile(os.path.join(plugins, "s3-fs-presto", s3_plugin.JAR))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(h, "JOB", s3_plugin.__file__)  # counter_job + the S3 plugin and s3.* options
+        first = h.run_job(str(tmp), "first", "enc+s3://bucket/ckpt", mode="savepoint-cancel",
+                          savepoint_dir="enc+s3://bucket/savepoints", conf=conf, records=RECORDS, keys=KEYS,
+                          pad=PAD, throttle_ms=2, stop_after=3, local_crypto=True)
+        assert first.ok, first.describe()
+        restore = h.run_job(str(tmp), "restore", "enc+s3://bucket/restored", restore=first.result["savepoint"],
+                            conf=conf, records=RECORDS, keys=KEYS, pad=PAD, local_crypto=True)
+    return {"first": first, "restore": restore, "uri": uri, "arn": arn, "s3": s3_endpoint,
+            "settings": {**moto.settings(), **_retry("aws")}}
+
+
+def _objects(s3_job, prefix: str) -> dict[str, bytes]:
+    client = s3_plugin.s3_client(s3_job["s3"])
+    return {k: client.get_object(Bucket="bucket", Key=k)["Body"].read()
+            for k in s3_plugin.list_objects(s3_job["s3"], f"s3://bucket/{prefix}")}
+
+
+@pytest.mark.parametrize("prefix", ["ckpt", "savepoints"])
+def test_s3_objects_are_ciphertext_naming_the_aws_kms_key(s3_job, prefix):
+    first = s3_job["first"]
+    assert first.result["savepoint"].startswith("enc+s3://bucket/savepoints/"), first.describe()
+    assert any(c.startswith("enc+s3://bucket/ckpt/") for c in first.result["checkpoints"]), first.describe()
+    objects = _objects(s3_job, prefix)
+    names = [k.rsplit("/", 1)[1] for k in objects]
+    assert "_metadata" in names and any(n != "_metadata" for n in names), sorted(objects)
+    crypto = CheckpointCrypto([s3_job["uri"]], settings=s3_job["settings"])
+    try:
+        plain = {}
+        for key, data in objects.items():
+            if not data:
+                continue
+            assert h.MARKER not in data and h.INFLIGHT not in data, f"plaintext state in s3://bucket/{key}"
+            assert data[:4] == h.MAGIC, f"s3://bucket/{key} has no encrypted header"
+            _, hlen, _ = parse_prefix(data[:PREFIX_LEN], key)
+            header = parse(data[:hlen], key)
+            assert [(s.kms_uri, s.key_version) for s in header.slots] == [(s3_job["uri"], s3_job["arn"])]
+            plain[key] = crypto.decrypt_bytes(data, key)  # authenticates with the real KMS round trip
+    finally:
+        crypto.close()
+    # the control: decrypted, the same objects do hold the keyed state
+    assert any(h.MARKER in p for p in plain.values()), "the decrypted objects hold no state"
+
+
+def test_s3_restore_from_encrypted_savepoint_continues_exactly(s3_job):
+    restore = s3_job["restore"]
+    assert restore.ok, restore.describe()
+    h.assert_continued(restore.out_dir, RECORDS, KEYS)
+
+
+# -- two KMSs, one job, outages ----------------------------------------------------------------------
+MAX_AGE, GRACE = 2.0, 8.0  # a DEK serves 2 s, then 8 s more while a KMS is down: felt within seconds
+
+
+def _counts(port: int) -> dict:
+    def get(path):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return json.load(r)
+    jobs = get("/jobs")["jobs"]
+    running = [j["id"] for j in jobs if j["status"] == "RUNNING"]
+    assert running, f"no running job: {jobs}"
+    return get(f"/jobs/{running[0]}/checkpoints")["counts"]
+
+
+def _wait_completed(port: int, more_than: int, timeout: float) -> dict:
+    return h.wait_for(lambda: (lambda c: c if c["completed"] > more_than else None)(_counts(port)),
+                      timeout, f"a checkpoint completing after #{more_than}", interval=0.3)
+
+
+@pytest.fixture(scope="module")
+def two_kms():
+    from heliosdb_flink_crypto.testing.azure import AzureKeyVaultStandIn
+    from heliosdb_flink_crypto.testing.gcp import GcpKmsStandIn
+    with GcpKmsStandIn() as gcp, AzureKeyVaultStandIn() as azure:
+        gcp_uri = "gcp-kms://" + gcp.create_key()
+        name = f"ckpt-{uuid.uuid4().hex[:6]}"
+        azure.create_key(name)
+        azure_uri = f"azure-kv://{azure.host}/keys/{name}"
+        p = "heliosdb.crypto.kms.azure."
+        settings = {**gcp.settings(), **_retry("gcp"), **azure.settings(), **_retry("azure"),
+                    p + "tenant-id": azure.tenant_id, p + "client-id": "flink", p + "client-secret": "s3cret",
+                    p + "authority-host": azure.vault_url, p + "disable-instance-discovery": "true"}
+        yield gcp, azure, f"{gcp_uri};{azure_uri}", settings
+
+
+def test_two_kms_job_survives_one_outage_fails_closed_without_both_and_resumes(tmp_path, two_kms):
+    gcp, azure, uris, settings = two_kms
+    port, stop_file = free_port(), tmp_path / "stop"
+    cp = tmp_path / "checkpoints"
+    conf = {"heliosdb.crypto.kms.uri": uris, **settings,
+            "heliosdb.crypto.cache.max-age": f"{MAX_AGE:g} s", "heliosdb.crypto.cache.outage-grace": f"{GRACE:g} s",
+            "execution.checkpointing.tolerable-failed-checkpoints": "1000"}
+    records = 60000  # throttled to ~2 min at most; the job is cancelled as soon as the phases are done
+    box = {}
+    job = threading.Thread(target=lambda: box.setdefault("run", h.run_job(
+        str(tmp_path), "multi", f"enc+file://{cp}", mode="hold", stop_file=str(stop_file), conf=conf,
+        records=records, keys=KEYS, pad=PAD, throttle_ms=2, local_crypto=True, rest_port=port, timeout=240)))
+    job.start()
+    phases = {}
+    try:
+        phases["both up"] = c = h.wait_for(lambda: _try_counts(port, 2), 150, "two completed checkpoints")
+
+        gcp.stop()  # the KMS that generates DEKs is gone: the cached DEK (both slots) keeps sealing
+        t_stop = time.monotonic()
+        phases["gcp down"] = c = _wait_completed(port, c["completed"] + 1, GRACE - 1)
+        assert time.monotonic() - t_stop < GRACE, "the checkpoints came too late to be within the grace"
+
+        azure.stop()  # both gone; once the DEK is past max-age + grace, no file can be sealed
+        time.sleep(max(0.0, t_stop + MAX_AGE + GRACE + 1 - time.monotonic()))
+        before = _counts(port)
+        time.sleep(6)
+        phases["both down"] = after = _counts(port)
+        assert after["failed"] >= before["failed"] + 2, phases
+        # a checkpoint already running at the expiry may have sealed its last files just in time
+        assert after["completed"] <= before["completed"] + before["in_progress"], phases
+
+        gcp.start()  # a new DEK must be wrapped by every configured KMS: one back is not enough
+        time.sleep(4)
+        phases["gcp back"] = again = _counts(port)
+        assert again["completed"] <= after["completed"] + after["in_progress"], phases
+
+        azure.start()
+        phases["both back"] = _wait_completed(port, again["completed"] + 1, 30)
+    finally:
+        stop_file.touch()
+        job.join(120)
+        gcp.start()
+        azure.start()
+    run = box["run"]
+    assert run.ok, run.describe()
+    assert h.files_with(str(cp)) == [], "plaintext state written during the outages"
+    assert h.not_encrypted(str(cp)) == [], "a file without the encrypted header was written"
+    latest = run.result["checkpoints"][-1]
+
+    # a fresh process (empty DEK cache) restores through Azure alone; its own checkpoints need a new
+    # DEK (so GCP) and fail: the end of input must not wait for a final checkpoint
+    gcp.stop()
+    try:
+        restore = h.run_job(str(tmp_path), "restore-azure-only", f"enc+file://{tmp_path}/restored", restore=latest,
+                            conf={**conf, "execution.checkpointing.checkpoints-after-tasks-finish": "false"},
+                            records=records, keys=KEYS, pad=PAD, local_crypto=True, timeout=240)
+    finally:
+        gcp.start()
+    assert restore.ok, restore.describe()
+    restored = h.assert_continued(restore.out_dir, records, KEYS)
+    assert sum(restored.values()) > 0
+
+
+def _try_counts(port: int, at_least: int):
+    try:
+        c = _counts(port)
+    except (OSError, AssertionError, ValueError, KeyError):
+        return None  # the job is not up yet
+    return c if c["completed"] >= at_least else None
