@@ -174,10 +174,12 @@ def test_two_kms_job_survives_one_outage_fails_closed_without_both_and_resumes(t
         # a checkpoint already running at the expiry may have sealed its last files just in time
         assert after["completed"] <= before["completed"] + before["in_progress"], phases
 
+        gcp_encrypts = gcp.faults.calls["Encrypt"]
         gcp.start()  # a new DEK must be wrapped by every configured KMS: one back is not enough
         time.sleep(4)
         phases["gcp back"] = again = _counts(port)
         assert again["completed"] <= after["completed"] + after["in_progress"], phases
+        assert gcp.faults.calls["Encrypt"] > gcp_encrypts, "the job did not try the KMS that came back"
 
         azure.start()
         phases["both back"] = _wait_completed(port, again["completed"] + 1, 30)
@@ -190,11 +192,20 @@ def test_two_kms_job_survives_one_outage_fails_closed_without_both_and_resumes(t
     assert run.ok, run.describe()
     assert h.files_with(str(cp)) == [], "plaintext state written during the outages"
     assert h.not_encrypted(str(cp)) == [], "a file without the encrypted header was written"
+    for p in h.all_files(str(cp)):  # one key slot per KMS in every file, also those sealed in the grace
+        with open(p, "rb") as f:
+            data = f.read(64 * 1024)
+        if data:
+            _, hlen, _ = parse_prefix(data[:PREFIX_LEN], p)
+            assert [s.kms_uri for s in parse(data[:hlen], p).slots] == uris.split(";"), p
+    log = _logs(tmp_path)
+    assert "KmsUnavailableError: gcp-kms" in log, "the failed checkpoints do not name the unreachable KMS"
     latest = run.result["checkpoints"][-1]
 
     # a fresh process (empty DEK cache) restores through Azure alone; its own checkpoints need a new
     # DEK (so GCP) and fail: the end of input must not wait for a final checkpoint
     gcp.stop()
+    unwraps = azure.faults.calls["unwrapkey"]
     try:
         restore = h.run_job(str(tmp_path), "restore-azure-only", f"enc+file://{tmp_path}/restored", restore=latest,
                             conf={**conf, "execution.checkpointing.checkpoints-after-tasks-finish": "false"},
@@ -202,8 +213,20 @@ def test_two_kms_job_survives_one_outage_fails_closed_without_both_and_resumes(t
     finally:
         gcp.start()
     assert restore.ok, restore.describe()
-    restored = h.assert_continued(restore.out_dir, records, KEYS)
-    assert sum(restored.values()) > 0
+    h.assert_continued(restore.out_dir, records, KEYS)
+    assert azure.faults.calls["unwrapkey"] > unwraps, "the restore did not unwrap through Azure"
+    assert "s3cret" not in _logs(tmp_path), "a KMS credential reached a log"
+    print("checkpoint counts per phase:", json.dumps(phases))
+
+
+def _logs(root) -> str:
+    """Every log the job processes wrote (stdout and Flink's own logs)."""
+    text = []
+    for p in h.all_files(str(root)):
+        if p.endswith(".log") or "-flink-log" in p:
+            with open(p, errors="replace") as f:
+                text.append(f.read())
+    return "\n".join(text)
 
 
 def _try_counts(port: int, at_least: int):
