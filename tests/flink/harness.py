@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -68,10 +69,19 @@ def run_job(work: str, name: str, checkpoint_dir: str, *, mode: str = "run", res
     penv.setdefault("FLINK_LOG_DIR", os.path.join(work, name + "-flink-log"))  # not PyFlink's shared log/
     penv["PATH"] = os.path.dirname(sys.executable) + os.pathsep + penv.get("PATH", "")
     with open(log, "wb") as lf:
+        # its own process group: on a timeout the job's JVM and Python workers go with it
+        proc = subprocess.Popen(args, stdout=lf, stderr=subprocess.STDOUT, env=penv, cwd=work,
+                                start_new_session=True)
         try:
-            subprocess.run(args, stdout=lf, stderr=subprocess.STDOUT, env=penv, timeout=timeout, cwd=work)
+            proc.wait(timeout)
         except subprocess.TimeoutExpired:
             pass
+        finally:  # nothing of the run outlives it (a timeout, an interrupt, a leftover worker)
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
     try:
         with open(result_path) as f:
             result = json.load(f)
