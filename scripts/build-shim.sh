@@ -11,6 +11,9 @@ if [[ "${1:-}" == "--test" ]]; then skip=""; fi
 python="${HELIOSDB_PYTHON:-$root/.venv/bin/python}"
 cd "$root/java-shim"
 mvn -q -B package $skip -Dheliosdb.python="$python"
-mkdir -p "$root/heliosdb_flink_crypto/flink/jars"
-cp target/heliosdb-flink-crypto-shim.jar "$root/heliosdb_flink_crypto/flink/jars/heliosdb-flink-crypto-shim.jar"
-echo "$root/heliosdb_flink_crypto/flink/jars/heliosdb-flink-crypto-shim.jar"
+dest="$root/heliosdb_flink_crypto/flink/jars/heliosdb-flink-crypto-shim.jar"
+mkdir -p "$(dirname "$dest")"
+# atomically: a cluster or test copying the jar meanwhile never sees half of it
+cp target/heliosdb-flink-crypto-shim.jar "$dest.tmp.$$"
+mv -f "$dest.tmp.$$" "$dest"
+echo "$dest"

@@ -474,8 +474,8 @@ def test_flink_install_into_a_standalone_cluster(keyring_uri, tmp_path):
         r = c.flink("run", "-d", "-py", str(job))
         if "JobID" not in r.stdout:  # the client can time out on a loaded machine: once more
             r = c.flink("run", "-d", "-py", str(job))
-        causes = [line for line in r.stderr.splitlines() if "Caused by" in line or "Exception:" in line]
-        assert "JobID" in r.stdout, "\n".join(causes[-8:]) or r.stderr[-3000:]
+        causes = [line for line in (r.stdout + r.stderr).splitlines() if "Caused by" in line or "Exception:" in line]
+        assert "JobID" in r.stdout, "\n".join(causes[-12:]) or r.stderr[-3000:]
         deadline = time.monotonic() + 120
         raw = None
         while raw is None and time.monotonic() < deadline:
