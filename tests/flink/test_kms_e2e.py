@@ -205,6 +205,7 @@ def test_two_kms_job_survives_one_outage_fails_closed_without_both_and_resumes(t
             assert [s.kms_uri for s in parse(data[:hlen], p).slots] == uris.split(";"), p
     log = _logs(tmp_path)
     assert "KmsUnavailableError: gcp-kms" in log, "the failed checkpoints do not name the unreachable KMS"
+    assert "KmsUnavailableError: azure-kv" in log, "with GCP back, new DEKs did not fail at Azure"
     latest = run.result["checkpoints"][-1]
 
     # a fresh process (empty DEK cache) restores through Azure alone; its own checkpoints need a new
