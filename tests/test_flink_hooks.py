@@ -442,9 +442,13 @@ def test_flink_conf_examples_are_valid(name):
 
 
 @pytest.mark.slow
-def test_flink_install_into_a_standalone_cluster(keyring_uri, tmp_path):
+def test_flink_install_into_a_standalone_cluster(keyring_uri, tmp_path, monkeypatch):
     """`flink install` into a private copy of PyFlink's distribution; a JobManager and a TaskManager
     (separate JVMs, the plugin in its own classloader, pemja from lib/) write encrypted checkpoints."""
+    # A PyFlink gateway started earlier in this process leaves FLINK_PLUGINS_DIR (and friends) in
+    # os.environ, pointing at PyFlink's own folders: the cluster would then never see the plugin.
+    for var in ("FLINK_PLUGINS_DIR", "FLINK_LIB_DIR", "FLINK_OPT_DIR", "FLINK_HOME"):
+        monkeypatch.delenv(var, raising=False)
     import glob
     import subprocess
     import sys
