@@ -13,7 +13,8 @@ from typing import Iterable, Mapping
 
 from .engine.stream import MEMORY_TYPES
 from .engine import DataKey, DecryptingReader, EncryptingWriter, FileKeys, kms_context, new_header, open_header
-from .errors import AuthenticationError, FormatError, HeliosCryptoError, KeyAccessError, KmsError
+from .errors import (AuthenticationError, FormatError, HeliosCryptoError, KeyAccessError, KmsError,
+                     KmsUnavailableError)
 from .format import PREFIX_LEN, SUITE_AES_GCM, Header, KeySlot, parse, parse_prefix
 from .kms import KeyProvider, open_provider
 from .kms.cache import CachePolicy, DekCache
@@ -72,22 +73,36 @@ class CheckpointCrypto:
 
     # -- new data keys -------------------------------------------------------------
     def _new_data_key(self, tenant: str) -> DataKey:
+        """A new DEK wrapped by every reachable KMS, in configured order (the first reachable one
+        generates it). A KMS that is unavailable (not one that denies) is skipped, so a multi-KMS
+        setup keeps writing while any one KMS answers; such a DEK is marked incomplete and the cache
+        replaces it soon (CachePolicy.incomplete_max_age). With none reachable the error names all."""
         if not self.kms_uris:
             raise KeyAccessError("no KMS configured for encryption (heliosdb.crypto.kms.uri)")
         dek_id = self._rng(16)
         ctx = kms_context(dek_id, tenant)
-        first = self.kms_uris[0]
-        dek, wrapped, version = self._kms("dek_generate", first,
-                                          lambda: self.provider(first).generate_data_key(ctx),
-                                          tenant=tenant, dek_id=dek_id.hex())
-        slots = [KeySlot(first, version, wrapped)]
-        for uri in self.kms_uris[1:]:
-            w, v = self._kms("wrap", uri, lambda u=uri: self.provider(u).wrap(dek, ctx),
-                             tenant=tenant, dek_id=dek_id.hex())
-            slots.append(KeySlot(uri, v, w))
+        fields = dict(tenant=tenant, dek_id=dek_id.hex())
+        dek, slots, down = None, [], []
+        for uri in self.kms_uris:
+            try:
+                if dek is None:
+                    dek, wrapped, version = self._kms(
+                        "dek_generate", uri, lambda u=uri: self.provider(u).generate_data_key(ctx), **fields)
+                else:
+                    wrapped, version = self._kms("wrap", uri, lambda u=uri: self.provider(u).wrap(dek, ctx),
+                                                 **fields)
+            except KmsUnavailableError as e:
+                down.append(e)
+                continue
+            slots.append(KeySlot(uri, version, wrapped))
+        if not slots:
+            if len(down) == 1:
+                raise down[0]
+            raise KmsUnavailableError("every KMS", ", ".join(self.kms_uris), "wrap",
+                                      "; ".join(str(e) for e in down))
         for s in slots:
             self.cache.put((dek_id, s.kms_uri, s.key_version), dek)
-        return DataKey(dek_id, dek, tuple(slots), tenant)
+        return DataKey(dek_id, dek, tuple(slots), tenant, complete=not down)
 
     def new_file(self, tenant: str | None = None) -> tuple[Header, bytes, FileKeys, object]:
         """Header, header bytes and keys for one new file; the last item is a ``done(nbytes)`` callback."""

@@ -122,3 +122,11 @@ def test_reader_over_real_file(tmp_path, crypto, payload):
         assert r.tell() == 150  # positional reads do not move the position
         with pytest.raises(ValueError):
             r.seek(-1)
+
+
+def test_writer_can_close_its_sink(crypto, tmp_path):
+    f = open(tmp_path / "out", "wb")
+    with crypto.writer(f, close_sink=True) as w:
+        w.write(b"state")
+    assert f.closed
+    assert crypto.decrypt_bytes((tmp_path / "out").read_bytes()) == b"state"

@@ -19,6 +19,7 @@ class DataKey:
     key: bytes = field(repr=False)
     slots: tuple[KeySlot, ...]
     tenant: str = ""
+    complete: bool = True  # False: some configured KMS was unreachable and holds no slot
 
 
 def kms_context(dek_id: bytes, tenant: str) -> dict[str, str]:

@@ -29,7 +29,7 @@ class EncryptingWriter(io.RawIOBase):
         self._out = bytearray(segment_size + overhead(keys.suite))
         self._fill = self._index = self._total = 0
         self._on_close, self._close_sink, self._on_abort = on_close, close_sink, on_abort
-        self._broken = False
+        self._broken = self._finished = False
         self.crypto_seconds = 0.0  # time spent sealing, for the duration metrics
         sink.write(header_bytes)
 
@@ -71,7 +71,7 @@ class EncryptingWriter(io.RawIOBase):
         return n
 
     def flush(self) -> None:
-        if not self.closed and hasattr(self._sink, "flush"):
+        if not self.closed and not self._finished and hasattr(self._sink, "flush"):
             self._sink.flush()
 
     def abort(self) -> None:
@@ -88,6 +88,7 @@ class EncryptingWriter(io.RawIOBase):
                 if hasattr(self._sink, "flush"):
                     self._sink.flush()
         finally:
+            self._finished = True  # IOBase.close() flushes: the sink may be closed by then
             if self._close_sink:
                 self._sink.close()
             super().close()

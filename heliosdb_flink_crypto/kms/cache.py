@@ -1,7 +1,8 @@
 """DEK cache: reuse unwrapped data keys instead of calling the KMS per file.
 
 Encrypt side: one current DEK per scope (tenant + KMS URIs), replaced when it is older than
-``max_age``, has sealed ``max_files`` files or ``max_bytes`` bytes. If making a new DEK fails because
+``max_age``, has sealed ``max_files`` files or ``max_bytes`` bytes (a DEK that some KMS could not
+wrap lives at most ``incomplete_max_age``). If making a new DEK fails because
 the KMS is unavailable, the current one stays in use for up to ``outage_grace`` past its max age;
 after that the error propagates and writes fail closed.
 Decrypt side: LRU of unwrapped DEKs keyed by (DEK id, KMS URI, KEK version), bounded in entries
@@ -24,6 +25,7 @@ class CachePolicy:
     max_files: int = 1 << 20
     max_entries: int = 1024
     outage_grace: float = 3600.0
+    incomplete_max_age: float = 60.0  # a DEK some KMS could not wrap is replaced this soon
 
 
 @dataclass
@@ -49,7 +51,8 @@ class DekCache:
 
     def _fresh(self, c: _Current, now: float) -> bool:
         p = self.policy
-        return now - c.created < p.max_age and c.files < p.max_files and c.bytes < p.max_bytes
+        age = p.max_age if getattr(c.key, "complete", True) else min(p.max_age, p.incomplete_max_age)
+        return now - c.created < age and c.files < p.max_files and c.bytes < p.max_bytes
 
     def current(self, scope, factory):
         """The DEK to seal one more file with in ``scope``; ``factory()`` makes a new one."""

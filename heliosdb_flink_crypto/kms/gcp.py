@@ -87,7 +87,10 @@ class GcpKmsProvider(KeyProvider):
 
         endpoint = s.get(PREFIX + "endpoint") or None
         options = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
-                   ("grpc.max_reconnect_backoff_ms", 2000)]
+                   ("grpc.max_reconnect_backoff_ms", 2000),
+                   # grpc-core shares subchannels (and their reconnect back-off) process-wide by
+                   # default: a KMS that comes back would stay "down" for every new client too
+                   ("grpc.use_local_subchannel_pool", 1)]
         if insecure:
             if not endpoint:
                 raise ConfigError(PREFIX + "endpoint", "insecure-plaintext needs an endpoint (a local stand-in)")

@@ -88,12 +88,32 @@ def test_multi_kms_either_one_decrypts(gcp, azure, two_kms):
     assert fresh().decrypt_bytes(blob) == b"wrapped twice"
 
 
-def test_multi_kms_write_needs_every_kms(gcp, azure, two_kms):
-    """A new DEK is wrapped by all configured KMSs; if one is down the write fails closed (no file with
-    fewer slots than configured) and works again after it returns."""
-    _, _, fresh = two_kms
+def test_multi_kms_writes_while_any_kms_answers(gcp, azure, two_kms):
+    """Disaster recovery: a new DEK is wrapped by every KMS that answers. With one down, files carry
+    the other's slot only (and stay readable through it); with both down the write fails closed naming
+    both; one back is enough to resume; a DEK missing a slot is replaced once every KMS answers again."""
+    g_uri, a_uri, fresh = two_kms
     azure.stop()
-    with pytest.raises(KmsUnavailableError):
-        fresh().encrypt_bytes(b"x")
+    c = fresh()
+    blob = c.encrypt_bytes(b"x")
+    assert [s.kms_uri for s in parse(blob).slots] == [g_uri]
+    gcp.stop()
+    with pytest.raises(KmsUnavailableError) as e:
+        fresh().encrypt_bytes(b"z")
+    assert "gcp-kms" in str(e.value) and "azure-kv" in str(e.value)
+    azure.start()  # one back: writes resume, wrapped by Azure alone
+    only_azure = fresh().encrypt_bytes(b"w")
+    assert [s.kms_uri for s in parse(only_azure).slots] == [a_uri]
+    gcp.start()
+    assert fresh().decrypt_bytes(blob) == b"x" and fresh().decrypt_bytes(only_azure) == b"w"
+    assert [s.kms_uri for s in parse(fresh().encrypt_bytes(b"v")).slots] == [g_uri, a_uri]
+    # a long-lived writer replaces its incomplete DEK (incomplete_max_age) instead of keeping it max_age
+    now = [0.0]
+    c.cache._clock = lambda: now[0]
+    c.cache._current.clear()
+    azure.stop()
+    first = parse(c.encrypt_bytes(b"a"))
     azure.start()
-    assert len(parse(fresh().encrypt_bytes(b"x")).slots) == 2
+    now[0] = c.cache.policy.incomplete_max_age + 1
+    second = parse(c.encrypt_bytes(b"b"))
+    assert len(first.slots) == 1 and len(second.slots) == 2 and first.dek_id != second.dek_id
