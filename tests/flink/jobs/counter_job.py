@@ -106,7 +106,6 @@ def build(env, a):
     from pyflink.common import Types, WatermarkStrategy
     from pyflink.datastream import KeyedProcessFunction, RuntimeContext
     from pyflink.datastream.connectors.number_seq import NumberSequenceSource
-    from pyflink.datastream.functions import SinkFunction  # noqa: F401  (kept for API parity)
     from pyflink.datastream.state import ValueStateDescriptor
 
     keys, pad, out_dir, random_pad = a.keys, a.pad, a.out_dir, a.random_pad
