@@ -5,9 +5,9 @@ JVM through pemja), against the local stand-ins of ``heliosdb_flink_crypto.testi
   (flink-s3-fs-presto) writes the objects; every object in the bucket is ciphertext whose header
   names the aws-kms URI; stopping with a savepoint and restoring continues every key exactly.
 * Two KMSs (``gcp-kms://...;azure-kv://...``) and one job: with one KMS stopped, checkpoints go on
-  (cached DEK within the outage grace) and a fresh process restores through the other; with both
-  stopped and the grace over, checkpoints fail closed and nothing plaintext is written; a write that
-  needs a new DEK needs every KMS, so checkpoints resume once both answer again.
+  (new DEKs are wrapped by the KMS that answers) and a fresh process restores through the other; with
+  both stopped and the grace over, checkpoints fail closed and nothing plaintext is written; with one
+  back, checkpoints resume.
 """
 from __future__ import annotations
 
@@ -143,7 +143,7 @@ def two_kms():
         yield gcp, azure, f"{gcp_uri};{azure_uri}", settings
 
 
-def test_two_kms_job_survives_one_outage_fails_closed_without_both_and_resumes(tmp_path, two_kms):
+def test_two_kms_job_survives_one_outage_fails_closed_without_both_and_resumes_with_one(tmp_path, two_kms):
     gcp, azure, uris, settings = two_kms
     port, stop_file = free_port(), tmp_path / "stop"
     cp = tmp_path / "checkpoints"
@@ -160,34 +160,32 @@ def test_two_kms_job_survives_one_outage_fails_closed_without_both_and_resumes(t
     try:
         phases["both up"] = c = h.wait_for(lambda: _try_counts(port, 2), 150, "two completed checkpoints")
 
-        gcp.stop()  # the KMS that generates DEKs is gone: the cached DEK (both slots) keeps sealing
-        t_stop = time.monotonic()
-        phases["gcp down"] = c = _wait_completed(port, c["completed"] + 1, GRACE - 2)
-        assert time.monotonic() - t_stop < GRACE, "the checkpoints came too late to be within the grace"
+        gcp.stop()  # the KMS that generates DEKs is gone: new DEKs are wrapped by Azure alone
+        time.sleep(MAX_AGE + GRACE + 1)  # past the cached DEK's grace: what completes now used a new DEK
+        c = _counts(port)
+        phases["gcp down, past the grace"] = c = _wait_completed(port, c["completed"] + 2, 60)
 
         azure.stop()  # both gone; once the DEK is past max-age + grace, no file can be sealed
-        time.sleep(max(0.0, t_stop + MAX_AGE + GRACE + 1 - time.monotonic()))
+        t_stop = time.monotonic()
+        time.sleep(MAX_AGE + GRACE + 1)
         before = _counts(port)
         time.sleep(6)
         phases["both down"] = after = _counts(port)
         assert after["failed"] >= before["failed"] + 2, phases
         # a checkpoint already running at the expiry may have sealed its last files just in time
         assert after["completed"] <= before["completed"] + before["in_progress"], phases
+        phases["both down for s"] = round(time.monotonic() - t_stop, 1)
 
-        # a new DEK must be wrapped by every configured KMS: one back is not enough. Wait for the
-        # job's next new-DEK attempt to reach GCP (it then fails at Azure), then watch a while.
-        gcp_encrypts, port_before = gcp.faults.calls["Encrypt"], gcp.port
+        # one KMS back is enough: new DEKs are wrapped by GCP alone and checkpoints resume
+        port_before = gcp.port
         gcp.start()
         assert gcp.port == port_before, "the GCP stand-in came back on another port"
-        t_back = time.monotonic()
-        h.wait_for(lambda: gcp.faults.calls["Encrypt"] > gcp_encrypts, 60, "a call from the job reaching GCP")
-        phases["gcp reached after s"] = round(time.monotonic() - t_back, 1)
-        time.sleep(3)
-        phases["gcp back"] = again = _counts(port)
-        assert again["completed"] <= after["completed"] + after["in_progress"], phases
+        phases["gcp back"] = again = _wait_completed(port, after["completed"] + 1, 60)
 
-        azure.start()
-        phases["both back"] = _wait_completed(port, again["completed"] + 1, 30)
+        azure.start()  # the GCP-only DEK is replaced after max-age by one both KMSs wrap
+        phases["both back"] = c = _wait_completed(port, again["completed"] + 1, 30)
+        time.sleep(MAX_AGE + 1)
+        phases["both back, new DEK"] = _wait_completed(port, c["completed"] + 1, 30)
     finally:
         stop_file.touch()
         job.join(120)
@@ -197,15 +195,20 @@ def test_two_kms_job_survives_one_outage_fails_closed_without_both_and_resumes(t
     assert run.ok, run.describe()
     assert h.files_with(str(cp)) == [], "plaintext state written during the outages"
     assert h.not_encrypted(str(cp)) == [], "a file without the encrypted header was written"
-    for p in h.all_files(str(cp)):  # one key slot per KMS in every file, also those sealed in the grace
+    slot_sets = set()
+    for p in h.all_files(str(cp)):  # every file: the KMSs that answered when its DEK was made, in order
         with open(p, "rb") as f:
             data = f.read(64 * 1024)
         if data:
             _, hlen, _ = parse_prefix(data[:PREFIX_LEN], p)
-            assert [s.kms_uri for s in parse(data[:hlen], p).slots] == uris.split(";"), p
+            uris_of_file = tuple(s.kms_uri for s in parse(data[:hlen], p).slots)
+            assert uris_of_file and all(u in uris.split(";") for u in uris_of_file), p
+            slot_sets.add(uris_of_file)
+    assert tuple(uris.split(";")) in slot_sets, "the last checkpoint's DEK is not wrapped by both KMSs"
     log = _logs(tmp_path)
-    assert "KmsUnavailableError: gcp-kms" in log, "the failed checkpoints do not name the unreachable KMS"
-    assert "KmsUnavailableError: azure-kv" in log, "with GCP back, new DEKs did not fail at Azure"
+    down_lines = [line for line in log.splitlines() if "KmsUnavailableError" in line]
+    assert any("gcp-kms" in line and "azure-kv" in line for line in down_lines), \
+        "the failed checkpoints do not name both unreachable KMSs"
     latest = run.result["checkpoints"][-1]
 
     # a fresh process (empty DEK cache) restores through Azure alone; its own checkpoints need a new
