@@ -185,7 +185,16 @@ public class EncryptedFileSystem extends FileSystem implements WrappingProxy<Fil
     @Override
     public FSDataOutputStream create(Path f, WriteMode overwriteMode) throws IOException {
         CryptoEngine e = engine();
-        return new EncryptingOutputStream(inner.create(toInner(f), overwriteMode), e, f.toString());
+        // Keys first: when the KMS is unreachable no (empty) inner file is left behind for Flink to trip on.
+        CryptoEngine.NewFile keys = e.newFile(f.toString());
+        FSDataOutputStream os;
+        try {
+            os = inner.create(toInner(f), overwriteMode);
+        } catch (IOException | RuntimeException ex) {
+            e.discard(keys.handle);
+            throw ex;
+        }
+        return new EncryptingOutputStream(os, e, f.toString(), keys);
     }
 
     @Override

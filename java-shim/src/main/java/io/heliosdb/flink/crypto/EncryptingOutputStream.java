@@ -43,16 +43,15 @@ final class EncryptingOutputStream extends FSDataOutputStream {
     private IOException failure;
 
     EncryptingOutputStream(FSDataOutputStream out, CryptoEngine engine, String path) throws IOException {
+        this(out, engine, path, newFileOrClose(out, engine, path));
+    }
+
+    /** With the file's keys already made ({@link EncryptedFileSystem#create} makes them first). */
+    EncryptingOutputStream(FSDataOutputStream out, CryptoEngine engine, String path, CryptoEngine.NewFile f)
+            throws IOException {
         this.out = out;
         this.engine = engine;
         this.path = path;
-        CryptoEngine.NewFile f;
-        try {
-            f = engine.newFile(path);
-        } catch (IOException e) {
-            out.close();
-            throw e;
-        }
         this.handle = f.handle;
         this.seg = f.segmentSize;
         this.overhead = f.overhead;
@@ -64,6 +63,16 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         } catch (IOException e) {
             fail(e);
             closeQuietly();
+            throw e;
+        }
+    }
+
+    private static CryptoEngine.NewFile newFileOrClose(FSDataOutputStream out, CryptoEngine engine, String path)
+            throws IOException {
+        try {
+            return engine.newFile(path);
+        } catch (IOException e) {
+            out.close();
             throw e;
         }
     }

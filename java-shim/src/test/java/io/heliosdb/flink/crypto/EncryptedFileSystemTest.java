@@ -258,6 +258,16 @@ class EncryptedFileSystemTest {
     }
 
     @Test
+    void aKmsThatCannotWrapLeavesNoFileBehind() throws Exception {
+        String gone = "local://" + dir.resolve("no-such-keyring.json").toAbsolutePath();
+        EncryptedFileSystem noKms = EncryptedFileSystem.of("enc+file", FileSystem.getLocalFileSystem(),
+                URI.create("enc+file:///"), TestSupport.conf(gone, String.valueOf(SEG)));
+        IOException e = assertThrows(IOException.class, () -> noKms.create(path("orphan"), WriteMode.OVERWRITE));
+        assertTrue(e.getMessage().contains("no-such-keyring.json"), e.getMessage());
+        assertFalse(Files.exists(dir.resolve("orphan")), "no empty inner file when the keys cannot be made");
+    }
+
+    @Test
     void everySchemeHasAFactory() {
         java.util.ServiceLoader<org.apache.flink.core.fs.FileSystemFactory> sl =
                 java.util.ServiceLoader.load(org.apache.flink.core.fs.FileSystemFactory.class);
