@@ -42,8 +42,8 @@ def config_lines(python_executable: str, kms_uri: str | None = None, checkpoint_
         ("# optional: also encrypt savepoints and HA metadata", None),
         ("# execution.checkpointing.savepoint-dir", "enc+file:///var/flink/savepoints"),
         ("# high-availability.storageDir", "enc+file:///var/flink/ha"),
-        ("# encrypted streams use direct buffers (up to ~16 MiB per large stream): leave off-heap room", None),
-        ("taskmanager.memory.framework.off-heap.size", "512m"),
+        ("# encrypted streams use direct buffers (up to ~16 MiB per large stream): leave off-heap room (Flink default 128m; add the extra 128m to taskmanager.memory.process.size)", None),
+        ("taskmanager.memory.framework.off-heap.size", "256m"),
         ("jobmanager.memory.off-heap.size", "256m"),
     ]
     present = {line.split(":", 1)[0].strip() for line in existing.splitlines()

@@ -7,6 +7,8 @@
   its path is refused.
 * The process's audit log and metrics are made from the first session's configuration (one of each
   per process: ``audit.process_log``, ``metrics.from_config``); every tenant's DEK cache is watched.
+* FIPS mode is checked first (``fips.check``), and a RotationManager rotates the KEKs on schedule
+  (``heliosdb.crypto.rotation.*``), dropping the tenants' current DEKs when a KEK rotates.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from .. import config
 from ..crypto import CheckpointCrypto
 from ..errors import ConfigError
 from ..format import validate_segment_size
+from ..lifecycle.rotation import RotationManager
 from ..lifecycle.tenants import TenantRouter
 
 
@@ -27,12 +30,17 @@ class Session:
             self.segment_size = validate_segment_size(self.conf["heliosdb.crypto.segment-size"])
         except ValueError as e:
             raise ConfigError("heliosdb.crypto.segment-size", str(e)) from None
+        from .. import audit, fips, metrics
+        fips.check(self.conf)  # fips-mode: refuse to start unless OpenSSL runs its FIPS provider
         self.router = TenantRouter.from_config(self.conf)
         self._watched: set[int] = set()
         self._lock = threading.Lock()
-        from .. import audit, metrics
         audit.process_log(self.conf)
         self.metrics = metrics.from_config(self.conf)
+        # scheduled KEK rotation in the running cluster (rotation.* options; state survives restarts)
+        self.rotation = RotationManager.from_config(self.conf, router=self.router)
+        if self.conf["heliosdb.crypto.rotation.enabled"]:
+            self.rotation.start()
 
     def __repr__(self) -> str:
         return f"Session(tenants={[t.id or '<default>' for t in self.router.map.all()]})"
@@ -49,6 +57,7 @@ class Session:
         return c
 
     def close(self) -> None:
+        self.rotation.close()
         self.router.close()
 
 

@@ -72,7 +72,7 @@ class StandaloneCluster:
             "taskmanager.bind-host": "127.0.0.1",
             "taskmanager.numberOfTaskSlots": slots,
             "taskmanager.memory.process.size": "1600m",
-            # room for 512m framework off-heap (what `flink install` recommends for the shim's buffers)
+            # leaves room for the framework off-heap `flink install` recommends for the shim's buffers
             "taskmanager.memory.managed.size": "128m",
             "rest.address": "127.0.0.1",
             "rest.bind-address": "127.0.0.1",
