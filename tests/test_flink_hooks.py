@@ -450,7 +450,6 @@ def test_flink_install_into_a_standalone_cluster(keyring_uri, tmp_path, monkeypa
     for var in ("FLINK_PLUGINS_DIR", "FLINK_LIB_DIR", "FLINK_OPT_DIR", "FLINK_HOME"):
         monkeypatch.delenv(var, raising=False)
     import glob
-    import subprocess
     import sys
     import time
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "flink"))

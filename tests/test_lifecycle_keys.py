@@ -50,7 +50,7 @@ def test_usage_reports_versions_still_needed(savepoints, keyring_uri, capsys):
     assert "  version 1: 2 file(s)" in out and "tenants: <default>, acme" in out
     assert "  version 2: 1 file(s)" in out and "oldest version still needed: 1" in out
     assert f"not encrypted: {savepoints}/sp-2/notes.txt" in out
-    assert f"unreadable header: " in out and "3 encrypted file(s) of 5" in out
+    assert "unreadable header: " in out and "3 encrypted file(s) of 5" in out
     assert main(["keys", "usage", "--json", str(savepoints / "sp-2")]) == 0
     r = json.loads(capsys.readouterr().out)
     assert list(r["keys"][keyring_uri]) == ["2"] and r["keys"][keyring_uri]["2"]["files"] == 1

@@ -22,7 +22,6 @@ key of the same account and region (alias URIs), so a forged header cannot steer
 """
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from urllib.parse import parse_qs
@@ -32,7 +31,6 @@ from ..errors import ConfigError, KmsAccessDeniedError, KmsError, KmsInvalidCiph
 from . import retry
 from .base import Context, KeyProvider
 
-log = logging.getLogger(__name__)
 PREFIX = "heliosdb.crypto.kms.aws."
 PROVIDER = "aws-kms"
 
@@ -157,9 +155,7 @@ class AwsKmsProvider(KeyProvider):
         return classify
 
     def _call(self, op: str, fn):
-        def on_retry(n, err):
-            log.warning("aws-kms %s with key %s: attempt %d failed (%s); retrying", op, self.key_id, n, err.reason)
-        return retry.call(self.policy, fn, self._classify(op), on_retry=on_retry)
+        return retry.call_logged(self.policy, fn, self._classify(op), PROVIDER, self.key_id, op)
 
     # -- KeyProvider ---------------------------------------------------------------
     def wrap(self, dek: bytes, context: Context) -> tuple[bytes, str]:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
 import threading
 import time
 
@@ -40,7 +39,6 @@ from ..errors import ConfigError, KmsAccessDeniedError, KmsError, KmsInvalidCiph
 from . import retry
 from .base import Context, KeyProvider
 
-log = logging.getLogger(__name__)
 PREFIX = "heliosdb.crypto.kms.azure."
 PROVIDER = "azure-kv"
 _LABEL = b"heliosdb-flink-crypto/azure-kv/context\0"
@@ -129,9 +127,7 @@ class AzureKeyVaultProvider(KeyProvider):
         return classify
 
     def _call(self, op: str, fn):
-        def on_retry(n, err):
-            log.warning("azure-kv %s with key %s: attempt %d failed (%s); retrying", op, self.key, n, err.reason)
-        return retry.call(self.policy, fn, self._classify(op), on_retry=on_retry)
+        return retry.call_logged(self.policy, fn, self._classify(op), PROVIDER, self.key, op)
 
     # -- versions ------------------------------------------------------------------
     def _latest(self, op: str) -> tuple[str, str]:

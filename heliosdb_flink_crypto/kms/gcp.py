@@ -17,7 +17,6 @@ the retry settings of :mod:`.retry`.
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import time
 
@@ -26,7 +25,6 @@ from ..errors import ConfigError, KmsAccessDeniedError, KmsError, KmsInvalidCiph
 from . import retry
 from .base import Context, KeyProvider
 
-log = logging.getLogger(__name__)
 PREFIX = "heliosdb.crypto.kms.gcp."
 PROVIDER = "gcp-kms"
 _NAME = ("projects", "locations", "keyRings", "cryptoKeys")
@@ -128,9 +126,7 @@ class GcpKmsProvider(KeyProvider):
         return classify
 
     def _call(self, op: str, fn):
-        def on_retry(n, err):
-            log.warning("gcp-kms %s with key %s: attempt %d failed (%s); retrying", op, self.key, n, err.reason)
-        return retry.call(self.policy, fn, self._classify(op), on_retry=on_retry)
+        return retry.call_logged(self.policy, fn, self._classify(op), PROVIDER, self.key, op)
 
     def _corrupt(self, op: str) -> KmsError:
         return retry.unavailable(PROVIDER, self.key, op, "CRC32C check failed: response corrupted in transit")

@@ -17,6 +17,7 @@ Settings read (``heliosdb.crypto.kms.<provider>.<name>``): ``timeout`` (per call
 """
 from __future__ import annotations
 
+import logging
 import random
 import time
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from typing import Callable, Mapping, TypeVar
 
 from ..config import parse_duration
 from ..errors import ConfigError, KmsError, KmsUnavailableError
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 MAX_REASON = 200
@@ -95,6 +98,13 @@ def call(policy: RetryPolicy, fn: Callable[[], T], classify: Callable[[BaseExcep
         if on_retry is not None:
             on_retry(attempt, err)
         sleep(policy.delay(attempt - 1, rand))
+
+
+def call_logged(policy: RetryPolicy, fn: Callable[[], T], classify, provider: str, key: str, op: str) -> T:
+    """:func:`call`, logging each retry with the provider, operation and key (never key material)."""
+    def on_retry(n: int, err: KmsError) -> None:
+        log.warning("%s %s with key %s: attempt %d failed (%s); retrying", provider, op, key, n, err.reason)
+    return call(policy, fn, classify, on_retry=on_retry)
 
 
 def unavailable(provider: str, key: str, op: str, reason: object) -> KmsUnavailableError:
