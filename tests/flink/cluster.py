@@ -72,6 +72,8 @@ class StandaloneCluster:
             "taskmanager.bind-host": "127.0.0.1",
             "taskmanager.numberOfTaskSlots": slots,
             "taskmanager.memory.process.size": "1600m",
+            "heartbeat.interval": "2000",
+            "heartbeat.timeout": "10000",
             # leaves room for the framework off-heap `flink install` recommends for the shim's buffers
             "taskmanager.memory.managed.size": "128m",
             "rest.address": "127.0.0.1",
@@ -101,10 +103,31 @@ class StandaloneCluster:
         with open(os.path.join(self.home, "conf", "config.yaml"), "w") as f:
             f.write(_yaml(self.conf) + self.extra_yaml)
         for script in ("jobmanager.sh", "taskmanager.sh"):
-            log = open(os.path.join(self.home, "log", script + ".console"), "ab")
-            self.procs.append(subprocess.Popen([os.path.join(self.home, "bin", script), "start-foreground"],
-                                               env=self.env(), stdout=log, stderr=subprocess.STDOUT,
-                                               start_new_session=True))
+            self._spawn(script)
+        return self._wait_for_taskmanager(timeout)
+
+    def _spawn(self, script: str) -> None:
+        log = open(os.path.join(self.home, "log", script + ".console"), "ab")
+        self.procs.append(subprocess.Popen([os.path.join(self.home, "bin", script), "start-foreground"],
+                                           env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+                                           start_new_session=True))
+
+    def ensure_taskmanager(self, settle: float = 5, timeout: float = 120) -> bool:
+        """Start a new TaskManager if the last one exits within ``settle`` seconds; True if it had
+        to. (Cancelling a PyFlink job can kill its TaskManager: Beam's DefaultJobBundleFactory.close
+        fails with "Reference count must not be negative" in the task's cleanup, which Flink treats
+        as fatal. The short heartbeat timeout lets the JobManager drop the dead one quickly.)"""
+        deadline = time.monotonic() + settle
+        while self.procs[-1].poll() is None and time.monotonic() < deadline:
+            time.sleep(0.25)
+        if self.procs[-1].poll() is None:
+            return False
+        self.procs.pop()
+        self._spawn("taskmanager.sh")
+        self._wait_for_taskmanager(timeout)
+        return True
+
+    def _wait_for_taskmanager(self, timeout: float) -> "StandaloneCluster":
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for p in self.procs:

@@ -52,6 +52,8 @@ def test_standalone_cluster_checkpoint_cancel_and_resume(tmp_path, keyring):
         retained = cluster.get(f"/jobs/{job1}/checkpoints")["latest"]["completed"]["external_path"]
         assert retained.startswith("enc+file:"), retained
 
+        if cluster.ensure_taskmanager():  # a Flink/Beam bug on cancel may have killed it (cluster.py)
+            print("the TaskManager died while cancelling job 1 (Beam reference-count bug); restarted it")
         cp_dir = str(tmp_path / "checkpoints")
         assert h.files_with(cp_dir) == [] and h.not_encrypted(cp_dir) == []
         v = h.cli("verify", "--kms", keyring, cp_dir)
