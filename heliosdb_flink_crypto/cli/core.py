@@ -9,12 +9,11 @@ import tempfile
 from ..config import parse_size
 from ..crypto import DEFAULT_SEGMENT_SIZE, CheckpointCrypto
 from ..errors import AuthenticationError, FormatError, HeliosCryptoError, KeyAccessError
-from ..format import PREFIX_LEN, SUITE_AES_CBC_HMAC, SUITE_AES_GCM, SUITE_NAMES, parse, parse_prefix
+from ..format import PREFIX_LEN, SUITE_IDS, SUITE_NAMES, parse, parse_prefix
 from ..format.layout import plaintext_length
 from ..kms.local import LocalKeyring
 from .progress import Progress
 
-SUITES = {"aes-256-gcm": SUITE_AES_GCM, "aes-256-cbc-hmac-sha256": SUITE_AES_CBC_HMAC}
 CHUNK = 1 << 20
 
 
@@ -28,7 +27,7 @@ def register(sub) -> None:
     enc = sub.add_parser("encrypt", help="encrypt a file")
     enc.add_argument("--kms", action="append", required=True, metavar="URI",
                      help="KMS URI; repeat to wrap the data key under several KMS (any one decrypts)")
-    enc.add_argument("--algorithm", choices=sorted(SUITES), default="aes-256-gcm")
+    enc.add_argument("--algorithm", choices=sorted(SUITE_IDS), default="aes-256-gcm")
     enc.add_argument("--segment-size", default=str(DEFAULT_SEGMENT_SIZE), help="e.g. 256kb (default)")
     enc.add_argument("--tenant", default="", help="tenant id bound into the header")
     enc.add_argument("input", help="plaintext file, or - for standard input")
@@ -65,7 +64,7 @@ def cmd_keyring_init(args) -> int:
 
 
 def cmd_encrypt(args) -> int:
-    crypto = CheckpointCrypto(args.kms, suite=SUITES[args.algorithm],
+    crypto = CheckpointCrypto(args.kms, suite=SUITE_IDS[args.algorithm],
                               segment_size=parse_size(args.segment_size), tenant=args.tenant)
     src = sys.stdin.buffer if args.input == "-" else open(args.input, "rb")
     try:

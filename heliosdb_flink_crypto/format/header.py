@@ -32,6 +32,8 @@ VERSION = 1
 SUITE_AES_GCM = 1
 SUITE_AES_CBC_HMAC = 2
 SUITE_NAMES = {SUITE_AES_GCM: "AES-256-GCM", SUITE_AES_CBC_HMAC: "AES-256-CBC-HMAC-SHA256"}
+#: configuration / CLI names (heliosdb.crypto.algorithm) -> suite id
+SUITE_IDS = {"aes-256-gcm": SUITE_AES_GCM, "aes-256-cbc-hmac-sha256": SUITE_AES_CBC_HMAC}
 
 PREFIX = struct.Struct(">4sBBHII")  # magic, version, suite, flags, header length, segment size
 PREFIX_LEN = PREFIX.size  # 16: enough to compute plaintext lengths (F-16)

@@ -24,7 +24,7 @@ from typing import Any, Iterable, Mapping
 from .. import config as cfg
 from ..crypto import CheckpointCrypto
 from ..errors import ConfigError, KeyAccessError
-from ..format import SUITE_AES_CBC_HMAC, SUITE_AES_GCM, parse
+from ..format import SUITE_AES_GCM, SUITE_IDS, parse
 from ..kms.cache import CachePolicy
 from ..observe import BUS, EventBus
 
@@ -32,7 +32,6 @@ TENANT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _KEY = re.compile(r"^heliosdb\.crypto\.tenants\.([A-Za-z0-9_-]+)\.(path-prefix|kms\.uri|kms\.decrypt-uris)$")
 _FILE = re.compile(r"^(?:enc\+)?file:(?://)?(?=/)", re.I)
 _ENC = re.compile(r"^enc\+", re.I)
-SUITES = {"aes-256-gcm": SUITE_AES_GCM, "aes-256-cbc-hmac-sha256": SUITE_AES_CBC_HMAC}
 
 
 class TenantMismatchError(KeyAccessError):
@@ -173,7 +172,7 @@ class TenantRouter:
                              max_files=v["heliosdb.crypto.cache.max-files"],
                              outage_grace=v["heliosdb.crypto.cache.outage-grace"])
         settings = {k: x for k, x in v.items() if k.startswith("heliosdb.crypto.kms.") and k.count(".") >= 4}
-        return cls(TenantMap.from_config(v), suite=SUITES[v["heliosdb.crypto.algorithm"]],
+        return cls(TenantMap.from_config(v), suite=SUITE_IDS[v["heliosdb.crypto.algorithm"]],
                    segment_size=v["heliosdb.crypto.segment-size"], settings=settings,
                    cache_policy=policy, bus=bus)
 
