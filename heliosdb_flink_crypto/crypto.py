@@ -81,20 +81,19 @@ class CheckpointCrypto:
             raise KeyAccessError("no KMS configured for encryption (heliosdb.crypto.kms.uri)")
         dek_id = self._rng(16)
         ctx = kms_context(dek_id, tenant)
-        fields = dict(tenant=tenant, dek_id=dek_id.hex())
         dek, slots, down = None, [], []
-        for uri in self.kms_uris:
+        for i, uri in enumerate(self.kms_uris):
             try:
-                if dek is None:
-                    dek, wrapped, version = self._kms(
-                        "dek_generate", uri, lambda u=uri: self.provider(u).generate_data_key(ctx), **fields)
-                else:
-                    wrapped, version = self._kms("wrap", uri, lambda u=uri: self.provider(u).wrap(dek, ctx),
-                                                 **fields)
+                dek, wrapped, version = self._kms("dek_generate", uri,
+                                                  lambda u=uri: self.provider(u).generate_data_key(ctx),
+                                                  tenant=tenant, dek_id=dek_id.hex())
             except KmsUnavailableError as e:
                 down.append(e)
                 continue
-            slots.append(KeySlot(uri, version, wrapped))
+            slots, more_down = self.wrap_dek(dek, dek_id, tenant, self.kms_uris[i + 1:], skip_unavailable=True)
+            slots.insert(0, KeySlot(uri, version, wrapped))
+            down += more_down
+            break
         if not slots:
             if len(down) == 1:
                 raise down[0]
@@ -103,6 +102,25 @@ class CheckpointCrypto:
         for s in slots:
             self.cache.put((dek_id, s.kms_uri, s.key_version), dek)
         return DataKey(dek_id, dek, tuple(slots), tenant, complete=not down)
+
+    def wrap_dek(self, dek: bytes, dek_id: bytes, tenant: str, uris, *, skip_unavailable: bool = False,
+                 **fields) -> tuple[list[KeySlot], list[KmsUnavailableError]]:
+        """Key slots for ``dek`` under the current KEK version of each KMS in ``uris``, bound to the
+        DEK id and tenant (F-23); with ``skip_unavailable`` an unreachable KMS is left out and its
+        error returned instead of raised. Used for new DEKs and by rewrap."""
+        ctx = kms_context(dek_id, tenant)
+        slots, down = [], []
+        for uri in uris:
+            try:
+                wrapped, version = self._kms("wrap", uri, lambda u=uri: self.provider(u).wrap(dek, ctx),
+                                             tenant=tenant, dek_id=dek_id.hex(), **fields)
+            except KmsUnavailableError as e:
+                if not skip_unavailable:
+                    raise
+                down.append(e)
+                continue
+            slots.append(KeySlot(uri, version, wrapped))
+        return slots, down
 
     def new_file(self, tenant: str | None = None) -> tuple[Header, bytes, FileKeys, object]:
         """Header, header bytes and keys for one new file; the last item is a ``done(nbytes)`` callback."""
@@ -129,7 +147,7 @@ class CheckpointCrypto:
         """Parse and authenticate a header; raw holds at least the whole header."""
         h = parse(raw, path)
         raw = bytes(raw[:h.length])
-        dek = self._find_dek(h, path)
+        dek = self.data_key(h, path)
         try:
             keys = open_header(h, raw, dek, path)
         except AuthenticationError:
@@ -137,7 +155,9 @@ class CheckpointCrypto:
             raise
         return h, keys
 
-    def _find_dek(self, h: Header, path: str | None) -> bytes:
+    def data_key(self, h: Header, path: str | None = None) -> bytes:
+        """The DEK of a parsed header: from the cache, else unwrapped by a trusted KMS of its slots.
+        Not authenticated by itself: open_file checks the commitment and MAC with it."""
         for s in h.slots:
             dek = self.cache.get((h.dek_id, s.kms_uri, s.key_version))
             if dek is not None:

@@ -20,9 +20,9 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Sequence
 
 from ..crypto import CheckpointCrypto
-from ..engine import kms_context, open_header, seal_header
-from ..errors import HeliosCryptoError, KeyAccessError
-from ..format import KeySlot, parse
+from ..engine import open_header, seal_header
+from ..errors import HeliosCryptoError
+from ..format import parse
 from ..kms.cache import DekCache
 from .files import is_encrypted, iter_files, local_path, read_header, replacing
 
@@ -48,14 +48,6 @@ class Summary:
         return [r for r in self.results if r.status == "failed"]
 
 
-def _dek(crypto: CheckpointCrypto, h, path: str) -> bytes:
-    for s in h.slots:  # open_file has just put it in the cache
-        dek = crypto.cache.get((h.dek_id, s.kms_uri, s.key_version))
-        if dek is not None:
-            return dek
-    raise KeyAccessError("data key not available after opening the header", path)  # pragma: no cover
-
-
 def rewrap_file(path: str, crypto: CheckpointCrypto, targets: Sequence[str] | None = None,
                 verify: bool = False) -> FileResult:
     """Rewrap one file's DEK under ``targets`` (default: the URIs its header names), current versions.
@@ -77,12 +69,8 @@ def rewrap_file(path: str, crypto: CheckpointCrypto, targets: Sequence[str] | No
         if verify:
             with crypto.reader(f, path=path) as r:
                 r.verify_all()
-        dek, ctx = _dek(crypto, h, path), kms_context(h.dek_id, h.tenant)
-        slots = []
-        for uri in uris:
-            wrapped, version = crypto._kms("wrap", uri, lambda u=uri: crypto.provider(u).wrap(dek, ctx),
-                                           path=path, file_id=h.file_id, tenant=h.tenant)
-            slots.append(KeySlot(uri, version, wrapped))
+        dek = crypto.data_key(h, path)  # in the cache since open_file
+        slots, _ = crypto.wrap_dek(dek, h.dek_id, h.tenant, uris, path=path, file_id=h.file_id)
         new_h, new_raw, _ = seal_header(replace(h, slots=tuple(slots)), keys)
         open_header(parse(new_raw, path), new_raw, dek, path)  # the new header authenticates
         with replacing(path, st) as out:
