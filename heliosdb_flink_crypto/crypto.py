@@ -204,8 +204,7 @@ class CheckpointCrypto:
                 _, hlen, _ = parse_prefix(head, path)
                 head += _read_exact(source, hlen - PREFIX_LEN)
             h, keys = self.open_file(head, path)
-            fields = dict(path=path, file_id=h.file_id, tenant=h.tenant, kms_uri=h.slots[0].kms_uri,
-                          key_version=h.slots[0].key_version)
+            fields = file_fields(h, path)
             r = DecryptingReader(
                 source, h.length, keys, h.segment_size, ciphertext_len, path, close_source=close_source,
                 on_close=lambda n, sec, failed: self.bus.emit(
@@ -213,13 +212,19 @@ class CheckpointCrypto:
                     **({"error": "AuthenticationError"} if failed else {}), **fields),
                 on_auth_failure=lambda: self.bus.emit("auth_failure", "error", **fields))
         except HeliosCryptoError as e:
-            if isinstance(e, FormatError):  # header authentication failures are emitted in open_file
-                self.bus.emit("auth_failure", "error", path=path, error="malformed")
-            self.bus.emit("decrypt", "error", path=path, error=type(e).__name__)
+            self.report_open_failure(e, path)
             if close_source:
                 source.close()
             raise
         return r
+
+    def report_open_failure(self, e: HeliosCryptoError, path: str | None, **fields) -> None:
+        """Events for a file that could not be opened for reading (readers here and in the shim's
+        hooks): a malformed file is an authentication failure too; header MAC failures were already
+        reported by open_file."""
+        if isinstance(e, FormatError):
+            self.bus.emit("auth_failure", "error", path=path, error="malformed")
+        self.bus.emit("decrypt", "error", path=path, error=type(e).__name__, **fields)
 
     def open_path(self, path: str) -> DecryptingReader:
         """A reader over a local file, memory-mapped (segments decrypt in place)."""
@@ -243,6 +248,12 @@ class CheckpointCrypto:
     def close(self) -> None:
         for p in self._providers.values():
             p.close()
+
+
+def file_fields(h: Header, path: str | None) -> dict:
+    """The event fields that identify a file being read (never key material)."""
+    return dict(path=path, file_id=h.file_id, tenant=h.tenant, kms_uri=h.slots[0].kms_uri,
+                key_version=h.slots[0].key_version)
 
 
 def _read_exact(f, n: int) -> bytes:

@@ -257,6 +257,7 @@ def test_one_audit_log_per_process(tmp_path):
     from heliosdb_flink_crypto.audit import close_process_log, process_log
     bus = EventBus()
     conf = {"heliosdb.crypto.audit.sinks": "file", "heliosdb.crypto.audit.file": str(tmp_path / "p.log")}
+    close_process_log()  # earlier tests (e.g. the Flink hooks' sessions) may have made the process's log
     try:
         first = process_log(conf, bus)
         assert process_log({**conf, "heliosdb.crypto.audit.file": str(tmp_path / "other.log")}, bus) is first

@@ -42,6 +42,7 @@ from ..engine import open_header
 from ..engine.suites import SegmentAuthError
 from ..errors import AuthenticationError, ConfigError, FormatError, HeliosCryptoError
 from ..format import overhead, parse
+from ..crypto import file_fields
 from .session import Session
 
 
@@ -192,22 +193,17 @@ def reader(sid: int, path: str, header: bytes) -> int:
         h, keys = crypto.open_file(header, path)
     except HeliosCryptoError as e:
         if crypto is not None:
-            if isinstance(e, FormatError):  # header authentication failures are emitted in open_file
-                crypto.bus.emit("auth_failure", "error", path=path, error="malformed")
-            crypto.bus.emit("decrypt", "error", path=path, error=type(e).__name__)
+            crypto.report_open_failure(e, path)
         raise
-    fields = dict(path=path, file_id=h.file_id, tenant=h.tenant, kms_uri=h.slots[0].kms_uri,
-                  key_version=h.slots[0].key_version)
     hid = next(_ids)
-    _handles[hid] = _Reader(keys, path, h.segment_size, crypto.bus, fields)
+    _handles[hid] = _Reader(keys, path, h.segment_size, crypto.bus, file_fields(h, path))
     return hid
 
 
 def malformed(sid: int, path: str, reason: str) -> None:
     """The shim found a file it cannot even frame (bad magic, impossible length): report it."""
-    crypto = session(sid).crypto_for(path)
-    crypto.bus.emit("auth_failure", "error", path=path, error="malformed")
-    crypto.bus.emit("decrypt", "error", path=path, error="FormatError", reason=str(reason)[:200])
+    reason = str(reason)[:200]
+    session(sid).crypto_for(path).report_open_failure(FormatError(reason, path), path, reason=reason)
 
 
 def insecure_reader_with_dek(path: str, header: bytes, dek_hex: str) -> int:
