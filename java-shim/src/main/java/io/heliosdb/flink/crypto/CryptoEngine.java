@@ -59,10 +59,16 @@ final class CryptoEngine {
     /** Seals {@code len} plaintext bytes of {@code src} as segment {@code index} into {@code dst}. */
     int seal(long handle, long index, boolean last, NativeBuffers.Registered src, int len,
              NativeBuffers.Registered dst) throws IOException {
+        return segments("seal", handle, index, last, src, len, dst);
+    }
+
+    /** {@code op} ("seal" or "open") zero-copy on registered buffers, else its copying "_bytes" form. */
+    private int segments(String op, long handle, long index, boolean last, NativeBuffers.Registered src,
+                         int len, NativeBuffers.Registered dst) throws IOException {
         if (buffers.zeroCopy()) {
-            return ((Long) bridge.call("seal", handle, index, last, src.id, (long) len, dst.id)).intValue();
+            return ((Long) bridge.call(op, handle, index, last, src.id, (long) len, dst.id)).intValue();
         }
-        byte[] out = (byte[]) bridge.call("seal_bytes", handle, index, last, copyOut(src, len));
+        byte[] out = (byte[]) bridge.call(op + "_bytes", handle, index, last, copyOut(src, len));
         copyIn(dst, out);
         return out.length;
     }
@@ -120,12 +126,7 @@ final class CryptoEngine {
     /** Authenticates and decrypts {@code len} bytes of sealed segment {@code index}; returns plaintext length. */
     int open(long handle, long index, boolean last, NativeBuffers.Registered src, int len,
              NativeBuffers.Registered dst) throws IOException {
-        if (buffers.zeroCopy()) {
-            return ((Long) bridge.call("open", handle, index, last, src.id, (long) len, dst.id)).intValue();
-        }
-        byte[] out = (byte[]) bridge.call("open_bytes", handle, index, last, copyOut(src, len));
-        copyIn(dst, out);
-        return out.length;
+        return segments("open", handle, index, last, src, len, dst);
     }
 
     /** The reader is done (reported with the bytes it authenticated); not waited for. */
