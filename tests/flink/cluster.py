@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pyflink
@@ -53,9 +55,13 @@ def _yaml(conf: dict[str, str]) -> str:
 
 class StandaloneCluster:
     def __init__(self, home: str, extra_conf: dict[str, str] | None = None, slots: int = 1,
-                 extra_yaml: str = ""):
+                 extra_yaml: str = "", jm_conf: dict[str, str] | None = None,
+                 tm_conf: dict[str, str] | None = None):
         self.home = home
         self.extra_yaml = extra_yaml  # e.g. the lines `heliosdb-flink-crypto flink install` prints
+        # per-process options (`-D key=value` on the start script: e.g. a port each for the JobManager
+        # and the TaskManager where one config.yaml would make them clash); they win over config.yaml
+        self.process_conf = {"jobmanager.sh": dict(jm_conf or {}), "taskmanager.sh": dict(tm_conf or {})}
         self.rest_port = free_port()
         self.rpc_port = free_port()
         self.procs: list[subprocess.Popen] = []
@@ -108,7 +114,8 @@ class StandaloneCluster:
 
     def _spawn(self, script: str) -> None:
         log = open(os.path.join(self.home, "log", script + ".console"), "ab")
-        self.procs.append(subprocess.Popen([os.path.join(self.home, "bin", script), "start-foreground"],
+        dyn = [a for k, v in self.process_conf[script].items() for a in ("-D", f"{k}={v}")]
+        self.procs.append(subprocess.Popen([os.path.join(self.home, "bin", script), "start-foreground", *dyn],
                                            env=self.env(), stdout=log, stderr=subprocess.STDOUT,
                                            start_new_session=True))
 
@@ -191,6 +198,21 @@ class StandaloneCluster:
     def completed_checkpoints(self, job_id: str) -> int:
         return self.get(f"/jobs/{job_id}/checkpoints")["counts"]["completed"]
 
+    def taskmanager_ids(self) -> list[str]:
+        return [tm["id"] for tm in self.get("/taskmanagers")["taskmanagers"]]
+
+    def taskmanager_metrics(self, tm_id: str, names: list[str] | None = None) -> dict[str, str]:
+        """Flink metric id -> value of one TaskManager's metric group (REST); all ids when ``names``
+        is None (the REST API then lists ids without values)."""
+        if names is None:
+            return {m["id"]: m.get("value") for m in self.get(f"/taskmanagers/{tm_id}/metrics")}
+        q = urllib.parse.quote(",".join(names), safe=",")
+        return {m["id"]: m.get("value") for m in self.get(f"/taskmanagers/{tm_id}/metrics?get={q}")}
+
+    def job_exceptions(self, job_id: str) -> str:
+        """The job's root exception and history as one text (REST /jobs/<id>/exceptions)."""
+        return json.dumps(self.get(f"/jobs/{job_id}/exceptions"))
+
     def flink(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         """Run bin/flink (the CLI frontend) against this cluster."""
         return subprocess.run([os.path.join(self.home, "bin", "flink"), *args], env=self.env(),
@@ -204,6 +226,25 @@ class StandaloneCluster:
                 lines = f.readlines()[-tail:]
             out.append(f"== {name}\n" + "".join(lines))
         return "\n".join(out)
+
+
+def scrape(url: str, timeout: float = 5) -> str:
+    """The text an HTTP endpoint (a Prometheus /metrics) serves; "" if it does not answer."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.read().decode()
+    except OSError:
+        return ""
+
+
+def prom_value(text: str, name: str, **labels) -> float:
+    """Sum of the samples of ``name`` in Prometheus text whose labels include ``labels``."""
+    total = 0.0
+    for m in re.finditer(rf"^{re.escape(name)}(?:\{{([^}}]*)\}})? (\S+)$", text, re.M):
+        got = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1) or ""))
+        if all(got.get(k) == v for k, v in labels.items()):
+            total += float(m.group(2))
+    return total
 
 
 def _java_opts() -> str:
