@@ -136,6 +136,10 @@ OPTIONS: list[Option] = [
     #    .kms.uri and .kms.decrypt-uris --
     Option("heliosdb.crypto.tenants.require-match", "bool", False,
            "Refuse paths under no tenant's path-prefix instead of using the default KMS.", parse_bool),
+    # -- the lib jar's metered state backend (state.backend.type: io.heliosdb.flink.crypto.lib.MeteredStateBackendFactory) --
+    Option("heliosdb.crypto.state-backend", "string", "hashmap",
+           "The state backend the metered state backend delegates to: hashmap, rocksdb, forst or a "
+           "StateBackendFactory class name.", str),
 ]
 
 

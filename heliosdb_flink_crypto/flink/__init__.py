@@ -1,6 +1,8 @@
 """Flink integration: the Java shim's jar, the hooks it calls, ``flink install`` and the local helper.
 
-* :func:`jar_path` the built shim jar (``scripts/build-shim.sh`` puts it in ``flink/jars/``).
+* :func:`jar_path` the built shim jar (``scripts/build-shim.sh`` puts it in ``flink/jars/``), a
+  FileSystem plugin; :func:`lib_jar_path` the lib jar for Flink's ``lib/`` (the metered state backend
+  and the tenant checkpoint storage, :mod:`.lib_ops`).
 * :mod:`.hooks` the Python side the shim calls through pemja (one ``dispatch`` entry).
 * :mod:`.install` copies the jar into a Flink distribution (``heliosdb-flink-crypto flink install``).
 * :mod:`.local` enables the encrypted schemes for ``python job.py`` (PyFlink's local MiniCluster).
@@ -10,6 +12,10 @@ from __future__ import annotations
 import os
 
 JAR_NAME = "heliosdb-flink-crypto-shim.jar"
+LIB_JAR_NAME = "heliosdb-flink-crypto-lib.jar"
+#: the lib jar's factories (config values of state.backend.type and execution.checkpointing.storage)
+METERED_STATE_BACKEND = "io.heliosdb.flink.crypto.lib.MeteredStateBackendFactory"
+TENANT_CHECKPOINT_STORAGE = "io.heliosdb.flink.crypto.lib.TenantCheckpointStorageFactory"
 #: the encrypted schemes the shim registers, and the scheme each one wraps
 SCHEMES = {"enc+file": "file", "enc+s3": "s3", "enc+s3a": "s3a", "enc+s3p": "s3p", "enc+gs": "gs",
            "enc+hdfs": "hdfs", "enc+abfss": "abfss"}
@@ -17,12 +23,21 @@ SCHEMES = {"enc+file": "file", "enc+s3": "s3", "enc+s3a": "s3a", "enc+s3p": "s3p
 
 def jar_path() -> str:
     """Path of the shim jar; FileNotFoundError (saying how to build it) if it is missing."""
-    override = os.environ.get("HELIOSDB_SHIM_JAR")
-    path = override or os.path.join(os.path.dirname(os.path.abspath(__file__)), "jars", JAR_NAME)
+    return _jar(JAR_NAME, "HELIOSDB_SHIM_JAR")
+
+
+def lib_jar_path() -> str:
+    """Path of the lib jar (for Flink's ``lib/``); FileNotFoundError if it is missing."""
+    return _jar(LIB_JAR_NAME, "HELIOSDB_LIB_JAR")
+
+
+def _jar(name: str, env: str) -> str:
+    path = os.environ.get(env) or os.path.join(os.path.dirname(os.path.abspath(__file__)), "jars", name)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"shim jar not found at {path}: run scripts/build-shim.sh "
-                                "(needs Java 11+ and Maven) or set HELIOSDB_SHIM_JAR")
+        raise FileNotFoundError(f"{name} not found at {path}: run scripts/build-shim.sh "
+                                f"(needs Java 11+ and Maven) or set {env}")
     return path
 
 
-__all__ = ["JAR_NAME", "SCHEMES", "jar_path"]
+__all__ = ["JAR_NAME", "LIB_JAR_NAME", "METERED_STATE_BACKEND", "SCHEMES", "TENANT_CHECKPOINT_STORAGE",
+           "jar_path", "lib_jar_path"]

@@ -23,6 +23,8 @@ Operations (``dispatch(op, ...)``):
 * ``close(handle)`` the reader is done (reported as a decrypted file, or a failed one)
 * ``malformed(session, path, reason)`` the shim could not frame a file (bad magic, length)
 * ``metrics_snapshot() -> json``; ``ping() -> version``
+* ``flink_metrics(conf_json) -> json`` / ``check_restore(session, job_dir, pointer) -> tenant``: the
+  lib jar's metered state backend and tenant checkpoint storage (lib_ops.py)
 * ``insecure_reader_with_dek(path, header_bytes, dek_hex) -> handle``: tests only (format vectors),
   refused unless ``HELIOSDB_INSECURE_TEST_HOOKS=1``
 
@@ -43,6 +45,7 @@ from ..engine.suites import SegmentAuthError
 from ..errors import AuthenticationError, ConfigError, FormatError, HeliosCryptoError
 from ..format import overhead, parse
 from ..crypto import file_fields
+from .lib_ops import OPS as _LIB_OPS
 from .session import Session
 
 
@@ -290,6 +293,7 @@ OPS = {"configure": configure, "register": register, "unregister": unregister, "
        "seal": seal, "seal_bytes": seal_bytes, "finish": finish, "discard": discard, "reader": reader,
        "malformed": malformed, "insecure_reader_with_dek": insecure_reader_with_dek, "open": open,
        "open_bytes": open_bytes, "close": close, "metrics_snapshot": metrics_snapshot, "ping": ping}
+OPS.update(_LIB_OPS)  # the lib jar's operations (flink_metrics, check_restore): lib_ops.py
 
 
 def dispatch(op: str, *args):

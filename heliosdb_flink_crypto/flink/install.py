@@ -1,6 +1,8 @@
 """Install the shim into a Flink distribution (``heliosdb-flink-crypto flink install FLINK_HOME``).
 
 * the jar goes to ``FLINK_HOME/plugins/heliosdb-crypto/`` (a FileSystem plugin, own classloader);
+* the lib jar goes to ``FLINK_HOME/lib/`` (the metered state backend and the tenant checkpoint
+  storage: Flink loads those factories through the user-code classloader, which sees ``lib/``);
 * pemja must be loaded once per JVM from ``lib/``: if ``lib/`` has no ``flink-python-*.jar`` (which
   bundles pemja), the one from ``opt/`` is copied there;
 * the configuration lines to add are returned (and printed by the CLI): parent-first ``pemja.`` for
@@ -14,7 +16,7 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 
-from . import JAR_NAME, jar_path
+from . import JAR_NAME, LIB_JAR_NAME, METERED_STATE_BACKEND, TENANT_CHECKPOINT_STORAGE, jar_path, lib_jar_path
 from .local import MALLOC_ENV, PARENT_FIRST
 
 PLUGIN_DIR = os.path.join("plugins", "heliosdb-crypto")
@@ -45,6 +47,14 @@ def config_lines(python_executable: str, kms_uri: str | None = None, checkpoint_
         ("# encrypted streams use direct buffers (up to ~16 MiB per large stream): leave off-heap room (Flink default 128m; add the extra 128m to taskmanager.memory.process.size)", None),
         ("taskmanager.memory.framework.off-heap.size", "256m"),
         ("jobmanager.memory.off-heap.size", "256m"),
+        ("# optional (lib/heliosdb-flink-crypto-lib.jar): the crypto metrics in Flink's own metric system (REST API, "
+         "web UI, Flink's reporters, e.g. flink_taskmanager_heliosdb_checkpoint_encryption_total); the real "
+         "backend goes to heliosdb.crypto.state-backend (hashmap, rocksdb, forst)", None),
+        ("# state.backend.type", METERED_STATE_BACKEND),
+        ("# heliosdb.crypto.state-backend", "rocksdb"),
+        ("# optional, session clusters with tenants: a job restores only checkpoints of its own tenant (the tenant "
+         "of its execution.checkpointing.dir); guards against mistakes, not against hostile job code", None),
+        ("# execution.checkpointing.storage", TENANT_CHECKPOINT_STORAGE),
     ]
     present = {line.split(":", 1)[0].strip() for line in existing.splitlines()
                if ":" in line and not line.lstrip().startswith("#")}
@@ -83,6 +93,15 @@ def install(flink_home: str, *, python_executable: str | None = None, kms_uri: s
     if not dry_run:
         os.makedirs(dest_dir, exist_ok=True)
         shutil.copyfile(src, dest)
+    try:
+        lib_src = lib_jar_path()
+    except FileNotFoundError as e:
+        r.warnings.append(f"{e}: the optional metered state backend and tenant checkpoint storage are not installed")
+    else:
+        lib_dest = os.path.join(lib, LIB_JAR_NAME)
+        r.actions.append(f"copy {lib_src} -> {lib_dest}")
+        if not dry_run:
+            shutil.copyfile(lib_src, lib_dest)
     for other in glob.glob(os.path.join(home, "plugins", "*", "pemja*.jar")):
         r.warnings.append(f"{other}: a second pemja in plugins/ breaks loading on JDK 17; remove it")
     if not glob.glob(os.path.join(lib, "flink-python*.jar")):

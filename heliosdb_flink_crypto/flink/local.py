@@ -17,16 +17,24 @@ starts, and FileSystems found on the classpath are configured with an empty conf
     enable({"heliosdb.crypto.kms.uri": "local:///secure/keyring.json"})
     env = StreamExecutionEnvironment.get_execution_environment(Configuration().set_string(
         "execution.checkpointing.dir", "enc+file:///tmp/checkpoints"))
+
+The lib jar (metered state backend, tenant checkpoint storage) must be on the gateway JVM's class
+path, like a jar in a cluster's ``lib/``: when :func:`enable` starts the gateway it adds the jar
+through ``HADOOP_CLASSPATH``, the one variable PyFlink appends to the gateway's ``-cp`` as it is.
+If the gateway was already running, it cannot be added any more (a warning says so).
 """
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
 import tempfile
 from typing import Mapping
 
-from . import jar_path
+from . import jar_path, lib_jar_path
+
+log = logging.getLogger(__name__)
 
 PLUGIN_DIR_NAME = "heliosdb-crypto"
 PARENT_FIRST = "pemja."
@@ -92,8 +100,13 @@ def enable(conf: Mapping[str, object] | None = None, *, python_executable: str |
     for k, v in MALLOC_ENV.items():  # before the gateway JVM starts (no effect afterwards)
         os.environ.setdefault(k, v)
     if gateway is None:
-        from pyflink.java_gateway import get_gateway
-        gateway = get_gateway()
+        from pyflink import java_gateway
+        if java_gateway._gateway is None:
+            add_lib_jar_to_gateway_classpath()
+        elif not _has_lib(java_gateway._gateway):
+            log.warning("the PyFlink gateway was started before enable(): the lib jar (metered state "
+                        "backend, tenant checkpoint storage) is not on its class path")
+        gateway = java_gateway.get_gateway()
     jvm = gateway.jvm
     full = flink_configuration(conf, python_executable)
     jconf = jvm.org.apache.flink.configuration.Configuration()
@@ -108,4 +121,28 @@ def enable(conf: Mapping[str, object] | None = None, *, python_executable: str |
     return full
 
 
-__all__ = ["enable", "flink_configuration", "plugins_root", "MALLOC_ENV", "PARENT_FIRST"]
+def add_lib_jar_to_gateway_classpath(environ=None) -> str | None:
+    """Put the lib jar on the class path of a PyFlink gateway started later from ``environ``
+    (default ``os.environ``) through ``HADOOP_CLASSPATH``; returns the jar, or None if it is not built."""
+    environ = os.environ if environ is None else environ
+    try:
+        jar = lib_jar_path()
+    except FileNotFoundError:
+        log.info("lib jar not built: the metered state backend and tenant checkpoint storage are unavailable")
+        return None
+    parts = [p for p in environ.get("HADOOP_CLASSPATH", "").split(os.pathsep) if p]
+    if jar not in parts:
+        environ["HADOOP_CLASSPATH"] = os.pathsep.join(parts + [jar])
+    return jar
+
+
+def _has_lib(gateway) -> bool:
+    try:
+        gateway.jvm.java.lang.Class.forName("io.heliosdb.flink.crypto.lib.MeteredStateBackendFactory")
+        return True
+    except Exception:  # py4j wraps ClassNotFoundException
+        return False
+
+
+__all__ = ["add_lib_jar_to_gateway_classpath", "enable", "flink_configuration", "plugins_root", "MALLOC_ENV",
+           "PARENT_FIRST"]

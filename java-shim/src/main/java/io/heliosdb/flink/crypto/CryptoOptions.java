@@ -197,6 +197,12 @@ public final class CryptoOptions {
                     .booleanType().defaultValue(false)
                     .withDescription("Refuse paths under no tenant's path-prefix instead of using the default KMS.");
 
+    /** string. */
+    public static final ConfigOption<String> STATE_BACKEND =
+            ConfigOptions.key("heliosdb.crypto.state-backend")
+                    .stringType().defaultValue("hashmap")
+                    .withDescription("The state backend the metered state backend delegates to: hashmap, rocksdb, forst or a StateBackendFactory class name.");
+
     /** Every option, in config.py order. */
     public static final List<ConfigOption<?>> ALL = Collections.unmodifiableList(Arrays.asList(
             KMS_URI,
@@ -227,7 +233,8 @@ public final class CryptoOptions {
             ROTATION_AUTO_ROTATE,
             ROTATION_CHECK_INTERVAL,
             ROTATION_STATE_FILE,
-            TENANTS_REQUIRE_MATCH));
+            TENANTS_REQUIRE_MATCH,
+            STATE_BACKEND));
 
     /**
      * The {@code heliosdb.crypto.*} entries of a Flink configuration as strings (provider settings

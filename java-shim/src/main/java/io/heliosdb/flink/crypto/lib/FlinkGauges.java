@@ -1,0 +1,213 @@
+package io.heliosdb.flink.crypto.lib;
+
+import org.apache.flink.metrics.Gauge;
+import org.apache.flink.metrics.MetricGroup;
+import org.apache.flink.runtime.execution.Environment;
+import org.apache.flink.runtime.metrics.groups.TaskMetricGroup;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.Collections;
+import java.util.Map;
+import java.util.Set;
+import java.util.WeakHashMap;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The process's crypto figures as Flink gauges, named exactly like the Prometheus metrics
+ * (docs/metrics.md). Values are process-wide totals (summed over labels; durations as seconds
+ * {@code _sum} plus {@code _count}), read from Python with ONE call ({@code flink_metrics}) that
+ * refreshes every gauge, at most once per {@link #REFRESH_MILLIS}, from the reporter's thread.
+ *
+ * <p>A metrics failure never fails a task: registration and refresh catch everything; a gauge that
+ * cannot refresh keeps its last value and the failure is logged once. The reporter waits at most
+ * {@link #WAIT_MILLIS} for Python (the first refresh starts it); a slower answer is applied at the
+ * next read.
+ */
+final class FlinkGauges {
+
+    /** The gauge names, in lib_ops.FLINK_GAUGES order (tests/test_flink_lib_hooks.py checks both lists). */
+    static final String[] NAMES = {
+        "heliosdb_checkpoint_encryption_total",
+        "heliosdb_checkpoint_decryption_total",
+        "heliosdb_checkpoint_encryption_duration_seconds",
+        "heliosdb_checkpoint_encryption_duration_seconds_count",
+        "heliosdb_checkpoint_decryption_duration_seconds",
+        "heliosdb_checkpoint_decryption_duration_seconds_count",
+        "heliosdb_kms_call_duration_seconds",
+        "heliosdb_kms_call_duration_seconds_count",
+        "heliosdb_key_rotation_total",
+        "heliosdb_encryption_errors_total",
+        "heliosdb_decryption_errors_total",
+        "heliosdb_auth_failures_total",
+        "heliosdb_checkpoint_encrypted_bytes_total",
+        "heliosdb_checkpoint_decrypted_bytes_total",
+        "heliosdb_dek_cache_hits_total",
+        "heliosdb_dek_cache_misses_total",
+        "heliosdb_kms_calls_total",
+    };
+
+    static final long REFRESH_MILLIS = 1000;
+    static final long WAIT_MILLIS = 200;
+
+    private static final Logger LOG = LoggerFactory.getLogger(FlinkGauges.class);
+    private static final Pattern ENTRY = Pattern.compile("\"([A-Za-z0-9_]+)\"\\s*:\\s*([-+0-9.eE]+|NaN|-?Infinity)");
+    private static final Object LOCK = new Object();
+    private static FlinkGauges instance;
+    /** Groups that already carry the gauges (the TaskManager's once per process; each operator's once). */
+    private static final Set<MetricGroup> REGISTERED = Collections.newSetFromMap(new WeakHashMap<>());
+
+    interface Source {
+        Future<Object> fetch();
+    }
+
+    private final Source source;
+    private volatile double[] values = new double[NAMES.length];
+    private Future<Object> inFlight;
+    private long lastRefresh;
+    private boolean refreshed;
+    private boolean warned;
+
+    FlinkGauges(Source source) {
+        this.source = source;
+    }
+
+    /** The process's gauges, refreshed from Python with {@code conf} (the first caller's). */
+    static FlinkGauges get(Map<String, String> conf) {
+        synchronized (LOCK) {
+            if (instance == null) {
+                String json = LibPython.toJson(conf);
+                instance = new FlinkGauges(() -> LibPython.get(conf).submit("flink_metrics", json));
+            }
+            return instance;
+        }
+    }
+
+    /**
+     * Registers the gauges on the TaskManager metric group of {@code env} (once per process) and on
+     * {@code operatorGroup} (once per group). Never throws.
+     */
+    static void register(Map<String, String> conf, Environment env, MetricGroup operatorGroup) {
+        try {
+            FlinkGauges g = get(conf);
+            MetricGroup tm = taskManagerGroup(env);
+            g.addOnce(tm);
+            if (operatorGroup != null && operatorGroup != tm) {
+                g.addOnce(operatorGroup);
+            }
+        } catch (Throwable t) {
+            LOG.warn("heliosdb crypto: could not register the Flink metrics (the job is not affected): {}", t.toString());
+        }
+    }
+
+    /** The TaskManager's metric group: task -> TaskManager job -> TaskManager (the task group if the chain differs). */
+    static MetricGroup taskManagerGroup(Environment env) {
+        if (env == null) {
+            return null;
+        }
+        TaskMetricGroup task = env.getMetricGroup();
+        try {
+            return task.parent().parent();
+        } catch (RuntimeException | LinkageError e) {
+            return task;
+        }
+    }
+
+    boolean addOnce(MetricGroup group) {
+        if (group == null) {
+            return false;
+        }
+        synchronized (REGISTERED) {
+            if (!REGISTERED.add(group)) {
+                return false;
+            }
+        }
+        for (int i = 0; i < NAMES.length; i++) {
+            final int index = i;
+            group.gauge(NAMES[i], (Gauge<Double>) () -> value(index));
+        }
+        return true;
+    }
+
+    /** The latest value of gauge {@code index}; starts a refresh when the cached one is stale. */
+    double value(int index) {
+        Future<Object> waitFor = null;
+        synchronized (this) {
+            if (inFlight != null && inFlight.isDone()) {
+                apply();
+            }
+            long now = System.nanoTime();
+            if (inFlight == null && (!refreshed || now - lastRefresh >= TimeUnit.MILLISECONDS.toNanos(REFRESH_MILLIS))) {
+                lastRefresh = now;
+                refreshed = true;
+                try {
+                    inFlight = source.fetch();
+                    waitFor = inFlight;
+                } catch (Throwable t) {
+                    failed(t);
+                }
+            }
+        }
+        if (waitFor != null) {
+            try {
+                waitFor.get(WAIT_MILLIS, TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } catch (Exception e) {
+                // a slow or failed refresh: the values stay; apply() reports a failure once
+            }
+            synchronized (this) {
+                if (inFlight == waitFor && waitFor.isDone()) {
+                    apply();
+                }
+            }
+        }
+        return values[index];
+    }
+
+    /** Takes the finished refresh's answer (lock held). */
+    private void apply() {
+        Future<Object> f = inFlight;
+        inFlight = null;
+        try {
+            values = parse(String.valueOf(f.get()), values);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (Throwable t) {
+            failed(t instanceof java.util.concurrent.ExecutionException && t.getCause() != null ? t.getCause() : t);
+        }
+    }
+
+    private void failed(Throwable t) {
+        if (!warned) {
+            warned = true;
+            LOG.warn("heliosdb crypto: the Flink metrics could not be refreshed and keep their last values "
+                    + "(logged once): {}", LibPython.translate(t).getMessage());
+        } else {
+            LOG.debug("heliosdb crypto: metrics refresh failed", t);
+        }
+    }
+
+    /** {@code {"name": number, ...}} -> values in {@link #NAMES} order; names missing keep {@code previous}. */
+    static double[] parse(String json, double[] previous) {
+        double[] out = previous.clone();
+        Matcher m = ENTRY.matcher(json);
+        int found = 0;
+        while (m.find()) {
+            for (int i = 0; i < NAMES.length; i++) {
+                if (NAMES[i].equals(m.group(1))) {
+                    out[i] = Double.parseDouble(m.group(2));
+                    found++;
+                }
+            }
+        }
+        if (found == 0 && !json.trim().equals("{}")) {
+            throw new IllegalArgumentException("not a metrics map: " + json.substring(0, Math.min(80, json.length())));
+        }
+        return out;
+    }
+}

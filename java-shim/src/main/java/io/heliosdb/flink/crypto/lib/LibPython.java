@@ -1,0 +1,205 @@
+package io.heliosdb.flink.crypto.lib;
+
+import pemja.core.PythonInterpreter;
+import pemja.core.PythonInterpreterConfig;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.InterruptedIOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * The lib jar's only pemja caller: ONE worker thread owning ONE {@link PythonInterpreter} (made on
+ * that thread, used only there: an interpreter caches its thread's JNIEnv), calling ONE function,
+ * {@code heliosdb_flink_crypto.flink.hooks.dispatch(op, *args)} (pemja's {@code invoke} can crash
+ * the JVM when an interpreter alternates between function names).
+ *
+ * <p>pemja runs one CPython per JVM and is loaded once, from {@code lib/} (parent-first), so this
+ * interpreter shares {@code sys.modules} with the FileSystem plugin's: the hooks' sessions, metrics
+ * registry and tenant router are the same objects. Calls are rare (a metrics refresh per second, a
+ * tenant check per restore): one thread is plenty.
+ */
+final class LibPython {
+
+    static final String ENTRY = "heliosdb_dispatch";
+    static final String PYTHON_KEY = "heliosdb.crypto.python.executable";
+
+    private static final Object LOCK = new Object();
+    private static volatile LibPython instance;
+
+    private final String pythonExec;
+    private final ExecutorService worker;
+    /** Worker thread only. */
+    private PythonInterpreter interpreter;
+
+    private LibPython(String pythonExec) {
+        this.pythonExec = pythonExec;
+        this.worker = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "heliosdb-crypto-lib-python");
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    /** The JVM's (classloader's) instance; the first caller's Python executable wins (one CPython per JVM). */
+    static LibPython get(Map<String, String> conf) {
+        LibPython p = instance;
+        if (p != null) {
+            return p;
+        }
+        synchronized (LOCK) {
+            if (instance == null) {
+                instance = new LibPython(conf.getOrDefault(PYTHON_KEY, "python3"));
+            }
+            return instance;
+        }
+    }
+
+    /** Starts {@code dispatch(op, *args)} on the worker (Python starts at the first call). */
+    Future<Object> submit(String op, Object... args) {
+        Object[] all = new Object[args.length + 1];
+        all[0] = op;
+        System.arraycopy(args, 0, all, 1, args.length);
+        return worker.submit(() -> {
+            if (interpreter == null) {
+                interpreter = open();
+            }
+            return interpreter.invoke(ENTRY, all);
+        });
+    }
+
+    /** {@code dispatch(op, *args)}, waiting at most {@code timeoutMillis}; Python errors become IOExceptions. */
+    Object call(long timeoutMillis, String op, Object... args) throws IOException {
+        Future<Object> f = submit(op, args);
+        try {
+            return f.get(timeoutMillis, TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            throw translate(e.getCause());
+        } catch (TimeoutException e) {
+            throw new IOException("heliosdb crypto: Python (" + pythonExec + ") did not answer " + op
+                    + " within " + timeoutMillis + " ms");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted while waiting for Python (" + op + ")");
+        }
+    }
+
+    private PythonInterpreter open() throws IOException {
+        PythonInterpreterConfig config = PythonInterpreterConfig.newBuilder()
+                .setPythonExec(pythonExec)
+                .addPythonPaths(pythonPaths(pythonExec).toArray(new String[0]))
+                .setExcType(PythonInterpreterConfig.ExecType.MULTI_THREAD)
+                .build();
+        PythonInterpreter p = new PythonInterpreter(config);
+        try {
+            p.exec("from heliosdb_flink_crypto.flink.hooks import dispatch as " + ENTRY);
+        } catch (RuntimeException e) {
+            p.close();
+            throw e;
+        }
+        return p;
+    }
+
+    /** {@code <class 'pkg.ConfigError'>: msg} -> {@code ConfigError: msg}; never more than Python said. */
+    static IOException translate(Throwable t) {
+        if (t instanceof IOException) {
+            return (IOException) t;
+        }
+        String m = String.valueOf(t.getMessage());
+        if (m.startsWith("<class '")) {
+            int end = m.indexOf("'>");
+            if (end > 0) {
+                String cls = m.substring(8, end);
+                String rest = m.substring(end + 2);
+                m = cls.substring(cls.lastIndexOf('.') + 1) + (rest.startsWith(":") ? rest : ":" + rest);
+            }
+        }
+        return new IOException(m, t);
+    }
+
+    /** The {@code heliosdb.crypto.*} entries of a Flink configuration (what Python validates). */
+    static Map<String, String> cryptoConf(Map<String, String> flinkConf) {
+        Map<String, String> out = new TreeMap<>();
+        for (Map.Entry<String, String> e : flinkConf.entrySet()) {
+            if (e.getKey().startsWith("heliosdb.crypto.")) {
+                out.put(e.getKey(), e.getValue());
+            }
+        }
+        return out;
+    }
+
+    /** {@code conf} as a JSON object of strings (the {@code configure} hook's argument). */
+    static String toJson(Map<String, String> conf) {
+        StringBuilder sb = new StringBuilder("{");
+        for (Map.Entry<String, String> e : new TreeMap<>(conf).entrySet()) {
+            if (sb.length() > 1) {
+                sb.append(',');
+            }
+            quote(sb, e.getKey());
+            sb.append(':');
+            quote(sb, e.getValue());
+        }
+        return sb.append('}').toString();
+    }
+
+    private static void quote(StringBuilder sb, String s) {
+        sb.append('"');
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c == '"' || c == '\\') {
+                sb.append('\\').append(c);
+            } else if (c < 0x20) {
+                sb.append(String.format("\\u%04x", (int) c));
+            } else {
+                sb.append(c);
+            }
+        }
+        sb.append('"');
+    }
+
+    /** sys.path of the configured interpreter (its venv's site-packages, an editable install's root). */
+    private static List<String> pythonPaths(String exec) throws IOException {
+        ProcessBuilder pb = new ProcessBuilder(exec, "-c",
+                "import os, sys, heliosdb_flink_crypto as m\n"
+                        + "print(os.path.dirname(os.path.dirname(os.path.abspath(m.__file__))))\n"
+                        + "for p in sys.path:\n    print(p)\n");
+        pb.redirectErrorStream(true);
+        Process p;
+        try {
+            p = pb.start();
+        } catch (IOException e) {
+            throw new IOException(PYTHON_KEY + ": cannot run " + exec + ": " + e.getMessage(), e);
+        }
+        List<String> out = new ArrayList<>();
+        StringBuilder all = new StringBuilder();
+        try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+            String line;
+            while ((line = r.readLine()) != null) {
+                all.append(line).append('\n');
+                if (!line.isEmpty()) {
+                    out.add(line);
+                }
+            }
+        }
+        try {
+            if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
+                throw new IOException(PYTHON_KEY + ": " + exec + " cannot import heliosdb_flink_crypto:\n" + all);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted while starting " + exec);
+        }
+        return out;
+    }
+}

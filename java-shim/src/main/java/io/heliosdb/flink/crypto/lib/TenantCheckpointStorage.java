@@ -1,0 +1,84 @@
+package io.heliosdb.flink.crypto.lib;
+
+import org.apache.flink.api.common.JobID;
+import org.apache.flink.core.fs.Path;
+import org.apache.flink.runtime.state.CheckpointStorage;
+import org.apache.flink.runtime.state.CheckpointStorageAccess;
+import org.apache.flink.runtime.state.CompletedCheckpointStorageLocation;
+import org.apache.flink.runtime.state.filesystem.FsCheckpointStorageAccess;
+import org.apache.flink.runtime.state.storage.FileSystemCheckpointStorage;
+
+import java.io.IOException;
+
+/**
+ * FileSystemCheckpointStorage with the tenant guard: {@link #resolveCheckpoint} and the access's
+ * {@code resolveCheckpoint} (what the JobManager's CheckpointCoordinator calls for {@code -s} /
+ * {@code execution.state-recovery.path}, savepoint or retained checkpoint) first ask
+ * {@link TenantGuard#check}. The access is a {@link FsCheckpointStorageAccess} subclass, so file
+ * merging, ForSt and every {@code instanceof FsCheckpointStorageAccess} behave as with the plain
+ * storage. Without tenants configured it is exactly FileSystemCheckpointStorage.
+ */
+public class TenantCheckpointStorage implements CheckpointStorage {
+
+    private static final long serialVersionUID = 1L;
+
+    private final FileSystemCheckpointStorage storage;
+    private final TenantGuard guard;
+    private final boolean createCheckpointSubDirs;
+
+    TenantCheckpointStorage(FileSystemCheckpointStorage storage, TenantGuard guard, boolean createCheckpointSubDirs) {
+        this.storage = storage;
+        this.guard = guard;
+        this.createCheckpointSubDirs = createCheckpointSubDirs;
+    }
+
+    @Override
+    public CompletedCheckpointStorageLocation resolveCheckpoint(String pointer) throws IOException {
+        guard.check(pointer);
+        return storage.resolveCheckpoint(pointer);
+    }
+
+    @Override
+    public CheckpointStorageAccess createCheckpointStorage(JobID jobId) throws IOException {
+        if (!guard.active()) {
+            return storage.createCheckpointStorage(jobId);
+        }
+        return new Access(storage.getCheckpointPath(), storage.getSavepointPath(), createCheckpointSubDirs, jobId,
+                storage.getMinFileSizeThreshold(), storage.getWriteBufferSize(), guard);
+    }
+
+    /** The wrapped FileSystemCheckpointStorage. */
+    public FileSystemCheckpointStorage getDelegate() {
+        return storage;
+    }
+
+    public Path getCheckpointPath() {
+        return storage.getCheckpointPath();
+    }
+
+    public Path getSavepointPath() {
+        return storage.getSavepointPath();
+    }
+
+    @Override
+    public String toString() {
+        return "TenantCheckpointStorage(" + storage + ")";
+    }
+
+    /** FsCheckpointStorageAccess whose restore pointers pass the tenant guard first. */
+    static final class Access extends FsCheckpointStorageAccess {
+        private final TenantGuard guard;
+
+        Access(Path checkpoints, Path savepoints, boolean subDirs, JobID jobId, int fileSizeThreshold,
+               int writeBufferSize, TenantGuard guard) throws IOException {
+            super(checkpoints, savepoints, subDirs, jobId, fileSizeThreshold, writeBufferSize);
+            this.guard = guard;
+        }
+
+        @Override
+        public CompletedCheckpointStorageLocation resolveCheckpoint(String pointer) throws IOException {
+            guard.check(pointer);
+            return super.resolveCheckpoint(pointer);
+        }
+    }
+}
