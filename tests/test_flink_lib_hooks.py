@@ -1,0 +1,197 @@
+"""The lib jar's hook operations (flink/lib_ops.py: ``flink_metrics``, ``check_restore``), the Java
+gauge list mirroring them, and how ``flink install`` / ``local`` handle the lib jar."""
+import json
+import os
+import re
+import zipfile
+
+import pytest
+
+from heliosdb_flink_crypto import KeyAccessError
+from heliosdb_flink_crypto.flink import (LIB_JAR_NAME, METERED_STATE_BACKEND, TENANT_CHECKPOINT_STORAGE, hooks,
+                                         install, lib_jar_path, lib_ops, local)
+from heliosdb_flink_crypto.observe import BUS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GAUGES_JAVA = os.path.join(ROOT, "java-shim", "src", "main", "java", "io", "heliosdb", "flink", "crypto", "lib",
+                           "FlinkGauges.java")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_hooks():
+    hooks.reset()
+    yield
+    hooks.reset()
+
+
+@pytest.fixture
+def keyring(tmp_path):
+    from heliosdb_flink_crypto.kms.local import LocalKeyring
+    uri = "local://" + str(tmp_path / "keyring.json")
+    LocalKeyring.create(uri)
+    return uri
+
+
+def conf_json(uri, **extra):
+    c = {"heliosdb.crypto.kms.uri": uri, "heliosdb.crypto.rotation.enabled": "false"}
+    c.update(extra)
+    return json.dumps(c)
+
+
+def tenants_conf(tmp_path, keyring, require=False):
+    return conf_json(keyring, **{
+        "heliosdb.crypto.tenants.acme.path-prefix": f"s3://ckpt/acme",
+        "heliosdb.crypto.tenants.acme.kms.uri": keyring,
+        "heliosdb.crypto.tenants.globex.path-prefix": f"file://{tmp_path}/globex",
+        "heliosdb.crypto.tenants.globex.kms.uri": keyring,
+        "heliosdb.crypto.tenants.require-match": str(require).lower()})
+
+
+# -- flink_metrics ------------------------------------------------------------------------------
+def test_aggregate_sums_labels_and_takes_histogram_sum_and_count():
+    snap = {'heliosdb_checkpoint_encryption_total{tenant=""}': 3.0,
+            'heliosdb_checkpoint_encryption_total{tenant="acme"}': 2.0,
+            "heliosdb_checkpoint_encryption_duration_seconds_sum": 0.5,
+            "heliosdb_checkpoint_encryption_duration_seconds_count": 5.0,
+            'heliosdb_kms_call_duration_seconds_sum{op="wrap",provider="local"}': 0.25,
+            'heliosdb_kms_call_duration_seconds_sum{op="unwrap",provider="aws-kms"}': 0.5,
+            'heliosdb_kms_calls_total{op="wrap",outcome="ok",provider="local"}': 4.0,
+            "heliosdb_dek_cache_hits_total": 7.0, "heliosdb_crypto_fips_enabled": 1.0}
+    out = lib_ops.aggregate(snap)
+    assert list(out) == list(lib_ops.FLINK_GAUGES)
+    assert out["heliosdb_checkpoint_encryption_total"] == 5.0
+    assert out["heliosdb_checkpoint_encryption_duration_seconds"] == 0.5
+    assert out["heliosdb_checkpoint_encryption_duration_seconds_count"] == 5.0
+    assert out["heliosdb_kms_call_duration_seconds"] == 0.75
+    assert out["heliosdb_kms_calls_total"] == 4.0 and out["heliosdb_dek_cache_hits_total"] == 7.0
+    assert out["heliosdb_auth_failures_total"] == 0.0, "absent samples are 0"
+    assert "heliosdb_crypto_fips_enabled" not in out
+
+
+def test_flink_metrics_configures_python_if_nothing_did_and_counts_encryptions(keyring):
+    before = json.loads(hooks.dispatch("flink_metrics", conf_json(keyring)))
+    assert set(before) == set(lib_ops.FLINK_GAUGES)
+    assert len(hooks._sessions) == 1, "no session existed: the metrics op configured one"
+    sid = next(iter(hooks._sessions))
+    crypto = hooks.session(sid).crypto_for("/tmp/x/chk-1/_metadata")
+    blob = crypto.encrypt_bytes(b"state" * 100)
+    crypto.decrypt_bytes(blob)
+    after = json.loads(hooks.dispatch("flink_metrics", conf_json(keyring)))
+    assert after["heliosdb_checkpoint_encryption_total"] == before["heliosdb_checkpoint_encryption_total"] + 1
+    assert after["heliosdb_checkpoint_encrypted_bytes_total"] >= before["heliosdb_checkpoint_encrypted_bytes_total"] + 500
+    assert after["heliosdb_kms_calls_total"] > before["heliosdb_kms_calls_total"]
+    assert keyring.split("://", 1)[1] not in json.dumps(after)
+
+
+def test_flink_metrics_uses_the_session_the_filesystem_made(keyring, tmp_path):
+    sid = hooks.dispatch("configure", conf_json(keyring))
+    other = conf_json(keyring, **{"heliosdb.crypto.segment-size": "1024"})  # e.g. a job-level setting
+    json.loads(hooks.dispatch("flink_metrics", other))
+    assert list(hooks._sessions) == [sid], "a second session was made although the FileSystem had one"
+
+
+def test_flink_metrics_with_a_bad_configuration_names_the_key():
+    with pytest.raises(Exception, match="heliosdb.crypto.kms.uri"):
+        hooks.dispatch("flink_metrics", json.dumps({"heliosdb.crypto.segment-size": "64"}))
+
+
+def test_java_gauges_mirror_the_python_list():
+    src = open(GAUGES_JAVA).read()
+    block = re.search(r"static final String\[\] NAMES = \{(.*?)\};", src, re.S).group(1)
+    assert re.findall(r'"([a-z_]+)"', block) == list(lib_ops.FLINK_GAUGES)
+
+
+# -- check_restore (tenant guard) ---------------------------------------------------------------
+def test_check_restore_same_tenant_returns_it(tmp_path, keyring):
+    sid = hooks.dispatch("configure", tenants_conf(tmp_path, keyring))
+    assert hooks.dispatch("check_restore", sid, "enc+s3://ckpt/acme/job-2", "enc+s3://ckpt/acme/job-1/chk-7") == "acme"
+    assert hooks.dispatch("check_restore", sid, f"enc+file://{tmp_path}/globex/cp",
+                          f"enc+file://{tmp_path}/globex/sp/savepoint-1") == "globex"
+    assert hooks.dispatch("check_restore", sid, "enc+file:///elsewhere/cp", "enc+file:///other/chk-1") == ""
+
+
+def test_check_restore_across_tenants_names_both_and_the_path(tmp_path, keyring):
+    sid = hooks.dispatch("configure", tenants_conf(tmp_path, keyring))
+    seen = []
+    listener = BUS.subscribe(seen.append)
+    try:
+        pointer = "enc+s3://ckpt/acme/job-1/chk-7"
+        with pytest.raises(lib_ops.TenantRestoreError) as e:
+            hooks.dispatch("check_restore", sid, f"enc+file://{tmp_path}/globex/cp", pointer)
+    finally:
+        BUS.unsubscribe(listener)
+    msg = str(e.value)
+    assert pointer in msg and "'acme'" in msg and "'globex'" in msg and "restore refused" in msg
+    assert isinstance(e.value, KeyAccessError)
+    assert (e.value.pointer_tenant, e.value.job_tenant) == ("acme", "globex")
+    assert [(x["op"], x["outcome"], x["tenant"], x["header_tenant"]) for x in seen] == \
+        [("tenant_mismatch", "denied", "globex", "acme")]
+    # the default tenant is a tenant too: an untenanted job may not restore acme's checkpoint
+    with pytest.raises(lib_ops.TenantRestoreError, match="'<default>'"):
+        hooks.dispatch("check_restore", sid, "enc+file:///untenanted/cp", pointer)
+
+
+def test_check_restore_with_require_match_refuses_untenanted_paths(tmp_path, keyring):
+    sid = hooks.dispatch("configure", tenants_conf(tmp_path, keyring, require=True))
+    with pytest.raises(KeyAccessError, match="no tenant"):
+        hooks.dispatch("check_restore", sid, "enc+s3://ckpt/acme/cp", "enc+file:///untenanted/chk-1")
+
+
+# -- the lib jar: build output, install, local ---------------------------------------------------
+def test_lib_jar_holds_the_factories_and_no_filesystem():
+    with zipfile.ZipFile(lib_jar_path()) as z:
+        names = set(z.namelist())
+    for cls in (METERED_STATE_BACKEND, TENANT_CHECKPOINT_STORAGE):
+        assert cls.replace(".", "/") + ".class" in names
+    assert "io/heliosdb/flink/crypto/CryptoOptions.class" in names
+    assert not any(n.startswith("META-INF/services/") for n in names), "lib/ must not register FileSystems"
+    assert "io/heliosdb/flink/crypto/PythonBridge.class" not in names
+
+
+def test_missing_lib_jar_says_how_to_build_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("HELIOSDB_LIB_JAR", str(tmp_path / "nope.jar"))
+    with pytest.raises(FileNotFoundError, match="build-shim.sh"):
+        lib_jar_path()
+    env = {}
+    assert local.add_lib_jar_to_gateway_classpath(env) is None and env == {}
+
+
+def test_local_puts_the_lib_jar_on_the_gateway_class_path_once(tmp_path, monkeypatch):
+    jar = tmp_path / LIB_JAR_NAME
+    jar.write_bytes(b"PK")
+    monkeypatch.setenv("HELIOSDB_LIB_JAR", str(jar))
+    env = {"HADOOP_CLASSPATH": "/opt/hadoop/conf"}
+    assert local.add_lib_jar_to_gateway_classpath(env) == str(jar)
+    assert local.add_lib_jar_to_gateway_classpath(env) == str(jar)
+    assert env["HADOOP_CLASSPATH"] == os.pathsep.join(["/opt/hadoop/conf", str(jar)])
+
+
+@pytest.fixture
+def flink_home(tmp_path, monkeypatch):
+    home = tmp_path / "flink"
+    for d in ("lib", "opt", "conf", "plugins"):
+        (home / d).mkdir(parents=True)
+    (home / "lib" / "flink-python-2.3.0.jar").write_bytes(b"PK-python")
+    for name, env in (("shim.jar", "HELIOSDB_SHIM_JAR"), (LIB_JAR_NAME, "HELIOSDB_LIB_JAR")):
+        (tmp_path / name).write_bytes(b"PK-" + name.encode())
+        monkeypatch.setenv(env, str(tmp_path / name))
+    return home
+
+
+def test_install_copies_the_lib_jar_and_prints_the_optional_lines(flink_home):
+    r = install.install(str(flink_home), python_executable="/venv/bin/python")
+    assert (flink_home / "lib" / LIB_JAR_NAME).read_bytes() == b"PK-" + LIB_JAR_NAME.encode()
+    assert any(a.endswith(os.path.join("lib", LIB_JAR_NAME)) for a in r.actions)
+    lines = r.config.splitlines()
+    assert f"# state.backend.type: {METERED_STATE_BACKEND}" in lines
+    assert "# heliosdb.crypto.state-backend: rocksdb" in lines
+    assert f"# execution.checkpointing.storage: {TENANT_CHECKPOINT_STORAGE}" in lines
+    assert any("flink_taskmanager_heliosdb_checkpoint_encryption_total" in x for x in lines)
+    assert any("not against hostile job code" in x for x in lines)
+
+
+def test_install_without_a_built_lib_jar_warns_and_installs_the_plugin(flink_home, tmp_path, monkeypatch):
+    monkeypatch.setenv("HELIOSDB_LIB_JAR", str(tmp_path / "missing.jar"))
+    r = install.install(str(flink_home), dry_run=True)
+    assert any("metered state backend" in w for w in r.warnings)
+    assert not (flink_home / "lib" / LIB_JAR_NAME).exists()
