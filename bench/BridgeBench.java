@@ -43,7 +43,20 @@ public final class BridgeBench {
             double c0 = cpu();
             org.apache.flink.core.fs.FileSystem local = org.apache.flink.core.fs.FileSystem.getLocalFileSystem();
             org.apache.flink.core.fs.Path target = dir == null ? null : new org.apache.flink.core.fs.Path(dir, "java.enc");
-            if (line.equals("encrypt")) {
+            if (line.equals("plain")) { // the same writes straight to Flink's local file system
+                try (FSDataOutputStream out = local.create(new org.apache.flink.core.fs.Path(dir, "java.plain"),
+                        org.apache.flink.core.fs.FileSystem.WriteMode.OVERWRITE)) {
+                    for (long done = 0; done < total; done += chunk) {
+                        out.write(data, 0, chunk);
+                    }
+                }
+            } else if (line.equals("plain-read")) {
+                try (FSDataInputStream in = local.open(new org.apache.flink.core.fs.Path(dir, "java.plain"))) {
+                    while (in.read(buf, 0, buf.length) > 0) {
+                        // consume
+                    }
+                }
+            } else if (line.equals("encrypt")) {
                 FSDataOutputStream target0 = dir == null ? new Null()
                         : local.create(target, org.apache.flink.core.fs.FileSystem.WriteMode.OVERWRITE);
                 try (EncryptingOutputStream out = new EncryptingOutputStream(target0, engine, "bench")) {

@@ -16,6 +16,7 @@ import argparse
 import glob
 import io
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -71,12 +72,13 @@ class PythonSide:
 
 
 class JavaSide:
-    def __init__(self, uri: str, seg: int, mib: int, chunk: int, directory: str | None = None):
+    def __init__(self, uri: str, seg: int, mib: int, chunk: int, directory: str | None = None,
+                 jar: str | None = None):
         import pyflink
         base = os.path.dirname(pyflink.__file__)
-        cp = [jar_path()] + glob.glob(os.path.join(base, "lib", "*.jar")) + \
+        cp = [jar or jar_path()] + glob.glob(os.path.join(base, "lib", "*.jar")) + \
             glob.glob(os.path.join(base, "opt", "flink-python*.jar"))
-        out = tempfile.mkdtemp(prefix="bridge-bench-")
+        self.classes = out = tempfile.mkdtemp(prefix="bridge-bench-classes-")
         subprocess.run(["javac", "-nowarn", "-d", out, "-cp", os.pathsep.join(cp),
                         os.path.join(HERE, "BridgeBench.java")], check=True)
         env = dict(os.environ, **MALLOC_ENV)
@@ -102,6 +104,7 @@ class JavaSide:
         self.p.stdin.write("quit\n")
         self.p.stdin.close()
         self.p.wait(30)
+        shutil.rmtree(self.classes, ignore_errors=True)
 
 
 def main(argv=None) -> int:
@@ -110,6 +113,7 @@ def main(argv=None) -> int:
     p.add_argument("--mib", type=int, default=128)
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--chunk", type=int, default=65536, help="bytes per write/read call (Flink writes 4-64 KiB)")
+    p.add_argument("--baseline-jar", help="also run this (e.g. an older) shim jar, interleaved, and compare")
     p.add_argument("--dir", help="write and read real files in this folder (Flink's local file system on the "
                    "Java side) instead of memory")
     a = p.parse_args(argv)
@@ -119,16 +123,26 @@ def main(argv=None) -> int:
     LocalKeyring.create(uri)
     py = PythonSide(uri, seg, a.mib << 20, a.chunk, a.dir)
     jv = JavaSide(uri, seg, a.mib, a.chunk, a.dir)
-    times = {(side, op): [] for side in ("py", "java") for op in ("encrypt", "decrypt")}
+    base = JavaSide(uri, seg, a.mib, a.chunk, a.dir and os.path.join(a.dir, "baseline"),
+                    a.baseline_jar) if a.baseline_jar else None
+    times = {(side, op): [] for side in ("py", "java", "plain", "base") for op in ("encrypt", "decrypt")}
     try:
         for r in range(a.rounds + 1):  # round 0 warms up both sides
             for op in ("encrypt", "decrypt"):
                 tp, tj = getattr(py, op)(), jv.run(op)
+                if base and r:
+                    times["base", op].append(base.run(op))
+                tf = (jv.run("plain" if op == "encrypt" else "plain-read")) if a.dir else None
                 if r:
                     times["py", op].append(tp)
                     times["java", op].append(tj)
+                    if tf:
+                        times["plain", op].append(tf)
     finally:
         jv.close()
+        if base:
+            base.close()
+        shutil.rmtree(d, ignore_errors=True)
     print(f"segment {seg} B, {a.mib} MiB per round, {a.chunk} B per call, {a.rounds} rounds, one caller thread, "
           f"{'files in ' + a.dir if a.dir else 'in memory'}, zero-copy={jv.zero_copy}, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
@@ -141,6 +155,18 @@ def main(argv=None) -> int:
         x, y = mib / min(wall["py"]), mib / min(wall["java"])
         xm, ym = mib / statistics.median(wall["py"]), mib / statistics.median(wall["java"])
         print(f"{op:9}{x:>9.0f} MiB/s{y:>9.0f} MiB/s{y / x:>7.0%}{ym / xm:>16.0%}{cpu['py']:>14.2f}{cpu['java']:>7.2f}")
+    if base:
+        print(f"{'':9}{'baseline jar':>15}{'this jar':>15}{'time this/baseline':>20}{'(median)':>10}")
+        for op in ("encrypt", "decrypt"):
+            b_, j_ = ([w for w, _ in times[s, op]] for s in ("base", "java"))
+            print(f"{op:9}{mib / min(b_):>9.0f} MiB/s{mib / min(j_):>9.0f} MiB/s{min(j_) / min(b_):>20.2f}"
+                  f"{statistics.median(j_) / statistics.median(b_):>10.2f}")
+    if a.dir:  # the shim against Flink's own local file system, same writes: what a checkpoint pays
+        print(f"{'':9}{'file:// (Java)':>15}{'enc+file://':>15}{'time enc/plain':>16}{'(median)':>10}")
+        for op in ("encrypt", "decrypt"):
+            p_, j_ = ([w for w, _ in times[s, op]] for s in ("plain", "java"))
+            print(f"{op:9}{mib / min(p_):>9.0f} MiB/s{mib / min(j_):>9.0f} MiB/s{min(j_) / min(p_):>16.2f}"
+                  f"{statistics.median(j_) / statistics.median(p_):>10.2f}")
     return 0
 
 

@@ -112,13 +112,27 @@ def measure_checkpoints(job: Job, jid: str, state_bytes: int, n: int, metrics_po
         full = sorted(i for i, c in seen.items() if c["state_size"] >= state_bytes)
         if len(full) >= n + 1:  # the first full one only opens the KMS-call window
             window = full[: n + 1]
-            cps = [seen[i] for i in window[1:]]
+            cps = [dict(seen[i], phases=phases(job, jid, i)) for i in window[1:]]
             calls = diff(calls_at[window[0]], calls_at[window[-1]])
             return cps, {op: v / n for op, v in calls.items()}
         if stats["counts"]["failed"] > 3:
             raise RuntimeError(f"checkpoints failing: {stats['counts']}")
         time.sleep(0.5)
     raise TimeoutError(f"fewer than {n + 1} full checkpoints within {timeout}s: {sorted(seen)}")
+
+
+def phases(job: Job, jid: str, cid: int) -> dict:
+    """Where a checkpoint's time went, for the slowest subtask of the keyed ("count") operator:
+    start delay (barrier travel), sync and async parts, alignment (seconds)."""
+    try:
+        vid = next(v["id"] for v in rest(job.rest_port, f"/jobs/{jid}")["vertices"] if "count" in v["name"])
+        subs = rest(job.rest_port, f"/jobs/{jid}/checkpoints/details/{cid}/subtasks/{vid}")["subtasks"]
+    except (OSError, KeyError, StopIteration):
+        return {}
+    s = max(subs, key=lambda x: x.get("end_to_end_duration", 0))
+    return {"delay": s.get("start_delay", 0) / 1000.0, "sync": s.get("checkpoint", {}).get("sync", 0) / 1000.0,
+            "async": s.get("checkpoint", {}).get("async", 0) / 1000.0,
+            "align": s.get("alignment", {}).get("duration", 0) / 1000.0}
 
 
 def measure_restore(job: Job, jid: str, timeout=600) -> float:
@@ -133,8 +147,8 @@ def measure_restore(job: Job, jid: str, timeout=600) -> float:
     return harness.wait_for(restored, timeout, "the keyed operator restored", 0.5)
 
 
-def bench_one(work, backend, scheme, a, keyring) -> dict:
-    name = f"{backend}-{scheme.replace('+', '-')}"
+def bench_one(work, backend, scheme, a, keyring, round_=0) -> dict:
+    name = f"{backend}-{scheme.replace('+', '-')}-{round_}"
     cp_dir = os.path.join(work, name, "checkpoints")
     cp_uri = f"{scheme}://{cp_dir}"
     metrics_port = free_port() if scheme.startswith("enc+") else None
@@ -169,10 +183,27 @@ def bench_one(work, backend, scheme, a, keyring) -> dict:
             job2.stop()
     durations = [c["end_to_end_duration"] / 1000.0 for c in cps]
     return {"backend": backend, "scheme": scheme, "checkpoint_s": statistics.median(durations),
-            "checkpoint_min_s": min(durations), "checkpoint_all_s": durations, "state_mib": statistics.median(c["state_size"] for c in cps) / MIB,
+            "checkpoint_min_s": min(durations), "checkpoint_all_s": durations,
+            "phases": [c.get("phases", {}) for c in cps], "state_mib": statistics.median(c["state_size"] for c in cps) / MIB,
             "checkpointed_mib": statistics.median(c["checkpointed_size"] for c in cps) / MIB,
             "restore_s": min(restores), "restore_all_s": restores, "kms_per_checkpoint": calls, "kms_whole_run": run_calls,
             "kms_restore": restore_calls}
+
+
+def merge(rows: list[dict]) -> list[dict]:
+    """One row per (backend, scheme) over all rounds: medians and minimums of every checkpoint and
+    restore measured, KMS calls per checkpoint averaged."""
+    out = []
+    for key in dict.fromkeys((r["backend"], r["scheme"]) for r in rows):
+        rs = [r for r in rows if (r["backend"], r["scheme"]) == key]
+        durations = [d for r in rs for d in r["checkpoint_all_s"]]
+        restores = [d for r in rs for d in r["restore_all_s"]]
+        calls = {op: statistics.mean(r["kms_per_checkpoint"].get(op, 0) for r in rs)
+                 for op in {op for r in rs for op in r["kms_per_checkpoint"]}}
+        out.append(dict(rs[-1], checkpoint_s=statistics.median(durations), checkpoint_min_s=min(durations),
+                        checkpoint_all_s=durations, restore_s=min(restores), restore_all_s=restores,
+                        kms_per_checkpoint=calls, phases=[p for r in rs for p in r["phases"]], rounds=len(rs)))
+    return out
 
 
 def report(rows: list[dict]) -> str:
@@ -186,6 +217,11 @@ def report(rows: list[dict]) -> str:
                    f"{r['checkpoint_min_s']:10.2f} "
                    f"{r['restore_s']:9.2f}  {calls(r['kms_per_checkpoint']) if enc else '-':15} "
                    f"{calls(r['kms_whole_run']) if enc else '-':21} {calls(r['kms_restore']) if enc else '-'}")
+    out.append("")
+    out.append("where the time went (keyed operator, per checkpoint: delay/sync/async/alignment s):")
+    for r in rows:
+        out.append(f"  {r['backend']:8} {r['scheme']:9} " + "  ".join(
+            "/".join(f"{p.get(k, 0):.2f}" for k in ("delay", "sync", "async", "align")) for p in r.get("phases", [])))
     out.append("")
     out.append(f"{'backend':8} {'enc/plain ckpt (median)':>23} {'enc/plain ckpt (min)':>20} "
                f"{'enc/plain restore':>18}")
@@ -207,6 +243,8 @@ def main(argv=None) -> int:
     p.add_argument("--value-mib", type=int, default=1)
     p.add_argument("--checkpoints", type=int, default=3, help="full checkpoints measured per run")
     p.add_argument("--restores", type=int, default=2, help="restores per run (the fastest counts)")
+    p.add_argument("--rounds", type=int, default=2,
+                   help="runs per scheme, alternating file:// and enc+file:// (all their checkpoints count)")
     p.add_argument("--interval-ms", type=int, default=3000)
     p.add_argument("--throttle-ms", type=float, default=20.0)
     p.add_argument("--backends", default="hashmap,rocksdb")
@@ -228,8 +266,10 @@ def main(argv=None) -> int:
               "(other work on the machine shows up as noise in every figure)")
         rows = []
         for backend in a.backends.split(","):
-            for scheme in ("file", "enc+file"):
-                rows.append(bench_one(work, backend, scheme, a, keyring))
+            for r in range(a.rounds):  # plain and encrypted runs alternate: both see the same load
+                for scheme in ("file", "enc+file"):
+                    rows.append(bench_one(work, backend, scheme, a, keyring, r))
+        rows = merge(rows)
         print(f"\nload average at the end: {os.getloadavg()[0]:.1f}\n")
         print(report(rows))
         if a.json:

@@ -79,18 +79,8 @@ final class CryptoEngine {
         return bridge.submit("seal", handle, index, last, src.id, (long) len, dst.id);
     }
 
-    /** Zero-copy only: starts opening a segment on a Python worker; {@link #opened} waits for it. */
-    PythonBridge.Call openAsync(long handle, long index, boolean last, NativeBuffers.Registered src,
-                                                  int len, NativeBuffers.Registered dst) throws IOException {
-        return bridge.submit("open", handle, index, last, src.id, (long) len, dst.id);
-    }
-
     static int sealed(PythonBridge.Call c) throws IOException {
         return ((Long) c.await("seal")).intValue();
-    }
-
-    static int opened(PythonBridge.Call c) throws IOException {
-        return ((Long) c.await("open")).intValue();
     }
 
     /** The file is complete: Python reports it and forgets its keys. Not waited for (it only emits

@@ -14,9 +14,10 @@ import java.nio.ByteBuffer;
  * {@link ByteBufferReadable} so positional reads (ForSt) need no seek.
  *
  * <p>Decrypted segments are kept as a window: one segment on random access; reading sequentially,
- * the next window (four times the current one, up to {@link NativeBuffers#BATCH_BYTES}) is fetched and
- * decrypted by one Python call on a worker while the caller consumes the current one (a failure there
- * is reported when that window is read; without direct memory for it, there is no prefetch). An inner stream that is itself ByteBufferReadable (the local
+ * the next window (four times the current one, up to {@link NativeBuffers#BATCH_BYTES}) is fetched by
+ * an {@link IoPool} thread and decrypted by one Python call on a worker while the caller consumes the
+ * current one (a failure there is reported when that window is read; without direct memory for it,
+ * there is no prefetch). The caller waits for the prefetch before it touches the inner stream itself. An inner stream that is itself ByteBufferReadable (the local
  * file system) is read straight into the native buffers.
  */
 final class DecryptingInputStream extends FSDataInputStream implements ByteBufferReadable {
@@ -42,7 +43,7 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
     private long first = -1; // the window: segments [first, first + segments) in plain[slot]
     private long segments;
     private int windowLen;
-    private PythonBridge.Call prefetch;
+    private java.util.concurrent.Future<Integer> prefetch; // fetch + decrypt of the next window
     private long prefetchFirst = -1;
     private long prefetchSegments;
     private long pos;
@@ -113,11 +114,11 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
         boolean sequential = first >= 0 && idx == first + segments;
         first = -1;
         if (prefetch != null) {
-            PythonBridge.Call c = prefetch;
+            java.util.concurrent.Future<Integer> c = prefetch;
             prefetch = null;
             if (idx >= prefetchFirst && idx < prefetchFirst + prefetchSegments) {
                 slot ^= 1;
-                windowLen = CryptoEngine.opened(c); // its failure is this read's failure
+                windowLen = IoPool.await(c); // its failure is this read's failure
                 first = prefetchFirst;
                 segments = prefetchSegments;
             } else {
@@ -183,25 +184,36 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
         return want;
     }
 
-    /** Sequential reading: fetch and decrypt the next window on a Python worker meanwhile. */
+    /** Sequential reading: fetch and decrypt the next window in the background meanwhile. */
     private void startPrefetch(long from, long n) {
         int other = slot ^ 1;
         try {
             ensure(other, n);
-            int want = fetch(from, n, other);
-            prefetch = engine.openAsync(handle, from, from + n == count, sealed[other], want, plain[other]);
-            prefetchFirst = from;
-            prefetchSegments = n;
         } catch (IOException | RuntimeException e) {
-            prefetch = null; // read again, and fail there, if the caller gets that far
+            return; // no memory for it: read on demand
         }
+        boolean last = from + n == count;
+        prefetch = IoPool.submit(() -> {
+            int want;
+            try {
+                want = fetch(from, n, other);
+            } catch (CryptoIOException e) {
+                throw e;
+            } catch (IOException e) {
+                throw IoPool.naming(path, "reading", e);
+            }
+            return engine.open(handle, from, last, sealed[other], want, plain[other]);
+        });
+        prefetchFirst = from;
+        prefetchSegments = n;
     }
 
-    /** Waits for a prefetch nobody wants (its buffers must be idle before reuse); ignores its result. */
-    private static void settle(PythonBridge.Call c) {
+    /** Waits for a prefetch nobody wants (its buffers and the inner stream must be idle before
+     *  reuse); ignores its result. */
+    private static void settle(java.util.concurrent.Future<Integer> c) {
         try {
-            c.await("open");
-        } catch (IOException ignored) {
+            IoPool.await(c);
+        } catch (IOException | RuntimeException ignored) {
             // nobody asked for those segments
         }
     }

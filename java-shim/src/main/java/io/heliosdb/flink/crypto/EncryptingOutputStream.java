@@ -10,9 +10,11 @@ import java.nio.ByteBuffer;
  * sealed by Python as buffers fill, the last one (flagged last) on {@link #close()}.
  *
  * <p>Batched and pipelined: a file starts with a buffer of one segment (small files stay small);
- * as it grows, buffers grow fourfold up to {@link NativeBuffers#BATCH_BYTES}, each sealed by one Python call
- * on a worker while the caller fills the other buffer. At most one batch is in flight; sealed bytes
- * reach the inner stream in order, from the caller's thread.
+ * as it grows, buffers grow fourfold up to {@link NativeBuffers#BATCH_BYTES}. A full buffer is sealed
+ * by one Python call on a worker and written to the inner stream by an {@link IoPool} thread while
+ * the caller fills the other buffer, so encryption and the inner stream's I/O overlap the caller's
+ * own work (serializing state). At most one batch is in flight, and every call that touches the
+ * inner stream waits for it first: sealed bytes reach the inner stream in order, one thread at a time.
  *
  * <p>{@link #getPos()} is the plaintext position (Flink records state offsets from it).
  * {@link #flush()} and {@link #sync()} reach the inner stream but never cut a segment: only close
@@ -32,12 +34,13 @@ final class EncryptingOutputStream extends FSDataOutputStream {
     private final int batchSegments;
     private final NativeBuffers.Registered[] plain = new NativeBuffers.Registered[2];
     private final NativeBuffers.Registered[] sealed = new NativeBuffers.Registered[2];
-    private final byte[] scratch;
+    private final java.nio.channels.WritableByteChannel channel; // the local file's, or null
+    private byte[] scratch;
     private int cur;
     private int fill;
     private long index;
     private long total;
-    private PythonBridge.Call pending;
+    private java.util.concurrent.Future<Void> pending; // seal + write of the batch in flight
     private int pendingSlot;
     private boolean closed;
     private IOException failure;
@@ -56,7 +59,7 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         this.seg = f.segmentSize;
         this.overhead = f.overhead;
         this.batchSegments = engine.buffers.zeroCopy() ? NativeBuffers.batchSegments(seg) : 1;
-        this.scratch = new byte[f.segmentSize + f.overhead];
+        this.channel = InnerChannels.writable(out);
         try {
             take(0, 1);
             out.write(f.header);
@@ -146,26 +149,31 @@ final class EncryptingOutputStream extends FSDataOutputStream {
     }
 
     /**
-     * Seals the current buffer as segments {@code index, ...}: the last batch inline, others on a
-     * worker. One batch in flight at most: wait for it, submit the new one, then copy the finished
-     * one out while Python seals the new one.
+     * Seals the current buffer as segments {@code index, ...}: the last batch inline, others in the
+     * background (sealed by Python, then written by an I/O thread) while the caller fills the other
+     * buffer. One batch in flight at most: wait for the previous one before starting the next.
      */
     private void emit(boolean last) throws IOException {
         long segments = Math.max(1, (fill + seg - 1) / seg);
         try {
+            drain();
             if (last || !engine.buffers.zeroCopy()) {
-                drain();
                 writeSealed(cur, engine.seal(handle, index, last, plain[cur], fill, sealed[cur]));
             } else {
-                int other = cur ^ 1;
-                int previous = pending == null ? -1 : CryptoEngine.sealed(pending); // slot "other"
-                pending = engine.sealAsync(handle, index, false, plain[cur], fill, sealed[cur]);
-                pendingSlot = cur;
-                cur = other;
-                if (previous >= 0) { // copied out while Python seals the new one
-                    writeSealed(other, previous);
-                }
-                grow(other, Math.min(batchSegments, 4 * (plain[pendingSlot].buffer.capacity() / seg)));
+                int slot = cur;
+                PythonBridge.Call c = engine.sealAsync(handle, index, false, plain[slot], fill, sealed[slot]);
+                pending = IoPool.submit(() -> {
+                    int n = CryptoEngine.sealed(c);
+                    try {
+                        writeSealed(slot, n);
+                    } catch (IOException e) {
+                        throw IoPool.naming(path, "writing", e);
+                    }
+                    return null;
+                });
+                pendingSlot = slot;
+                cur = slot ^ 1;
+                grow(cur, Math.min(batchSegments, 4 * (plain[slot].buffer.capacity() / seg)));
             }
         } catch (IOException | RuntimeException e) {
             throw failed(e);
@@ -174,23 +182,31 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         fill = 0;
     }
 
-    /** Waits for the batch in flight and writes it. */
+    /** Waits until the batch in flight is sealed and written (its failure is this call's). */
     private void drain() throws IOException {
         if (pending != null) {
-            PythonBridge.Call c = pending;
+            java.util.concurrent.Future<Void> f = pending;
             pending = null;
-            writeSealed(pendingSlot, CryptoEngine.sealed(c));
+            IoPool.await(f);
         }
     }
 
     private void writeSealed(int slot, int n) throws IOException {
         ByteBuffer s = sealed[slot].buffer.duplicate();
-        s.clear();
-        for (int done = 0; done < n; ) {
-            int take = Math.min(scratch.length, n - done);
+        s.clear().limit(n);
+        if (channel != null) { // straight from native memory to the file
+            while (s.hasRemaining()) {
+                channel.write(s);
+            }
+            return;
+        }
+        if (scratch == null) {
+            scratch = new byte[seg + overhead];
+        }
+        while (s.hasRemaining()) {
+            int take = Math.min(scratch.length, s.remaining());
             s.get(scratch, 0, take);
             out.write(scratch, 0, take);
-            done += take;
         }
     }
 
@@ -257,13 +273,10 @@ final class EncryptingOutputStream extends FSDataOutputStream {
 
     private void closeQuietly() {
         closed = true;
-        if (pending != null) {
-            try {
-                pending.await("seal"); // Python may still be writing into our buffers: wait before pooling them
-            } catch (IOException ignored) {
-                // the first failure is the one reported
-            }
-            pending = null;
+        try {
+            drain(); // Python and the I/O thread may still use our buffers and the inner stream: wait
+        } catch (IOException | RuntimeException ignored) {
+            // the first failure is the one reported
         }
         engine.discard(handle);
         release();

@@ -1,0 +1,243 @@
+package io.heliosdb.flink.crypto;
+
+import org.apache.flink.core.fs.FSDataInputStream;
+import org.apache.flink.core.fs.FSDataOutputStream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.util.Arrays;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Sealed batches are written, and later windows fetched, by background I/O threads while the
+ * caller goes on: the inner stream must still see one thread at a time, bytes in order, and a
+ * failure there must fail the stream (naming the file), never vanish.
+ */
+class BackgroundIoTest {
+
+    @TempDir
+    static java.nio.file.Path dir;
+    static CryptoEngine engine;
+    static final int SEG = 64;
+
+    @BeforeAll
+    static void setUp() throws Exception {
+        engine = CryptoEngine.open(TestSupport.conf(TestSupport.keyring(dir), String.valueOf(SEG)));
+    }
+
+    /** Records how many threads are inside it at once and which threads called it. */
+    static final class Watched {
+        final AtomicInteger inside = new AtomicInteger();
+        final AtomicInteger most = new AtomicInteger();
+        final Set<String> threads = ConcurrentHashMap.newKeySet();
+
+        void enter() {
+            most.accumulateAndGet(inside.incrementAndGet(), Math::max);
+            threads.add(Thread.currentThread().getName());
+            try {
+                Thread.sleep(0, 200_000); // widen the window in which a second thread could enter
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+
+        void leave() {
+            inside.decrementAndGet();
+        }
+    }
+
+    /** An in-memory inner stream that fails every write once {@code failAfter} bytes are in. */
+    static final class Sink extends FSDataOutputStream {
+        final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        final Watched watched = new Watched();
+        final long failAfter;
+
+        Sink(long failAfter) {
+            this.failAfter = failAfter;
+        }
+
+        @Override
+        public long getPos() {
+            return bytes.size();
+        }
+
+        @Override
+        public void write(int b) throws IOException {
+            write(new byte[] {(byte) b}, 0, 1);
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) throws IOException {
+            watched.enter();
+            try {
+                if (bytes.size() + len > failAfter) {
+                    throw new IOException("inner stream: no space left on device");
+                }
+                bytes.write(b, off, len);
+            } finally {
+                watched.leave();
+            }
+        }
+
+        @Override
+        public void flush() {
+            watched.enter();
+            watched.leave();
+        }
+
+        @Override
+        public void sync() {
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+
+    /** Reads from memory like a network stream (no positional reads), failing past {@code failAt}. */
+    static final class Source extends FSDataInputStream {
+        final byte[] file;
+        final Watched watched = new Watched();
+        final long failAt;
+        int pos;
+
+        Source(byte[] file, long failAt) {
+            this.file = file;
+            this.failAt = failAt;
+        }
+
+        @Override
+        public void seek(long p) {
+            pos = (int) p;
+        }
+
+        @Override
+        public long getPos() {
+            return pos;
+        }
+
+        @Override
+        public int read() throws IOException {
+            byte[] one = new byte[1];
+            return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            watched.enter();
+            try {
+                if (pos >= file.length) {
+                    return -1;
+                }
+                if (pos + len > failAt) {
+                    throw new IOException("inner stream: connection reset");
+                }
+                int n = Math.min(len, file.length - pos);
+                System.arraycopy(file, pos, b, off, n);
+                pos += n;
+                return n;
+            } finally {
+                watched.leave();
+            }
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+
+    static byte[] encrypt(Sink sink, byte[] data, String path) throws IOException {
+        try (EncryptingOutputStream out = new EncryptingOutputStream(sink, engine, path)) {
+            for (int off = 0, chunk = 1; off < data.length; chunk = chunk * 5 % 211 + 1) {
+                int n = Math.min(chunk, data.length - off);
+                out.write(data, off, n);
+                off += n;
+                if (off % 7 == 0) {
+                    out.flush(); // flush waits for the batch in flight: still one thread inside
+                }
+            }
+        }
+        return sink.bytes.toByteArray();
+    }
+
+    @Test
+    void theInnerStreamSeesOneThreadAtATimeAndEveryByteInOrder() throws Exception {
+        byte[] data = TestSupport.data(SEG * 300 + 11, 5);
+        Sink sink = new Sink(Long.MAX_VALUE);
+        byte[] file = encrypt(sink, data, "bg-write");
+        assertEquals(1, sink.watched.most.get(), "two threads wrote the inner stream at once");
+        assertTrue(sink.watched.threads.stream().anyMatch(t -> t.startsWith("heliosdb-crypto-io-")),
+                "no batch was written in the background: " + sink.watched.threads);
+
+        Source source = new Source(file, Long.MAX_VALUE);
+        try (DecryptingInputStream in = new DecryptingInputStream(source, file.length, engine, "bg-read")) {
+            byte[] all = new byte[data.length];
+            for (int off = 0, chunk = 3; off < all.length; chunk = chunk * 7 % 173 + 1) {
+                int n = in.read(all, off, Math.min(chunk, all.length - off));
+                assertTrue(n > 0);
+                off += n;
+            }
+            assertArrayEquals(data, all);
+            in.seek(SEG * 17L + 5); // random access after prefetching: waits for the prefetch first
+            byte[] some = new byte[SEG];
+            assertEquals(SEG, in.read(some));
+            assertArrayEquals(Arrays.copyOfRange(data, SEG * 17 + 5, SEG * 18 + 5), some);
+        }
+        assertEquals(1, source.watched.most.get(), "two threads read the inner stream at once");
+        assertTrue(source.watched.threads.stream().anyMatch(t -> t.startsWith("heliosdb-crypto-io-")),
+                "no window was fetched in the background: " + source.watched.threads);
+    }
+
+    @Test
+    void aWriteFailingInTheBackgroundFailsTheStreamNamingTheFile() throws Exception {
+        byte[] data = TestSupport.data(SEG * 400, 9);
+        Sink sink = new Sink(SEG * 100L); // fails in the middle, inside a background batch
+        EncryptingOutputStream out = new EncryptingOutputStream(sink, engine, "bg-fail");
+        IOException e = assertThrows(IOException.class, () -> {
+            for (int off = 0; off < data.length; off += 100) {
+                out.write(data, off, Math.min(100, data.length - off));
+            }
+            out.close();
+        });
+        assertTrue(e.getMessage().contains("bg-fail") && e.getMessage().contains("no space left"), e.getMessage());
+        IOException again = assertThrows(IOException.class, () -> out.write(1));
+        assertTrue(again.getMessage().contains("bg-fail"), again.getMessage());
+        IOException closed = assertThrows(IOException.class, out::close);
+        assertTrue(closed.getMessage().contains("bg-fail"), closed.getMessage());
+        assertTrue(sink.bytes.size() <= SEG * 100, "bytes were written after the failure");
+    }
+
+    @Test
+    void aReadFailingInTheBackgroundFailsOnlyTheWindowThatNeedsIt() throws Exception {
+        byte[] data = TestSupport.data(SEG * 200, 13);
+        byte[] file = encrypt(new Sink(Long.MAX_VALUE), data, "bg-source");
+        int failAt = file.length - SEG * 60; // somewhere in a later prefetched window
+        try (DecryptingInputStream in = new DecryptingInputStream(new Source(file, failAt), file.length, engine,
+                "bg-read-fail")) {
+            byte[] head = new byte[SEG * 5];
+            int off = 0;
+            while (off < head.length) {
+                off += in.read(head, off, head.length - off);
+            }
+            assertArrayEquals(Arrays.copyOf(data, head.length), head);
+            IOException e = assertThrows(IOException.class, () -> {
+                byte[] rest = new byte[4096];
+                while (in.read(rest) > 0) {
+                    // read on until the failing window
+                }
+            });
+            assertTrue(e.getMessage().contains("bg-read-fail") && e.getMessage().contains("connection reset"),
+                    e.getMessage());
+        }
+    }
+}
