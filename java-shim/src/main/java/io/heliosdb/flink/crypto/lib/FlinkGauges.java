@@ -2,7 +2,6 @@ package io.heliosdb.flink.crypto.lib;
 
 import org.apache.flink.metrics.Gauge;
 import org.apache.flink.metrics.MetricGroup;
-import org.apache.flink.runtime.execution.Environment;
 import org.apache.flink.runtime.metrics.groups.TaskMetricGroup;
 
 import org.slf4j.Logger;
@@ -88,13 +87,13 @@ final class FlinkGauges {
     }
 
     /**
-     * Registers the gauges on the TaskManager metric group of {@code env} (once per process) and on
+     * Registers the gauges on the TaskManager metric group above {@code task} (once per process) and on
      * {@code operatorGroup} (once per group). Never throws.
      */
-    static void register(Map<String, String> conf, Environment env, MetricGroup operatorGroup) {
+    static void register(Map<String, String> conf, TaskMetricGroup task, MetricGroup operatorGroup) {
         try {
             FlinkGauges g = get(conf);
-            MetricGroup tm = taskManagerGroup(env);
+            MetricGroup tm = taskManagerGroup(task);
             g.addOnce(tm);
             if (operatorGroup != null && operatorGroup != tm) {
                 g.addOnce(operatorGroup);
@@ -105,11 +104,10 @@ final class FlinkGauges {
     }
 
     /** The TaskManager's metric group: task -> TaskManager job -> TaskManager (the task group if the chain differs). */
-    static MetricGroup taskManagerGroup(Environment env) {
-        if (env == null) {
+    static MetricGroup taskManagerGroup(TaskMetricGroup task) {
+        if (task == null) {
             return null;
         }
-        TaskMetricGroup task = env.getMetricGroup();
         try {
             return task.parent().parent();
         } catch (RuntimeException | LinkageError e) {

@@ -3,6 +3,9 @@ package io.heliosdb.flink.crypto.lib;
 import org.apache.flink.configuration.IllegalConfigurationException;
 import org.apache.flink.configuration.ReadableConfig;
 import org.apache.flink.core.execution.SavepointFormatType;
+import org.apache.flink.metrics.MetricGroup;
+import org.apache.flink.runtime.execution.Environment;
+import org.apache.flink.runtime.metrics.groups.TaskMetricGroup;
 import org.apache.flink.runtime.state.AsyncKeyedStateBackend;
 import org.apache.flink.runtime.state.CheckpointableKeyedStateBackend;
 import org.apache.flink.runtime.state.ConfigurableStateBackend;
@@ -40,6 +43,11 @@ public class MeteredStateBackend implements ConfigurableStateBackend {
         this.conf = new TreeMap<>(conf);
     }
 
+    /** The {@code heliosdb.crypto.*} entries it configures Python with. */
+    Map<String, String> conf() {
+        return java.util.Collections.unmodifiableMap(conf);
+    }
+
     /** The real state backend. */
     public StateBackend getDelegate() {
         return delegate;
@@ -53,15 +61,29 @@ public class MeteredStateBackend implements ConfigurableStateBackend {
     @Override
     public <K> CheckpointableKeyedStateBackend<K> createKeyedStateBackend(KeyedStateBackendParameters<K> parameters)
             throws Exception {
-        FlinkGauges.register(conf, parameters.getEnv(), parameters.getMetricGroup());
+        register(parameters);
         return delegate.createKeyedStateBackend(parameters);
     }
 
     @Override
     public <K> AsyncKeyedStateBackend<K> createAsyncKeyedStateBackend(KeyedStateBackendParameters<K> parameters)
             throws Exception {
-        FlinkGauges.register(conf, parameters.getEnv(), parameters.getMetricGroup());
+        register(parameters);
         return delegate.createAsyncKeyedStateBackend(parameters);
+    }
+
+    /** Adds the gauges (never throws: metrics must not fail a task). */
+    private void register(KeyedStateBackendParameters<?> parameters) {
+        TaskMetricGroup task = null;
+        MetricGroup operator = null;
+        try {
+            Environment env = parameters.getEnv();
+            task = env == null ? null : env.getMetricGroup();
+            operator = parameters.getMetricGroup();
+        } catch (RuntimeException e) {
+            // no groups: register what we have
+        }
+        FlinkGauges.register(conf, task, operator);
     }
 
     @Override

@@ -1,0 +1,116 @@
+package io.heliosdb.flink.crypto.lib;
+
+import org.apache.flink.api.common.JobID;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.runtime.state.CheckpointStorage;
+import org.apache.flink.runtime.state.CheckpointStorageAccess;
+import org.apache.flink.runtime.state.CheckpointStorageLoader;
+import org.apache.flink.runtime.state.CompletedCheckpointStorageLocation;
+import org.apache.flink.runtime.state.filesystem.FsCheckpointStorageAccess;
+import org.apache.flink.runtime.state.hashmap.HashMapStateBackend;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The tenant checkpoint storage: FileSystemCheckpointStorage plus the guard, Python's TenantRouter deciding. */
+class TenantCheckpointStorageTest {
+
+    static final ClassLoader CL = TenantCheckpointStorageTest.class.getClassLoader();
+
+    @TempDir
+    static Path tmp;
+    static String keyring;
+
+    @BeforeAll
+    static void keys() throws Exception {
+        keyring = LibTestSupport.keyring(tmp);
+    }
+
+    static Configuration config(String checkpointDir, boolean tenants) {
+        Configuration c = new Configuration();
+        c.setString("execution.checkpointing.storage", TenantCheckpointStorageFactory.class.getName());
+        c.setString("execution.checkpointing.dir", checkpointDir);
+        for (Map.Entry<String, String> e : LibTestSupport.crypto(keyring).entrySet()) {
+            c.setString(e.getKey(), e.getValue());
+        }
+        if (tenants) {
+            for (String t : new String[]{"A", "B"}) {
+                c.setString("heliosdb.crypto.tenants." + t + ".path-prefix", "file://" + tmp.resolve("tenant-" + t));
+                c.setString("heliosdb.crypto.tenants." + t + ".kms.uri", keyring);
+            }
+        }
+        return c;
+    }
+
+    /** A completed checkpoint directory (an empty _metadata: resolving never reads it). */
+    static String checkpoint(String tenantDir, String name) throws IOException {
+        Path dir = tmp.resolve(tenantDir).resolve(name).resolve("chk-3");
+        Files.createDirectories(dir);
+        Files.write(dir.resolve("_metadata"), new byte[0]);
+        return "file://" + dir;
+    }
+
+    /** How Flink writes a path back (file:/x for file:///x). */
+    static String flink(String uri) {
+        return new org.apache.flink.core.fs.Path(uri).toString();
+    }
+
+    static CheckpointStorage load(Configuration c) throws Exception {
+        return CheckpointStorageLoader.load(null, new HashMapStateBackend(), c, new Configuration(), CL, null);
+    }
+
+    @Test
+    void withoutTenantsItIsFileSystemCheckpointStorage() throws Exception {
+        CheckpointStorage s = load(config("file://" + tmp.resolve("plain/cp"), false));
+        assertTrue(s instanceof TenantCheckpointStorage, String.valueOf(s));
+        CheckpointStorageAccess access = s.createCheckpointStorage(new JobID());
+        assertEquals(FsCheckpointStorageAccess.class, access.getClass(), "the very access Flink makes");
+        String elsewhere = checkpoint("tenant-A", "job-0");
+        assertEquals(flink(elsewhere), s.resolveCheckpoint(elsewhere).getExternalPointer());
+        assertEquals(flink(elsewhere), access.resolveCheckpoint(elsewhere).getExternalPointer());
+        assertEquals(tmp.resolve("plain/cp").toString(), ((TenantCheckpointStorage) s).getCheckpointPath().getPath());
+    }
+
+    @Test
+    void aJobRestoresItsOwnTenantsCheckpoints() throws Exception {
+        TenantCheckpointStorage s = (TenantCheckpointStorage) load(
+                config("file://" + tmp.resolve("tenant-B/job-2/cp"), true));
+        CheckpointStorageAccess access = s.createCheckpointStorage(new JobID());
+        assertTrue(access instanceof FsCheckpointStorageAccess, "file merging and ForSt need this type");
+        String own = checkpoint("tenant-B", "job-1");
+        CompletedCheckpointStorageLocation loc = access.resolveCheckpoint(own);
+        assertEquals(flink(own), loc.getExternalPointer());
+        assertEquals(flink(own), s.resolveCheckpoint(own).getExternalPointer());
+    }
+
+    @Test
+    void anotherTenantsCheckpointIsRefusedBeforeAnyFileIsRead() throws Exception {
+        String jobDir = "file://" + tmp.resolve("tenant-B/job-3/cp");
+        TenantCheckpointStorage s = (TenantCheckpointStorage) load(config(jobDir, true));
+        CheckpointStorageAccess access = s.createCheckpointStorage(new JobID());
+        // not even there: the guard answers from the paths alone
+        String foreign = "file://" + tmp.resolve("tenant-A/job-1/chk-9");
+        for (IOException e : new IOException[]{
+                assertThrows(IOException.class, () -> access.resolveCheckpoint(foreign)),
+                assertThrows(IOException.class, () -> s.resolveCheckpoint(foreign))}) {
+            String m = e.getMessage();
+            assertTrue(m.startsWith("TenantRestoreError: " + foreign + ": restore refused"), m);
+            assertTrue(m.contains("tenant 'A'") && m.contains("tenant 'B'") && m.contains("tenant-B/job-3/cp"), m);
+            assertFalse(m.contains("keyring"), "no key material or key location in the message");
+        }
+        // an untenanted path belongs to the default tenant: refused too
+        IOException untenanted = assertThrows(IOException.class,
+                () -> access.resolveCheckpoint("file://" + tmp.resolve("other/chk-1")));
+        assertTrue(untenanted.getMessage().contains("'<default>'"), untenanted.getMessage());
+    }
+}
