@@ -65,8 +65,10 @@ public class MeteredStateBackend implements ConfigurableStateBackend {
         return delegate.createKeyedStateBackend(parameters);
     }
 
+    /** Raw return type: generic in Flink 2.x, raw in 1.20 (the erasure overrides both). */
     @Override
-    public <K> AsyncKeyedStateBackend<K> createAsyncKeyedStateBackend(KeyedStateBackendParameters<K> parameters)
+    @SuppressWarnings({"rawtypes", "unchecked"})
+    public <K> AsyncKeyedStateBackend createAsyncKeyedStateBackend(KeyedStateBackendParameters<K> parameters)
             throws Exception {
         register(parameters);
         return delegate.createAsyncKeyedStateBackend(parameters);

@@ -52,7 +52,8 @@ final class LibTestSupport {
         final Map<String, Metric> metrics = new HashMap<>();
 
         @Override
-        public synchronized void register(Metric metric, String name, AbstractMetricGroup<?> group) {
+        @SuppressWarnings("rawtypes") // raw: the parameter is AbstractMetricGroup<?> in Flink 2.x, raw in 1.20
+        public synchronized void register(Metric metric, String name, AbstractMetricGroup group) {
             String id = String.join(".", group.getScopeComponents()) + "/" + name;
             registered.add(id);
             metrics.put(id, metric);

@@ -44,7 +44,8 @@ public class RecordingBackend implements ConfigurableStateBackend {
     }
 
     @Override
-    public <K> AsyncKeyedStateBackend<K> createAsyncKeyedStateBackend(KeyedStateBackendParameters<K> p) {
+    @SuppressWarnings("rawtypes")
+    public <K> AsyncKeyedStateBackend createAsyncKeyedStateBackend(KeyedStateBackendParameters<K> p) {
         calls.add("async");
         calls.add(p);
         return null;
