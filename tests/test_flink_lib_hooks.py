@@ -195,3 +195,49 @@ def test_install_without_a_built_lib_jar_warns_and_installs_the_plugin(flink_hom
     r = install.install(str(flink_home), dry_run=True)
     assert any("metered state backend" in w for w in r.warnings)
     assert not (flink_home / "lib" / LIB_JAR_NAME).exists()
+
+
+# -- python job.py: the lib jar in PyFlink's gateway JVM (a real JVM per case) --------------------
+_GATEWAY_SCRIPT = r"""
+import logging, sys
+logging.basicConfig(level=logging.WARNING, stream=sys.stdout)
+from heliosdb_flink_crypto.flink import local, METERED_STATE_BACKEND
+if sys.argv[1] == "late":
+    from pyflink.java_gateway import get_gateway
+    get_gateway()
+local.enable({"heliosdb.crypto.kms.uri": sys.argv[2], "heliosdb.crypto.rotation.enabled": "false"})
+from pyflink.java_gateway import get_gateway
+g = get_gateway()
+print("HAS_LIB", local._has_lib(g))
+if sys.argv[1] == "early":
+    conf = g.jvm.org.apache.flink.configuration.Configuration()
+    conf.setString("heliosdb.crypto.state-backend", "rocksdb")
+    cl = g.jvm.java.lang.Thread.currentThread().getContextClassLoader()
+    backend = g.jvm.java.lang.Class.forName(METERED_STATE_BACKEND).getDeclaredConstructor(None).newInstance(None) \
+        .createFromConfig(conf, cl)
+    print("DELEGATE", backend.getDelegate().getClass().getName())
+"""
+
+
+def _gateway_run(tmp_path, case, keyring):
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLINK_", "HADOOP_CLASSPATH"))}
+    r = subprocess.run([sys.executable, "-c", _GATEWAY_SCRIPT, case, keyring], capture_output=True, text=True,
+                       timeout=180, env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+@pytest.mark.slow
+def test_enable_puts_the_lib_jar_in_the_gateway_so_the_factories_load(tmp_path, keyring):
+    out = _gateway_run(tmp_path, "early", keyring)
+    assert "HAS_LIB True" in out
+    assert "DELEGATE org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend" in out, out
+
+
+@pytest.mark.slow
+def test_enable_after_the_gateway_started_warns_that_the_lib_jar_is_missing(tmp_path, keyring):
+    out = _gateway_run(tmp_path, "late", keyring)
+    assert "HAS_LIB False" in out
+    assert "lib jar (metered state backend, tenant checkpoint storage) is not on its class path" in out
