@@ -158,7 +158,16 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         try {
             drain();
             if (last || !engine.buffers.zeroCopy()) {
-                writeSealed(cur, engine.seal(handle, index, last, plain[cur], fill, sealed[cur]));
+                int n = engine.seal(handle, index, last, plain[cur], fill, sealed[cur]);
+                if (channel == null) {
+                    writeSealed(cur, n);
+                } else { // a file channel is closed by an interrupt of the thread using it: not Flink's
+                    int slot = cur;
+                    IoPool.await(IoPool.submit(() -> {
+                        writeSealed(slot, n);
+                        return null;
+                    }));
+                }
             } else {
                 int slot = cur;
                 PythonBridge.Call c = engine.sealAsync(handle, index, false, plain[slot], fill, sealed[slot]);

@@ -240,4 +240,28 @@ class BackgroundIoTest {
                     e.getMessage());
         }
     }
+
+    @Test
+    void anInterruptedWriterStillWritesTheWholeLocalFileAndKeepsItsInterrupt() throws Exception {
+        // over Flink's local file system sealed bytes go through the file's channel, which an interrupt
+        // of the thread using it would close: the caller's (Flink's) interrupts must not reach it
+        org.apache.flink.core.fs.FileSystem local = org.apache.flink.core.fs.FileSystem.getLocalFileSystem();
+        org.apache.flink.core.fs.Path p = new org.apache.flink.core.fs.Path(dir.resolve("interrupted").toUri());
+        byte[] data = TestSupport.data(SEG * 100 + 3, 21);
+        FSDataOutputStream inner = local.create(p, org.apache.flink.core.fs.FileSystem.WriteMode.OVERWRITE);
+        assertTrue(InnerChannels.writable(inner) != null, "Flink's local stream offers no channel");
+        boolean kept;
+        try (EncryptingOutputStream out = new EncryptingOutputStream(inner, engine, "interrupted")) {
+            Thread.currentThread().interrupt();
+            out.write(data, 0, data.length / 2);
+            out.write(data, data.length / 2, data.length - data.length / 2);
+        } finally {
+            kept = Thread.interrupted();
+        }
+        assertTrue(kept, "the caller's interrupt was swallowed");
+        long len = local.getFileStatus(p).getLen();
+        try (DecryptingInputStream in = new DecryptingInputStream(local.open(p), len, engine, "interrupted")) {
+            assertArrayEquals(data, in.readAllBytes());
+        }
+    }
 }
