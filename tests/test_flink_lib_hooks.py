@@ -131,6 +131,19 @@ def test_check_restore_across_tenants_names_both_and_the_path(tmp_path, keyring)
         hooks.dispatch("check_restore", sid, "enc+file:///untenanted/cp", pointer)
 
 
+def test_check_savepoint_target_under_another_tenant_is_refused(tmp_path, keyring):
+    sid = hooks.dispatch("configure", tenants_conf(tmp_path, keyring))
+    job = "enc+s3://ckpt/acme/job-1"
+    assert hooks.dispatch("check_restore", sid, job, "enc+s3://ckpt/acme/savepoints", "savepoint") == "acme"
+    with pytest.raises(lib_ops.TenantRestoreError) as e:
+        hooks.dispatch("check_restore", sid, job, f"enc+file://{tmp_path}/globex/sp", "savepoint")
+    assert str(e.value).startswith(f"enc+file://{tmp_path}/globex/sp: savepoint refused: the savepoint target "
+                                   "belongs to tenant 'globex' but this job's checkpoint directory")
+    assert "writes savepoints only under its own tenant's prefix" in str(e.value)
+    with pytest.raises(ValueError, match="unknown tenant check"):
+        hooks.dispatch("check_restore", sid, job, job, "delete")
+
+
 def test_check_restore_with_require_match_refuses_untenanted_paths(tmp_path, keyring):
     sid = hooks.dispatch("configure", tenants_conf(tmp_path, keyring, require=True))
     with pytest.raises(KeyAccessError, match="no tenant"):

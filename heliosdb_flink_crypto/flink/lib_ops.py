@@ -9,10 +9,11 @@ the metrics registry and the tenant router are the very ones the FileSystem plug
   :data:`FLINK_GAUGES` (summed over labels; histograms as ``_sum`` seconds and ``_count``). If no
   session exists in this process yet (the FileSystem has not opened a file), one is configured from
   ``conf_json`` first, so the process's metrics exist.
-* ``check_restore(session, job_dir, pointer) -> tenant``: the tenant guard. The tenant of the
-  restore pointer and of the job's own checkpoint directory, each by the session's TenantRouter
-  (longest ``path-prefix``); a :class:`TenantRestoreError` naming both tenants and the pointer if
-  they differ. Returns the job's tenant id (``""`` for the default tenant).
+* ``check_restore(session, job_dir, pointer, action="restore") -> tenant``: the tenant guard. The
+  tenant of the restore pointer (``action="savepoint"``: of a savepoint's target directory) and of the
+  job's own checkpoint directory, each by the session's TenantRouter (longest ``path-prefix``); a
+  :class:`TenantRestoreError` naming both tenants and the path if they differ. Returns the job's
+  tenant id (``""`` for the default tenant).
 """
 from __future__ import annotations
 
@@ -45,14 +46,17 @@ FLINK_GAUGES = tuple(_SOURCES)
 
 
 class TenantRestoreError(KeyAccessError):
-    """A job was asked to restore a checkpoint or savepoint of another tenant (tenant guard)."""
+    """A job was asked to restore a checkpoint or savepoint of another tenant, or to write a savepoint
+    under another tenant's prefix (tenant guard)."""
 
-    def __init__(self, pointer: str, pointer_tenant: str, job_dir: str, job_tenant: str):
-        self.pointer_tenant, self.job_tenant = pointer_tenant, job_tenant
+    def __init__(self, pointer: str, pointer_tenant: str, job_dir: str, job_tenant: str, action: str = "restore"):
+        self.pointer_tenant, self.job_tenant, self.action = pointer_tenant, job_tenant, action
+        what, rule = (("the savepoint target", "writes savepoints only under its own tenant's prefix")
+                      if action == "savepoint" else ("the checkpoint", "restores only its own tenant's checkpoints"))
         super().__init__(
-            f"restore refused: the checkpoint belongs to tenant {pointer_tenant or '<default>'!r} but this "
+            f"{action} refused: {what} belongs to tenant {pointer_tenant or '<default>'!r} but this "
             f"job's checkpoint directory {job_dir} belongs to tenant {job_tenant or '<default>'!r} "
-            "(heliosdb.crypto.tenants.*); a job restores only its own tenant's checkpoints", pointer)
+            f"(heliosdb.crypto.tenants.*); a job {rule}", pointer)
 
 
 def aggregate(snapshot: dict[str, float]) -> dict[str, float]:
@@ -74,14 +78,16 @@ def flink_metrics(conf_json: str) -> str:
     return json.dumps(aggregate(metrics.snapshot()), sort_keys=True)
 
 
-def check_restore(sid: int, job_dir: str, pointer: str) -> str:
+def check_restore(sid: int, job_dir: str, pointer: str, action: str = "restore") -> str:
+    if action not in ("restore", "savepoint"):
+        raise ValueError(f"unknown tenant check {action!r}")
     from . import hooks
     session = hooks.session(sid)
     tenants = session.router.map
     job_tenant = tenants.tenant_for(job_dir).id
     pointer_tenant = tenants.tenant_for(pointer).id
     if pointer_tenant != job_tenant:
-        err = TenantRestoreError(pointer, pointer_tenant, job_dir, job_tenant)
+        err = TenantRestoreError(pointer, pointer_tenant, job_dir, job_tenant, action)
         from ..observe import BUS
         BUS.emit("tenant_mismatch", "denied", path=pointer, tenant=job_tenant, header_tenant=pointer_tenant,
                  error="TenantRestoreError")

@@ -4,6 +4,7 @@ import org.apache.flink.api.common.JobID;
 import org.apache.flink.core.fs.Path;
 import org.apache.flink.runtime.state.CheckpointStorage;
 import org.apache.flink.runtime.state.CheckpointStorageAccess;
+import org.apache.flink.runtime.state.CheckpointStorageLocation;
 import org.apache.flink.runtime.state.CompletedCheckpointStorageLocation;
 import org.apache.flink.runtime.state.filesystem.FsCheckpointStorageAccess;
 import org.apache.flink.runtime.state.storage.FileSystemCheckpointStorage;
@@ -14,7 +15,8 @@ import java.io.IOException;
  * FileSystemCheckpointStorage with the tenant guard: {@link #resolveCheckpoint} and the access's
  * {@code resolveCheckpoint} (what the JobManager's CheckpointCoordinator calls for {@code -s} /
  * {@code execution.state-recovery.path}, savepoint or retained checkpoint) first ask
- * {@link TenantGuard#check}. The access is a {@link FsCheckpointStorageAccess} subclass, so file
+ * {@link TenantGuard#check}; the access's {@code initializeLocationForSavepoint} (a savepoint being
+ * taken) asks {@link TenantGuard#checkSavepoint} about its target directory. The access is a {@link FsCheckpointStorageAccess} subclass, so file
  * merging, ForSt and every {@code instanceof FsCheckpointStorageAccess} behave as with the plain
  * storage. Without tenants configured it is exactly FileSystemCheckpointStorage.
  */
@@ -79,6 +81,15 @@ public class TenantCheckpointStorage implements CheckpointStorage {
         public CompletedCheckpointStorageLocation resolveCheckpoint(String pointer) throws IOException {
             guard.check(pointer);
             return super.resolveCheckpoint(pointer);
+        }
+
+        /** A savepoint goes under the job's own tenant only (else it is sealed with another tenant's keys). */
+        @Override
+        public CheckpointStorageLocation initializeLocationForSavepoint(long checkpointId, String externalLocationPointer)
+                throws IOException {
+            Path target = externalLocationPointer != null ? new Path(externalLocationPointer) : getDefaultSavepointDirectory();
+            guard.checkSavepoint(target == null ? null : target.toString());
+            return super.initializeLocationForSavepoint(checkpointId, externalLocationPointer);
         }
     }
 }

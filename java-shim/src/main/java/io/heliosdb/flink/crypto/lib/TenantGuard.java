@@ -41,17 +41,26 @@ final class TenantGuard implements Serializable {
         return jobDirectory;
     }
 
-    /** Throws if {@code pointer} belongs to another tenant than the job's checkpoint directory. */
+    /** Throws if restore pointer {@code pointer} belongs to another tenant than the job's checkpoint directory. */
     void check(String pointer) throws IOException {
-        if (!active() || pointer == null) {
+        check(pointer, "restore");
+    }
+
+    /** Throws if savepoint target {@code target} lies under another tenant's prefix than the job's checkpoints. */
+    void checkSavepoint(String target) throws IOException {
+        check(target, "savepoint");
+    }
+
+    private void check(String path, String action) throws IOException {
+        if (!active() || path == null) {
             return;
         }
         if (jobDirectory == null) {
-            throw new IOException("restore of " + pointer + " refused: tenants are configured "
+            throw new IOException(action + " of " + path + " refused: tenants are configured "
                     + "(heliosdb.crypto.tenants.*) but the job has no execution.checkpointing.dir to take its tenant from");
         }
         LibPython python = LibPython.get(conf);
         Object sid = python.call(TIMEOUT_MILLIS, "configure", LibPython.toJson(conf));
-        python.call(TIMEOUT_MILLIS, "check_restore", sid, jobDirectory, pointer);
+        python.call(TIMEOUT_MILLIS, "check_restore", sid, jobDirectory, path, action);
     }
 }

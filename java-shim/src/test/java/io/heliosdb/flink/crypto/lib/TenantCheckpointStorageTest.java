@@ -108,6 +108,15 @@ class TenantCheckpointStorageTest {
             assertTrue(m.contains("tenant 'A'") && m.contains("tenant 'B'") && m.contains("tenant-B/job-3/cp"), m);
             assertFalse(m.contains("keyring"), "no key material or key location in the message");
         }
+        // taking a savepoint: only under the job's own tenant (else another tenant's keys would seal it)
+        IOException sp = assertThrows(IOException.class,
+                () -> access.initializeLocationForSavepoint(5, "file://" + tmp.resolve("tenant-A/savepoints")));
+        assertTrue(sp.getMessage().contains("savepoint refused: the savepoint target belongs to tenant 'A'"), sp.getMessage());
+        assertFalse(Files.exists(tmp.resolve("tenant-A/savepoints")), "nothing created under the other tenant");
+        access.initializeLocationForSavepoint(6, "file://" + tmp.resolve("tenant-B/savepoints"));
+        try (java.util.stream.Stream<Path> made = Files.list(tmp.resolve("tenant-B/savepoints"))) {
+            assertTrue(made.anyMatch(p -> p.getFileName().toString().startsWith("savepoint-")), "own tenant: made");
+        }
         // an untenanted path belongs to the default tenant: refused too
         IOException untenanted = assertThrows(IOException.class,
                 () -> access.resolveCheckpoint("file://" + tmp.resolve("other/chk-1")));
