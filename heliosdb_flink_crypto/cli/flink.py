@@ -9,7 +9,8 @@ def register(sub) -> None:
     p = sub.add_parser("flink", help="Flink integration: install the enc+ FileSystem plugin")
     ps = p.add_subparsers(dest="flink_command", required=True, metavar="ACTION")
     ins = ps.add_parser("install", help="copy the shim into FLINK_HOME/plugins and print the config lines to add",
-                        description="Copies the shim jar into FLINK_HOME/plugins/heliosdb-crypto/, puts "
+                        description="Copies the shim jar into FLINK_HOME/plugins/heliosdb-crypto/ and the lib "
+                        "jar (metered state backend, tenant checkpoint storage) into lib/, puts "
                         "flink-python (pemja) into lib/ if missing, and prints config.yaml lines on stdout "
                         "(actions go to stderr, so `... >> conf/config.yaml` appends only configuration).")
     ins.add_argument("flink_home", metavar="FLINK_HOME", nargs="?", default=os.environ.get("FLINK_HOME"),
