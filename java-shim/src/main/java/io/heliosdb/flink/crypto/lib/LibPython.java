@@ -42,8 +42,12 @@ final class LibPython {
     private final ExecutorService worker;
     /** Worker thread only. */
     private PythonInterpreter interpreter;
+    /** Worker thread only: why Python could not start, and when (retried at most once per {@link #RETRY_NANOS}). */
+    private Exception startFailure;
+    private long startFailedAt;
+    static final long RETRY_NANOS = TimeUnit.SECONDS.toNanos(60);
 
-    private LibPython(String pythonExec) {
+    LibPython(String pythonExec) {
         this.pythonExec = pythonExec;
         this.worker = Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, "heliosdb-crypto-lib-python");
@@ -73,7 +77,17 @@ final class LibPython {
         System.arraycopy(args, 0, all, 1, args.length);
         return worker.submit(() -> {
             if (interpreter == null) {
-                interpreter = open();
+                if (startFailure != null && System.nanoTime() - startFailedAt < RETRY_NANOS) {
+                    throw startFailure; // no new Python process every second when it cannot start
+                }
+                try {
+                    interpreter = open();
+                    startFailure = null;
+                } catch (Exception e) {
+                    startFailure = e;
+                    startFailedAt = System.nanoTime();
+                    throw e;
+                }
             }
             return interpreter.invoke(ENTRY, all);
         });

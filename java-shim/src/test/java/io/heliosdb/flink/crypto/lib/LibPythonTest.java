@@ -63,6 +63,16 @@ class LibPythonTest {
     }
 
     @Test
+    void aPythonThatCannotStartFailsEveryCallWithoutRetryingEachTime() throws Exception {
+        LibPython missing = new LibPython("/nonexistent/bin/python3");
+        IOException first = assertThrows(IOException.class, () -> missing.call(60_000, "ping"));
+        assertTrue(first.getMessage().contains("heliosdb.crypto.python.executable: cannot run /nonexistent/bin/python3"),
+                first.getMessage());
+        IOException again = assertThrows(IOException.class, () -> missing.call(60_000, "ping"));
+        assertEquals(first.getMessage(), again.getMessage(), "the remembered failure, not a new attempt");
+    }
+
+    @Test
     void jsonAndConfigurationHelpers() {
         Map<String, String> flink = new TreeMap<>();
         flink.put("heliosdb.crypto.kms.uri", "local:///a \"b\"\\c\n");
