@@ -7,6 +7,7 @@
   ``flink_taskmanager_heliosdb_checkpoint_encryption_total``.
 * The metered factory around RocksDB with incremental checkpoints: the run restores exactly from
   its retained incremental checkpoint.
+* Changelog on: Flink wraps the metered backend in its changelog backend; the restore is exact.
 """
 from __future__ import annotations
 
@@ -120,5 +121,27 @@ def test_metered_rocksdb_incremental_restores_exactly(tmp_path, crypto_conf):
     again = h.run_job(str(tmp_path), "restored", f"enc+file://{tmp_path}/restored-checkpoints",
                       restore=first.result["checkpoints"][-1], conf=conf,
                       **_job(backend="rocksdb", incremental=True))
+    assert again.ok, again.describe()
+    h.assert_continued(again.out_dir, RECORDS, KEYS)
+
+
+def test_changelog_wraps_the_metered_backend_and_restores_exactly(tmp_path, crypto_conf):
+    """Flink wraps the metered backend in its changelog backend (it would refuse a DelegatingStateBackend);
+    changelog files are ciphertext; a restore (CLAIM mode: Flink's changelog backend cannot restore in
+    NO_CLAIM mode, with or without the metered backend) continues every key exactly."""
+    conf = dict(_metered(crypto_conf, "rocksdb"), **{
+        "state.changelog.enabled": "true", "state.changelog.storage": "filesystem",
+        "state.changelog.dstl.dfs.base-path": f"enc+file://{tmp_path}/changelog",
+        "state.changelog.periodic-materialize.interval": "2 s", "execution.state-recovery.claim-mode": "CLAIM"})
+    first = h.run_job(str(tmp_path), "first", f"enc+file://{tmp_path}/checkpoints", mode="cancel", conf=conf,
+                      stop_after=3, **_job(backend="rocksdb", throttle_ms=2))
+    assert first.ok, first.describe()
+    flink_log = "".join(open(p, errors="replace").read() for p in h.all_files(f"{tmp_path}/first-flink-log"))
+    assert "ChangelogStateBackend is used, delegating MeteredStateBackend" in flink_log
+    changelog = h.all_files(f"{tmp_path}/changelog")
+    assert changelog, "no changelog files were written"
+    assert h.not_encrypted(f"{tmp_path}/changelog") == [] and h.files_with(f"{tmp_path}/changelog") == []
+    again = h.run_job(str(tmp_path), "restored", f"enc+file://{tmp_path}/restored-checkpoints",
+                      restore=first.result["checkpoints"][-1], conf=conf, **_job(backend="rocksdb"))
     assert again.ok, again.describe()
     h.assert_continued(again.out_dir, RECORDS, KEYS)
