@@ -105,11 +105,20 @@ class StandaloneCluster:
         return e
 
     def start(self, timeout: float = 120) -> "StandaloneCluster":
+        self.launch()
+        return self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Write conf/config.yaml and start both processes without waiting (clients started
+        meanwhile retry until the JobManager answers; jobs wait for the TaskManager's slots)."""
         os.makedirs(os.path.join(self.home, "pid"), exist_ok=True)
         with open(os.path.join(self.home, "conf", "config.yaml"), "w") as f:
             f.write(_yaml(self.conf) + self.extra_yaml)
         for script in ("jobmanager.sh", "taskmanager.sh"):
             self._spawn(script)
+
+    def wait_ready(self, timeout: float = 120) -> "StandaloneCluster":
+        """Wait until a TaskManager is registered (raises if a process exits)."""
         return self._wait_for_taskmanager(timeout)
 
     def _spawn(self, script: str) -> None:
