@@ -15,8 +15,9 @@ reporter on), shared by every test of this module (it starts once):
    checkpoints of the running jobs: at most one per checkpoint (a warm DEK cache makes none).
 
 The jobs are ``jobs/counter_job.py`` submitted with ``flink run -d -py``; their options (checkpoint
-directory, state backend, checkpoint storage) are job configuration (``--conf`` of the job, which
-wins over the cluster's config.yaml). Every port is on 127.0.0.1; the cluster stops at the end.
+directory, state backend, checkpoint storage) are job configuration (``flink run -D...``, and the
+job's own ``--conf`` for keys the job sets itself), which wins over the cluster's config.yaml.
+Every port is on 127.0.0.1; the cluster and every client stop at the end.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import urllib.error
@@ -95,11 +97,12 @@ class Session:
         return f"http://127.0.0.1:{self.ports[key]}/metrics"
 
     def job_args(self, tenant: str, name: str, cp: str | None = None, throttle: float = 0) -> list[str]:
-        args = ["-py", h.JOB, "--mode", "submit", "--checkpoint-dir", cp or self.checkpoint_dir(tenant),
+        """``flink run`` options (per-job configuration with -D) and the counter job's arguments;
+        state.backend.type goes through the job's --conf because the job sets that key itself."""
+        args = [f"-Dexecution.checkpointing.storage={TENANT_STORAGE}", "-Dheliosdb.crypto.state-backend=hashmap",
+                "-py", h.JOB, "--mode", "submit", "--checkpoint-dir", cp or self.checkpoint_dir(tenant),
                 "--out-dir", str(self.root / f"{name}-out"), "--records", str(RECORDS), "--keys", str(KEYS),
-                "--pad", str(PAD), "--interval-ms", str(INTERVAL_MS),
-                "--conf", f"state.backend.type={METERED}", "--conf", "heliosdb.crypto.state-backend=hashmap",
-                "--conf", f"execution.checkpointing.storage={TENANT_STORAGE}"]
+                "--pad", str(PAD), "--interval-ms", str(INTERVAL_MS), "--conf", f"state.backend.type={METERED}"]
         return args + (["--throttle-ms", str(throttle)] if throttle else [])
 
     def submit(self, runs: dict[str, list[str]]) -> dict[str, subprocess.Popen]:
@@ -107,7 +110,7 @@ class Session:
         JVM and a Python process, slow to start); collect them with :meth:`submitted`."""
         procs = {name: subprocess.Popen([os.path.join(self.cluster.home, "bin", "flink"), "run", "-d", *args],
                                         env=self.cluster.env(), stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True)
+                                        stderr=subprocess.STDOUT, text=True, start_new_session=True)
                  for name, args in runs.items()}
         self.clients += procs.values()
         return procs
@@ -119,11 +122,21 @@ class Session:
             try:
                 text, _ = proc.communicate(timeout=240)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                _kill(proc)
                 text, _ = proc.communicate()
             m = re.search(r"JobID ([0-9a-f]{32})", text)
             out[name] = Submission(proc.returncode, m.group(1) if m else None, text)
         return out
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    """A flink client still running, with its Python driver (its own process group)."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
 
 
 class Submission:
@@ -145,9 +158,7 @@ def session(tmp_path_factory):
         yield s
     finally:
         for p in s.clients:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+            _kill(p)
         cluster.stop()
 
 
@@ -245,7 +256,9 @@ def test_kms_calls_per_checkpoint_per_process(session, capsys):
     with capsys.disabled():
         print(f"\nKMS calls over {n} checkpoints ({sum(ck2.values()) - sum(ck0.values())} by the second "
               f"count) of 2 jobs: TaskManager {tm_calls:g} ({tm_calls / n:.3f}/checkpoint, {files:g} files "
-              f"encrypted), JobManager {jm_calls:g} ({jm_calls / n:.3f}/checkpoint)")
+              f"encrypted), JobManager {jm_calls:g} ({jm_calls / n:.3f}/checkpoint); since each process "
+              f"started: TaskManager {_kms_calls(tm1):g}, JobManager {_kms_calls(jm1):g} (the first data key "
+              f"of each tenant)")
     assert n >= 6 and files >= n, (n, files)
     assert tm_calls / n <= 1, f"TaskManager: {tm_calls} KMS calls over {n} checkpoints"
     assert jm_calls / n <= 1, f"JobManager: {jm_calls} KMS calls over {n} checkpoints"
