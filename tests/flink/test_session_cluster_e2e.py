@@ -214,6 +214,12 @@ def test_flink_rest_and_prometheus_reporter_show_the_seed_metrics(session):
                        "heliosdb_checkpoint_encryption_total growing")
     assert _float(after[SEED[0]]) > _float(before[SEED[0]]) > 0
 
+    # the web UI's task metrics tab: the keyed operator's metric group lists them too
+    job = session.jobs["acme"]
+    (vertex,) = [v["id"] for v in cluster.get(f"/jobs/{job}")["vertices"] if v["name"].startswith("count")]
+    ids = [m["id"] for m in cluster.get(f"/jobs/{job}/vertices/{vertex}/metrics")]
+    assert any(i.endswith("." + SEED[0]) for i in ids), f"{SEED[0]} not among the task's metrics: {ids[:20]}"
+
     # Flink's Prometheus reporter on the TaskManager: flink_taskmanager_<seed name>
     prom = h.wait_for(lambda: (t := scrape(session.url("tm_prom"))) and
                       prom_value(t, "flink_taskmanager_" + SEED[0]) > 0 and t, 20,
