@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import collections
+import glob
 import json
 import os
 import signal
@@ -209,3 +210,15 @@ def decrypt_all(root: str, kms_uri: str) -> dict[str, bytes]:
     finally:
         crypto.close()
     return out
+
+
+def retained_checkpoint(cluster, cp_root, job_id: str) -> str:
+    """The checkpoint a cancelled job retained: the newest chk-N holding a _metadata file (Flink keeps
+    one), once the REST API reports the same one (its checkpoint statistics are cached for a few
+    seconds, so right after the cancel it can still name a subsumed, deleted checkpoint)."""
+    found = glob.glob(os.path.join(str(cp_root), job_id, "chk-*", "_metadata"))
+    assert found, f"no retained checkpoint of {job_id} under {cp_root}"
+    newest = max((os.path.dirname(p) for p in found), key=lambda d: int(d.rsplit("-", 1)[1]))
+    wait_for(lambda: local_path(cluster.get(f"/jobs/{job_id}/checkpoints")["latest"]["completed"]
+                                ["external_path"]) == newest, 20, f"REST naming {newest} as retained")
+    return "enc+file://" + newest

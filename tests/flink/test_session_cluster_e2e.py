@@ -21,7 +21,6 @@ Every port is on 127.0.0.1; the cluster and every client stop at the end.
 """
 from __future__ import annotations
 
-import glob
 import json
 import os
 import re
@@ -293,18 +292,6 @@ def _refused(cluster, sub: Submission) -> str:
     return sub.text + cluster.job_exceptions(sub.job_id)
 
 
-def _retained(cluster, cp_root, job_id: str) -> str:
-    """The checkpoint a cancelled job retained: the newest chk-N holding a _metadata file (Flink keeps
-    one), once the REST API reports the same one (its checkpoint statistics are cached for a few
-    seconds, so right after the cancel it can still name a subsumed, deleted checkpoint)."""
-    found = glob.glob(os.path.join(str(cp_root), job_id, "chk-*", "_metadata"))
-    assert found, f"no retained checkpoint of {job_id} under {cp_root}"
-    newest = max((os.path.dirname(p) for p in found), key=lambda d: int(d.rsplit("-", 1)[1]))
-    h.wait_for(lambda: h.local_path(cluster.get(f"/jobs/{job_id}/checkpoints")["latest"]["completed"]
-                                    ["external_path"]) == newest, 20, f"REST naming {newest} as retained")
-    return "enc+file://" + newest
-
-
 def test_tenants_in_one_session_cluster(session):
     cluster, jobs, prefix = session.cluster, session.jobs, session.prefix
     _wait_checkpoints(cluster, jobs, {t: 1 for t in TENANTS})
@@ -326,7 +313,7 @@ def test_tenants_in_one_session_cluster(session):
     assert cluster.wait_status(jobs["acme"], {"CANCELED", "FAILED"}) == "CANCELED"
     for t in TENANTS:
         cluster.wait_status(jobs[t], {"CANCELED", "FAILED"})
-        retained[t] = _retained(cluster, prefix[t] / "checkpoints", jobs[t])
+        retained[t] = h.retained_checkpoint(cluster, prefix[t] / "checkpoints", jobs[t])
 
     acme_chk = h.local_path(retained["acme"])
     copied = prefix["globex"] / "copied" / os.path.relpath(acme_chk, prefix["acme"])
