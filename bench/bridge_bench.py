@@ -127,17 +127,19 @@ def main(argv=None) -> int:
                     a.baseline_jar) if a.baseline_jar else None
     times = {(side, op): [] for side in ("py", "java", "plain", "base") for op in ("encrypt", "decrypt")}
     try:
-        for r in range(a.rounds + 1):  # round 0 warms up both sides
+        for r in range(a.rounds + 1):  # round 0 warms up every side
             for op in ("encrypt", "decrypt"):
-                tp, tj = getattr(py, op)(), jv.run(op)
-                if base and r:
-                    times["base", op].append(base.run(op))
-                tf = (jv.run("plain" if op == "encrypt" else "plain-read")) if a.dir else None
-                if r:
-                    times["py", op].append(tp)
-                    times["java", op].append(tj)
-                    if tf:
-                        times["plain", op].append(tf)
+                runs = {"py": lambda: getattr(py, op)(), "java": lambda: jv.run(op)}
+                if base:
+                    runs["base"] = lambda: base.run(op)
+                if a.dir:
+                    runs["plain"] = lambda: jv.run("plain" if op == "encrypt" else "plain-read")
+                order = list(runs)
+                k = r % len(order)  # rotate who goes first: the position in a round biases it
+                for side in order[k:] + order[:k]:
+                    t = runs[side]()
+                    if r:
+                        times[side, op].append(t)
     finally:
         jv.close()
         if base:

@@ -25,6 +25,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -67,10 +68,14 @@ def diff(a: dict, b: dict) -> dict:
     return {k: b.get(k, 0) - a.get(k, 0) for k in set(a) | set(b) if b.get(k, 0) - a.get(k, 0)}
 
 
+RUNNING: list["Job"] = []  # stopped on any exit, so no job outlives an interrupted benchmark
+
+
 class Job:
     """The counter job in ``hold`` mode in a background thread; :meth:`stop` cancels it."""
 
     def __init__(self, work, name, cp_uri, args, conf, restore=""):
+        RUNNING.append(self)
         self.rest_port = free_port()
         self.stop_file = os.path.join(work, name + ".stop")
         self.run = None
@@ -96,6 +101,8 @@ class Job:
     def stop(self):
         open(self.stop_file, "w").close()
         self.thread.join(300)
+        if self in RUNNING:
+            RUNNING.remove(self)
 
 
 def measure_checkpoints(job: Job, jid: str, state_bytes: int, n: int, metrics_port, timeout=900):
@@ -255,6 +262,7 @@ def main(argv=None) -> int:
     if a.quick:
         a.keys, a.checkpoints = 16, 2
     work = tempfile.mkdtemp(prefix="heliosdb-flink-bench-")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up below on kill too
     try:
         keyring = f"local://{work}/keyring.json"
         r = harness.cli("keyring", "init", keyring)
@@ -276,6 +284,8 @@ def main(argv=None) -> int:
             with open(a.json, "w") as f:
                 json.dump(rows, f, indent=1)
     finally:
+        for job in list(RUNNING):
+            job.stop()
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -73,10 +73,42 @@ final class CryptoEngine {
         return out.length;
     }
 
-    /** Zero-copy only: starts sealing on a Python worker; {@link #sealed} waits for it. */
+    /** What is done with sealed bytes on the worker: typically, write them to the inner stream. */
+    interface SealedSink {
+        void write(int sealedLength) throws IOException;
+    }
+
+    /** What fetches sealed bytes on the worker: typically, read them from the inner stream. */
+    interface SealedSource {
+        int read() throws IOException;
+    }
+
+    /** Zero-copy only: seals on a Python worker, which then hands the sealed length to {@code sink}
+     *  (same thread); {@link #sealed} waits for both. */
     PythonBridge.Call sealAsync(long handle, long index, boolean last, NativeBuffers.Registered src,
-                                                  int len, NativeBuffers.Registered dst) throws IOException {
-        return bridge.submit("seal", handle, index, last, src.id, (long) len, dst.id);
+                                int len, NativeBuffers.Registered dst, SealedSink sink) {
+        return bridge.submit(() -> new Object[] {handle, index, last, src.id, (long) len, dst.id}, "seal", r -> {
+            sink.write(((Long) r).intValue());
+            return r;
+        });
+    }
+
+    /** Zero-copy only: {@code source} fetches sealed bytes, then Python opens them, both on a worker;
+     *  {@link #opened} waits for them. */
+    PythonBridge.Call openAsync(long handle, long index, boolean last, SealedSource source,
+                                NativeBuffers.Registered src, NativeBuffers.Registered dst) {
+        return bridge.submit(() -> new Object[] {handle, index, last, src.id, (long) source.read(), dst.id},
+                "open", null);
+    }
+
+    static int opened(PythonBridge.Call c) throws IOException {
+        return ((Long) c.await("open")).intValue();
+    }
+
+    /** An inner stream's failure, saying which encrypted file it hit (the inner message kept). */
+    static IOException innerFailure(String path, String what, IOException e) {
+        String m = String.valueOf(e.getMessage());
+        return m.contains(path) ? e : new IOException(path + ": " + what + " the inner file failed: " + m, e);
     }
 
     static int sealed(PythonBridge.Call c) throws IOException {

@@ -14,9 +14,9 @@ import java.nio.ByteBuffer;
  * {@link ByteBufferReadable} so positional reads (ForSt) need no seek.
  *
  * <p>Decrypted segments are kept as a window: one segment on random access; reading sequentially,
- * the next window (four times the current one, up to {@link NativeBuffers#BATCH_BYTES}) is fetched by
- * an {@link IoPool} thread and decrypted by one Python call on a worker while the caller consumes the
- * current one (a failure there is reported when that window is read; without direct memory for it,
+ * the next window (four times the current one, up to {@link NativeBuffers#BATCH_BYTES}) is fetched
+ * from the inner stream and decrypted by one Python call, both on a worker, while the caller consumes
+ * the current one (a failure there is reported when that window is read; without direct memory for it,
  * there is no prefetch). The caller waits for the prefetch before it touches the inner stream itself. An inner stream that is itself ByteBufferReadable (the local
  * file system) is read straight into the native buffers.
  */
@@ -43,7 +43,7 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
     private long first = -1; // the window: segments [first, first + segments) in plain[slot]
     private long segments;
     private int windowLen;
-    private java.util.concurrent.Future<Integer> prefetch; // fetch + decrypt of the next window
+    private PythonBridge.Call prefetch; // fetch + decrypt of the next window
     private long prefetchFirst = -1;
     private long prefetchSegments;
     private long pos;
@@ -114,11 +114,11 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
         boolean sequential = first >= 0 && idx == first + segments;
         first = -1;
         if (prefetch != null) {
-            java.util.concurrent.Future<Integer> c = prefetch;
+            PythonBridge.Call c = prefetch;
             prefetch = null;
             if (idx >= prefetchFirst && idx < prefetchFirst + prefetchSegments) {
                 slot ^= 1;
-                windowLen = IoPool.await(c); // its failure is this read's failure
+                windowLen = CryptoEngine.opened(c); // its failure is this read's failure
                 first = prefetchFirst;
                 segments = prefetchSegments;
             } else {
@@ -193,26 +193,24 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
             return; // no memory for it: read on demand
         }
         boolean last = from + n == count;
-        prefetch = IoPool.submit(() -> {
-            int want;
+        prefetch = engine.openAsync(handle, from, last, () -> {
             try {
-                want = fetch(from, n, other);
+                return fetch(from, n, other);
             } catch (CryptoIOException e) {
                 throw e;
             } catch (IOException e) {
-                throw IoPool.naming(path, "reading", e);
+                throw CryptoEngine.innerFailure(path, "reading", e);
             }
-            return engine.open(handle, from, last, sealed[other], want, plain[other]);
-        });
+        }, sealed[other], plain[other]);
         prefetchFirst = from;
         prefetchSegments = n;
     }
 
     /** Waits for a prefetch nobody wants (its buffers and the inner stream must be idle before
      *  reuse); ignores its result. */
-    private static void settle(java.util.concurrent.Future<Integer> c) {
+    private static void settle(PythonBridge.Call c) {
         try {
-            IoPool.await(c);
+            c.await("open");
         } catch (IOException | RuntimeException ignored) {
             // nobody asked for those segments
         }

@@ -4,6 +4,7 @@ import org.apache.flink.core.fs.FSDataOutputStream;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Plaintext in, the encrypted file out to the inner stream: the header first, then the segments
@@ -11,9 +12,9 @@ import java.nio.ByteBuffer;
  *
  * <p>Batched and pipelined: a file starts with a buffer of one segment (small files stay small);
  * as it grows, buffers grow fourfold up to {@link NativeBuffers#BATCH_BYTES}. A full buffer is sealed
- * by one Python call on a worker and written to the inner stream by an {@link IoPool} thread while
- * the caller fills the other buffer, so encryption and the inner stream's I/O overlap the caller's
- * own work (serializing state). At most one batch is in flight, and every call that touches the
+ * by one Python call on a worker, which then writes it to the inner stream, while the caller fills
+ * the other buffer, so encryption and the inner stream's I/O overlap the caller's own work
+ * (serializing state). At most one batch is in flight, and every call that touches the
  * inner stream waits for it first: sealed bytes reach the inner stream in order, one thread at a time.
  *
  * <p>{@link #getPos()} is the plaintext position (Flink records state offsets from it).
@@ -24,6 +25,11 @@ import java.nio.ByteBuffer;
  * buffers go back to a shared pool on close.
  */
 final class EncryptingOutputStream extends FSDataOutputStream {
+
+    private static final int SEALING = 0;       // whoever comes first: worker done sealing, or the caller
+    private static final int BLOCKED = 1;       // the caller is still writing the batch before it
+    private static final int CALLER_WRITES = 2;
+    private static final int WORKER_WRITES = 3;
 
     private final FSDataOutputStream out;
     private final CryptoEngine engine;
@@ -40,8 +46,9 @@ final class EncryptingOutputStream extends FSDataOutputStream {
     private int fill;
     private long index;
     private long total;
-    private java.util.concurrent.Future<Void> pending; // seal + write of the batch in flight
+    private PythonBridge.Call pending; // seal (+ maybe write) of the batch in flight
     private int pendingSlot;
+    private AtomicInteger pendingClaim; // who writes it: SEALING (undecided), BLOCKED, *_WRITES
     private boolean closed;
     private IOException failure;
 
@@ -149,40 +156,42 @@ final class EncryptingOutputStream extends FSDataOutputStream {
     }
 
     /**
-     * Seals the current buffer as segments {@code index, ...}: the last batch inline, others in the
-     * background (sealed by Python, then written by an I/O thread) while the caller fills the other
-     * buffer. One batch in flight at most: wait for the previous one before starting the next.
+     * Seals the current buffer as segments {@code index, ...} and has them written. One batch in
+     * flight at most. Who writes a sealed batch adapts to who is idle (both in order, one at a time):
+     * the worker right after sealing it while the caller is still filling the next buffer (a caller
+     * busy serializing state keeps only the copy-in), or the caller, after starting the next seal,
+     * when it arrived first (a fast caller then overlaps the write with that seal). Over a local
+     * file's channel the worker always writes (an interrupt of Flink's thread would close it).
      */
     private void emit(boolean last) throws IOException {
         long segments = Math.max(1, (fill + seg - 1) / seg);
         try {
-            drain();
-            if (last || !engine.buffers.zeroCopy()) {
-                int n = engine.seal(handle, index, last, plain[cur], fill, sealed[cur]);
-                if (channel == null) {
-                    writeSealed(cur, n);
-                } else { // a file channel is closed by an interrupt of the thread using it: not Flink's
-                    int slot = cur;
-                    IoPool.await(IoPool.submit(() -> {
-                        writeSealed(slot, n);
-                        return null;
-                    }));
-                }
+            int prevSlot = pendingSlot;
+            int prevLen = pending == null ? -1 : settle(); // >= 0: the caller writes the previous batch
+            int slot = cur;
+            if (!engine.buffers.zeroCopy()) { // no pipeline: nothing in flight
+                writeSealed(slot, engine.seal(handle, index, last, plain[slot], fill, sealed[slot]));
             } else {
-                int slot = cur;
-                PythonBridge.Call c = engine.sealAsync(handle, index, false, plain[slot], fill, sealed[slot]);
-                pending = IoPool.submit(() -> {
-                    int n = CryptoEngine.sealed(c);
-                    try {
+                AtomicInteger claim = new AtomicInteger(prevLen >= 0 ? BLOCKED : SEALING);
+                pending = engine.sealAsync(handle, index, last, plain[slot], fill, sealed[slot], n -> {
+                    if (claim.compareAndSet(SEALING, WORKER_WRITES)) {
                         writeSealed(slot, n);
-                    } catch (IOException e) {
-                        throw IoPool.naming(path, "writing", e);
+                    } else {
+                        claim.compareAndSet(BLOCKED, CALLER_WRITES); // the previous one is not out yet
                     }
-                    return null;
                 });
                 pendingSlot = slot;
-                cur = slot ^ 1;
-                grow(cur, Math.min(batchSegments, 4 * (plain[slot].buffer.capacity() / seg)));
+                pendingClaim = claim;
+                if (prevLen >= 0) {
+                    writeSealed(prevSlot, prevLen); // while Python seals this batch
+                    claim.compareAndSet(BLOCKED, SEALING); // in order now: the worker may write it
+                }
+                if (last) {
+                    drain();
+                } else {
+                    cur = slot ^ 1;
+                    grow(cur, Math.min(batchSegments, 4 * (plain[slot].buffer.capacity() / seg)));
+                }
             }
         } catch (IOException | RuntimeException e) {
             throw failed(e);
@@ -191,31 +200,50 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         fill = 0;
     }
 
-    /** Waits until the batch in flight is sealed and written (its failure is this call's). */
+    /** Waits for the batch in flight; its sealed length if the caller is to write it, else -1. */
+    private int settle() throws IOException {
+        PythonBridge.Call c = pending;
+        AtomicInteger claim = pendingClaim;
+        pending = null;
+        if (channel == null) {
+            claim.compareAndSet(SEALING, CALLER_WRITES); // arrived first: write it ourselves
+        }
+        int n = CryptoEngine.sealed(c); // done: the worker's part (seal, maybe write) is over
+        return claim.get() == CALLER_WRITES ? n : -1;
+    }
+
+    /** The batch in flight is sealed and written (its failure is this call's). */
     private void drain() throws IOException {
         if (pending != null) {
-            java.util.concurrent.Future<Void> f = pending;
-            pending = null;
-            IoPool.await(f);
+            int slot = pendingSlot;
+            int n = settle();
+            if (n >= 0) {
+                writeSealed(slot, n);
+            }
         }
     }
 
+    /** Writes sealed bytes of slot {@code slot} to the inner stream; a failure names the file. */
     private void writeSealed(int slot, int n) throws IOException {
         ByteBuffer s = sealed[slot].buffer.duplicate();
         s.clear().limit(n);
-        if (channel != null) { // straight from native memory to the file
-            while (s.hasRemaining()) {
-                channel.write(s);
+        try {
+            if (channel != null) { // straight from native memory to the file
+                while (s.hasRemaining()) {
+                    channel.write(s);
+                }
+                return;
             }
-            return;
-        }
-        if (scratch == null) {
-            scratch = new byte[seg + overhead];
-        }
-        while (s.hasRemaining()) {
-            int take = Math.min(scratch.length, s.remaining());
-            s.get(scratch, 0, take);
-            out.write(scratch, 0, take);
+            if (scratch == null) {
+                scratch = new byte[seg + overhead];
+            }
+            while (s.hasRemaining()) {
+                int take = Math.min(scratch.length, s.remaining());
+                s.get(scratch, 0, take);
+                out.write(scratch, 0, take);
+            }
+        } catch (IOException e) {
+            throw CryptoEngine.innerFailure(path, "writing", e);
         }
     }
 
@@ -282,10 +310,13 @@ final class EncryptingOutputStream extends FSDataOutputStream {
 
     private void closeQuietly() {
         closed = true;
-        try {
-            drain(); // Python and the I/O thread may still use our buffers and the inner stream: wait
-        } catch (IOException | RuntimeException ignored) {
-            // the first failure is the one reported
+        if (pending != null) { // Python and the worker may still use our buffers and the inner stream: wait
+            try {
+                pending.await("seal");
+            } catch (IOException | RuntimeException ignored) {
+                // the first failure is the one reported
+            }
+            pending = null;
         }
         engine.discard(handle);
         release();

@@ -37,16 +37,30 @@ final class PythonBridge {
     private static final Object LOCK = new Object();
     private static volatile PythonBridge instance;
 
+    /** Java work done on the worker just before a call: reads its input, returns its arguments. */
+    interface Before {
+        Object[] args() throws IOException;
+    }
+
+    /** Java work done on the worker with a call's result (e.g. writing what Python sealed). */
+    interface After {
+        Object apply(Object result) throws IOException;
+    }
+
     /** One call in flight: arguments in, result or error out. */
     static final class Call {
-        final Object[] args;
+        Object[] args;
+        final Before before;
+        final After after;
         private volatile boolean done;
         private volatile Thread waiter;
         private Object result;
         private Throwable error;
 
-        Call(Object[] args) {
+        Call(Object[] args, Before before, After after) {
             this.args = args;
+            this.before = before;
+            this.after = after;
         }
 
         void complete(Object r, Throwable e) {
@@ -147,10 +161,16 @@ final class PythonBridge {
                 Object r = null;
                 Throwable err = null;
                 try {
+                    if (c.before != null) {
+                        c.args = withOp((String) c.args[0], c.before.args());
+                    }
                     if (p == null) {
                         p = open();
                     }
                     r = p.invoke(ENTRY, c.args);
+                    if (c.after != null) {
+                        r = c.after.apply(r);
+                    }
                 } catch (Throwable t) {
                     err = t;
                 }
@@ -184,13 +204,30 @@ final class PythonBridge {
 
     /** Starts {@code dispatch(op, *args)} on a worker; {@link Call#await} gives its result. */
     Call submit(String op, Object... args) {
-        Object[] all = new Object[args.length + 1];
-        all[0] = op;
-        System.arraycopy(args, 0, all, 1, args.length);
-        Call c = new Call(all);
+        return enqueue(new Call(withOp(op, args), null, null));
+    }
+
+    /**
+     * Starts, on a worker: {@code before} (Java work that yields the arguments, e.g. reading the
+     * input from the inner stream), {@code dispatch(op, *args)}, then {@code after} on its result
+     * (e.g. writing the output to the inner stream). The worker threads are the bridge's own (never
+     * interrupted), and the steps need no further hand-off; their IOExceptions are the call's.
+     */
+    Call submit(Before before, String op, After after) {
+        return enqueue(new Call(new Object[] {op}, before, after));
+    }
+
+    private Call enqueue(Call c) {
         unanswered.incrementAndGet();
         queue.add(c);
         return c;
+    }
+
+    private static Object[] withOp(String op, Object[] args) {
+        Object[] all = new Object[args.length + 1];
+        all[0] = op;
+        System.arraycopy(args, 0, all, 1, args.length);
+        return all;
     }
 
     static IOException translate(Throwable t) {

@@ -19,7 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Sealed batches are written, and later windows fetched, by background I/O threads while the
+ * Sealed batches are written, and later windows fetched, by the Python workers while the
  * caller goes on: the inner stream must still see one thread at a time, bytes in order, and a
  * failure there must fail the stream (naming the file), never vanish.
  */
@@ -156,6 +156,14 @@ class BackgroundIoTest {
         }
     }
 
+    static void sleepQuietly() {
+        try {
+            Thread.sleep(1);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
     static byte[] encrypt(Sink sink, byte[] data, String path) throws IOException {
         try (EncryptingOutputStream out = new EncryptingOutputStream(sink, engine, path)) {
             for (int off = 0, chunk = 1; off < data.length; chunk = chunk * 5 % 211 + 1) {
@@ -164,6 +172,9 @@ class BackgroundIoTest {
                 off += n;
                 if (off % 7 == 0) {
                     out.flush(); // flush waits for the batch in flight: still one thread inside
+                }
+                if (off % 5 == 0) {
+                    sleepQuietly(); // a slow caller (Flink serializing): the worker writes meanwhile
                 }
             }
         }
@@ -176,7 +187,7 @@ class BackgroundIoTest {
         Sink sink = new Sink(Long.MAX_VALUE);
         byte[] file = encrypt(sink, data, "bg-write");
         assertEquals(1, sink.watched.most.get(), "two threads wrote the inner stream at once");
-        assertTrue(sink.watched.threads.stream().anyMatch(t -> t.startsWith("heliosdb-crypto-io-")),
+        assertTrue(sink.watched.threads.stream().anyMatch(t -> t.startsWith("heliosdb-crypto-python-")),
                 "no batch was written in the background: " + sink.watched.threads);
 
         Source source = new Source(file, Long.MAX_VALUE);
@@ -194,7 +205,7 @@ class BackgroundIoTest {
             assertArrayEquals(Arrays.copyOfRange(data, SEG * 17 + 5, SEG * 18 + 5), some);
         }
         assertEquals(1, source.watched.most.get(), "two threads read the inner stream at once");
-        assertTrue(source.watched.threads.stream().anyMatch(t -> t.startsWith("heliosdb-crypto-io-")),
+        assertTrue(source.watched.threads.stream().anyMatch(t -> t.startsWith("heliosdb-crypto-python-")),
                 "no window was fetched in the background: " + source.watched.threads);
     }
 
