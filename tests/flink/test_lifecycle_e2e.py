@@ -17,12 +17,11 @@ import os
 import re
 import shutil
 import threading
-import urllib.request
 
 import pytest
 
 import harness as h
-from cluster import free_port
+from cluster import free_port, prom_value, scrape
 from heliosdb_flink_crypto.format import parse
 
 pytestmark = pytest.mark.slow
@@ -142,24 +141,6 @@ def test_tenant_checkpoint_copied_under_another_tenant_does_not_restore(tmp_path
 
 
 # -- 3. metrics endpoint inside the running job -------------------------------------------------
-def _scrape(url: str) -> str:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as r:
-            return r.read().decode()
-    except OSError:
-        return ""
-
-
-def _value(text: str, name: str, **labels) -> float:
-    """Sum of the samples of ``name`` whose labels include ``labels``."""
-    total = 0.0
-    for m in re.finditer(rf"^{re.escape(name)}(?:\{{([^}}]*)\}})? (\S+)$", text, re.M):
-        got = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1) or ""))
-        if all(got.get(k) == v for k, v in labels.items()):
-            total += float(m.group(2))
-    return total
-
-
 def test_metrics_endpoint_in_running_job(tmp_path, crypto_conf):
     port = free_port()
     url = f"http://127.0.0.1:{port}/metrics"
@@ -172,9 +153,9 @@ def test_metrics_endpoint_in_running_job(tmp_path, crypto_conf):
     t.start()
     try:
         def scraped():
-            text = _scrape(url)
-            ok = (_value(text, "heliosdb_checkpoint_encryption_total") >= 3
-                  and _value(text, "heliosdb_kms_calls_total", provider="local") > 0)
+            text = scrape(url)
+            ok = (prom_value(text, "heliosdb_checkpoint_encryption_total") >= 3
+                  and prom_value(text, "heliosdb_kms_calls_total", provider="local") > 0)
             return text if ok else ""
         text = h.wait_for(scraped, 110, "metrics endpoint showing encrypted checkpoint files", interval=0.5)
     finally:
@@ -189,13 +170,13 @@ def test_metrics_endpoint_in_running_job(tmp_path, crypto_conf):
                  "heliosdb_auth_failures_total"):
         assert re.search(rf"^# TYPE {name.removesuffix('_total')}(_total)? (counter|histogram)$", text, re.M), \
             f"{name} missing from the endpoint"
-    assert _value(text, "heliosdb_kms_calls_total", provider="local", op="dek_generate", outcome="ok") > 0, text
-    assert _value(text, "heliosdb_kms_call_duration_seconds_count", provider="local") > 0
-    assert _value(text, "heliosdb_checkpoint_encrypted_bytes_total") > 0
-    assert _value(text, "heliosdb_auth_failures_total") == 0
-    assert _value(text, "heliosdb_encryption_errors_total") == 0
-    assert _value(text, "heliosdb_checkpoint_encryption_duration_seconds_count") >= 3
+    assert prom_value(text, "heliosdb_kms_calls_total", provider="local", op="dek_generate", outcome="ok") > 0, text
+    assert prom_value(text, "heliosdb_kms_call_duration_seconds_count", provider="local") > 0
+    assert prom_value(text, "heliosdb_checkpoint_encrypted_bytes_total") > 0
+    assert prom_value(text, "heliosdb_auth_failures_total") == 0
+    assert prom_value(text, "heliosdb_encryption_errors_total") == 0
+    assert prom_value(text, "heliosdb_checkpoint_encryption_duration_seconds_count") >= 3
     # labels are bounded and never carry the keyring path
     assert crypto_conf["heliosdb.crypto.kms.uri"].split("://", 1)[1] not in text
     # the endpoint lives and dies with the job's process
-    assert _scrape(url) == ""
+    assert scrape(url) == ""

@@ -2,7 +2,6 @@ package io.heliosdb.flink.crypto;
 
 import java.io.IOException;
 import java.util.Map;
-import java.util.TreeMap;
 
 /**
  * One configured session of the Python engine: what the streams call to start a file and to seal
@@ -47,7 +46,7 @@ final class CryptoEngine {
         String exec = conf.getOrDefault(CryptoOptions.PYTHON_EXECUTABLE.key(),
                 CryptoOptions.PYTHON_EXECUTABLE.defaultValue());
         PythonBridge bridge = PythonBridge.get(exec);
-        long session = (Long) bridge.call("configure", toJson(conf));
+        long session = (Long) bridge.call("configure", PythonLaunch.toJson(conf));
         return new CryptoEngine(bridge, session, zeroCopy);
     }
 
@@ -168,33 +167,5 @@ final class CryptoEngine {
         java.nio.ByteBuffer d = r.buffer.duplicate();
         d.clear();
         d.put(b);
-    }
-
-    static String toJson(Map<String, String> conf) {
-        StringBuilder sb = new StringBuilder("{");
-        for (Map.Entry<String, String> e : new TreeMap<>(conf).entrySet()) {
-            if (sb.length() > 1) {
-                sb.append(',');
-            }
-            quote(sb, e.getKey());
-            sb.append(':');
-            quote(sb, e.getValue());
-        }
-        return sb.append('}').toString();
-    }
-
-    private static void quote(StringBuilder sb, String s) {
-        sb.append('"');
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            if (c == '"' || c == '\\') {
-                sb.append('\\').append(c);
-            } else if (c < 0x20) {
-                sb.append(String.format("\\u%04x", (int) c));
-            } else {
-                sb.append(c);
-            }
-        }
-        sb.append('"');
     }
 }

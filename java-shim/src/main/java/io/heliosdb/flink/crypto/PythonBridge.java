@@ -4,11 +4,7 @@ import pemja.core.PythonException;
 import pemja.core.PythonInterpreter;
 import pemja.core.PythonInterpreterConfig;
 
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
-import java.io.InterruptedIOException;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -105,7 +101,7 @@ final class PythonBridge {
     private final java.util.concurrent.atomic.AtomicInteger unanswered = new java.util.concurrent.atomic.AtomicInteger();
 
     private PythonBridge(String pythonExec, int threads) throws IOException {
-        List<String> paths = pythonPaths(pythonExec);
+        List<String> paths = PythonLaunch.pythonPaths(pythonExec);
         this.config = PythonInterpreterConfig.newBuilder()
                 .setPythonExec(pythonExec)
                 .addPythonPaths(paths.toArray(new String[0]))
@@ -255,42 +251,5 @@ final class PythonBridge {
             }
         }
         return m;
-    }
-
-    /** sys.path of the configured interpreter (its venv's site-packages), asked once. */
-    private static List<String> pythonPaths(String exec) throws IOException {
-        ProcessBuilder pb = new ProcessBuilder(exec, "-c",
-                "import os, sys, heliosdb_flink_crypto as m\n"
-                        // an editable install is found through a .pth hook pemja does not run: name its root
-                        + "print(os.path.dirname(os.path.dirname(os.path.abspath(m.__file__))))\n"
-                        + "for p in sys.path:\n    print(p)\n");
-        pb.redirectErrorStream(true);
-        Process p;
-        try {
-            p = pb.start();
-        } catch (IOException e) {
-            throw new IOException("heliosdb.crypto.python.executable: cannot run " + exec + ": " + e.getMessage(), e);
-        }
-        List<String> out = new ArrayList<>();
-        StringBuilder all = new StringBuilder();
-        try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-            String line;
-            while ((line = r.readLine()) != null) {
-                all.append(line).append('\n');
-                if (!line.isEmpty()) {
-                    out.add(line);
-                }
-            }
-        }
-        try {
-            if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
-                throw new IOException("heliosdb.crypto.python.executable: " + exec
-                        + " cannot import heliosdb_flink_crypto:\n" + all);
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new InterruptedIOException("interrupted while starting " + exec);
-        }
-        return out;
     }
 }

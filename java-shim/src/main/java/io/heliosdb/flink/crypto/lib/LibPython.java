@@ -3,13 +3,8 @@ package io.heliosdb.flink.crypto.lib;
 import pemja.core.PythonInterpreter;
 import pemja.core.PythonInterpreterConfig;
 
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
 import java.io.InterruptedIOException;
-import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.ExecutionException;
@@ -33,7 +28,11 @@ import java.util.concurrent.TimeoutException;
 final class LibPython {
 
     static final String ENTRY = "heliosdb_dispatch";
-    static final String PYTHON_KEY = "heliosdb.crypto.python.executable";
+    static String toJson(Map<String, String> conf) {
+        return io.heliosdb.flink.crypto.PythonLaunch.toJson(conf);
+    }
+
+    static final String PYTHON_KEY = io.heliosdb.flink.crypto.CryptoOptions.PYTHON_EXECUTABLE.key();
 
     private static final Object LOCK = new Object();
     private static volatile LibPython instance;
@@ -112,7 +111,7 @@ final class LibPython {
     private PythonInterpreter open() throws IOException {
         PythonInterpreterConfig config = PythonInterpreterConfig.newBuilder()
                 .setPythonExec(pythonExec)
-                .addPythonPaths(pythonPaths(pythonExec).toArray(new String[0]))
+                .addPythonPaths(io.heliosdb.flink.crypto.PythonLaunch.pythonPaths(pythonExec).toArray(new String[0]))
                 .setExcType(PythonInterpreterConfig.ExecType.MULTI_THREAD)
                 .build();
         PythonInterpreter p = new PythonInterpreter(config);
@@ -149,70 +148,6 @@ final class LibPython {
             if (e.getKey().startsWith("heliosdb.crypto.")) {
                 out.put(e.getKey(), e.getValue());
             }
-        }
-        return out;
-    }
-
-    /** {@code conf} as a JSON object of strings (the {@code configure} hook's argument). */
-    static String toJson(Map<String, String> conf) {
-        StringBuilder sb = new StringBuilder("{");
-        for (Map.Entry<String, String> e : new TreeMap<>(conf).entrySet()) {
-            if (sb.length() > 1) {
-                sb.append(',');
-            }
-            quote(sb, e.getKey());
-            sb.append(':');
-            quote(sb, e.getValue());
-        }
-        return sb.append('}').toString();
-    }
-
-    private static void quote(StringBuilder sb, String s) {
-        sb.append('"');
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            if (c == '"' || c == '\\') {
-                sb.append('\\').append(c);
-            } else if (c < 0x20) {
-                sb.append(String.format("\\u%04x", (int) c));
-            } else {
-                sb.append(c);
-            }
-        }
-        sb.append('"');
-    }
-
-    /** sys.path of the configured interpreter (its venv's site-packages, an editable install's root). */
-    private static List<String> pythonPaths(String exec) throws IOException {
-        ProcessBuilder pb = new ProcessBuilder(exec, "-c",
-                "import os, sys, heliosdb_flink_crypto as m\n"
-                        + "print(os.path.dirname(os.path.dirname(os.path.abspath(m.__file__))))\n"
-                        + "for p in sys.path:\n    print(p)\n");
-        pb.redirectErrorStream(true);
-        Process p;
-        try {
-            p = pb.start();
-        } catch (IOException e) {
-            throw new IOException(PYTHON_KEY + ": cannot run " + exec + ": " + e.getMessage(), e);
-        }
-        List<String> out = new ArrayList<>();
-        StringBuilder all = new StringBuilder();
-        try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-            String line;
-            while ((line = r.readLine()) != null) {
-                all.append(line).append('\n');
-                if (!line.isEmpty()) {
-                    out.add(line);
-                }
-            }
-        }
-        try {
-            if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
-                throw new IOException(PYTHON_KEY + ": " + exec + " cannot import heliosdb_flink_crypto:\n" + all);
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new InterruptedIOException("interrupted while starting " + exec);
         }
         return out;
     }
