@@ -74,13 +74,13 @@ RUNNING: list["Job"] = []  # stopped on any exit, so no job outlives an interrup
 class Job:
     """The counter job in ``hold`` mode in a background thread; :meth:`stop` cancels it."""
 
-    def __init__(self, work, name, cp_uri, args, conf, restore=""):
+    def __init__(self, work, name, cp_uri, args, conf, restore="", env=None):
         RUNNING.append(self)
         self.rest_port = free_port()
         self.stop_file = os.path.join(work, name + ".stop")
         self.run = None
         kw = dict(mode="hold", rest_port=self.rest_port, stop_file=self.stop_file, conf=conf,
-                  restore=restore, local_crypto=True, timeout=1800, **args)
+                  restore=restore, local_crypto=True, timeout=1800, env=env, **args)
         self.thread = threading.Thread(target=self._run, args=(work, name, cp_uri, kw), daemon=True)
         self.thread.start()
 
@@ -155,7 +155,10 @@ def measure_restore(job: Job, jid: str, timeout=600) -> float:
 
 
 def bench_one(work, backend, scheme, a, keyring, round_=0) -> dict:
-    name = f"{backend}-{scheme.replace('+', '-')}-{round_}"
+    """``scheme``: file, enc+file, or enc+file@baseline (the shim jar of ``--baseline-jar``)."""
+    name = f"{backend}-{scheme.replace('+', '-').replace('@', '-')}-{round_}"
+    env = {"HELIOSDB_SHIM_JAR": a.baseline_jar} if scheme.endswith("@baseline") else None
+    scheme_label, scheme = scheme, scheme.split("@")[0]
     cp_dir = os.path.join(work, name, "checkpoints")
     cp_uri = f"{scheme}://{cp_dir}"
     metrics_port = free_port() if scheme.startswith("enc+") else None
@@ -169,7 +172,7 @@ def bench_one(work, backend, scheme, a, keyring, round_=0) -> dict:
                 records=10 ** 9, throttle_ms=a.throttle_ms, interval_ms=a.interval_ms)
     state_bytes = a.keys * a.value_mib * MIB
     print(f"  {name}: building {state_bytes / MIB:.0f} MiB of keyed state ...", flush=True)
-    job = Job(work, name + "-run", cp_uri, args, conf)
+    job = Job(work, name + "-run", cp_uri, args, conf, env=env)
     try:
         jid = job.job_id()
         cps, calls = measure_checkpoints(job, jid, state_bytes, a.checkpoints, metrics_port)
@@ -181,7 +184,7 @@ def bench_one(work, backend, scheme, a, keyring, round_=0) -> dict:
     for i in range(a.restores):
         print(f"  {name}: restore {i + 1}/{a.restores} from .../{retained.rsplit('/', 1)[-1]} ...", flush=True)
         job2 = Job(work, f"{name}-restore{i}", f"{scheme}://{work}/{name}/checkpoints-r{i}",
-                   dict(args, interval_ms=600000), conf, restore=retained)
+                   dict(args, interval_ms=600000), conf, restore=retained, env=env)
         try:
             jid2 = job2.job_id()
             restores.append(measure_restore(job2, jid2))
@@ -189,7 +192,7 @@ def bench_one(work, backend, scheme, a, keyring, round_=0) -> dict:
         finally:
             job2.stop()
     durations = [c["end_to_end_duration"] / 1000.0 for c in cps]
-    return {"backend": backend, "scheme": scheme, "checkpoint_s": statistics.median(durations),
+    return {"backend": backend, "scheme": scheme_label, "checkpoint_s": statistics.median(durations),
             "checkpoint_min_s": min(durations), "checkpoint_all_s": durations,
             "phases": [c.get("phases", {}) for c in cps], "state_mib": statistics.median(c["state_size"] for c in cps) / MIB,
             "checkpointed_mib": statistics.median(c["checkpointed_size"] for c in cps) / MIB,
@@ -216,29 +219,30 @@ def merge(rows: list[dict]) -> list[dict]:
 def report(rows: list[dict]) -> str:
     def calls(d):
         return ", ".join(f"{k} {v:g}" for k, v in sorted(d.items())) or "0"
-    out = [f"{'backend':8} {'scheme':9} {'state MiB':>9} {'ckpt s median':>13} {'ckpt s min':>10} "
+    out = [f"{'backend':8} {'scheme':18} {'state MiB':>9} {'ckpt s median':>13} {'ckpt s min':>10} "
            f"{'restore s':>9}  {'KMS calls/ckpt':15} {'KMS calls, whole run':21} KMS calls, restore"]
     for r in rows:
         enc = r["scheme"].startswith("enc+")
-        out.append(f"{r['backend']:8} {r['scheme']:9} {r['state_mib']:9.0f} {r['checkpoint_s']:13.2f} "
+        out.append(f"{r['backend']:8} {r['scheme']:18} {r['state_mib']:9.0f} {r['checkpoint_s']:13.2f} "
                    f"{r['checkpoint_min_s']:10.2f} "
                    f"{r['restore_s']:9.2f}  {calls(r['kms_per_checkpoint']) if enc else '-':15} "
                    f"{calls(r['kms_whole_run']) if enc else '-':21} {calls(r['kms_restore']) if enc else '-'}")
     out.append("")
     out.append("where the time went (keyed operator, per checkpoint: delay/sync/async/alignment s):")
     for r in rows:
-        out.append(f"  {r['backend']:8} {r['scheme']:9} " + "  ".join(
+        out.append(f"  {r['backend']:8} {r['scheme']:18} " + "  ".join(
             "/".join(f"{p.get(k, 0):.2f}" for k in ("delay", "sync", "async", "align")) for p in r.get("phases", [])))
     out.append("")
     out.append(f"{'backend':8} {'enc/plain ckpt (median)':>23} {'enc/plain ckpt (min)':>20} "
                f"{'enc/plain restore':>18}")
     for backend in sorted({r["backend"] for r in rows}):
         p = next((r for r in rows if r["backend"] == backend and r["scheme"] == "file"), None)
-        e = next((r for r in rows if r["backend"] == backend and r["scheme"] == "enc+file"), None)
-        if p and e:
-            out.append(f"{backend:8} {e['checkpoint_s'] / p['checkpoint_s']:23.2f} "
-                       f"{e['checkpoint_min_s'] / p['checkpoint_min_s']:20.2f} "
-                       f"{e['restore_s'] / p['restore_s']:18.2f}")
+        for e in (r for r in rows if r["backend"] == backend and r["scheme"].startswith("enc+")):
+            if p:
+                out.append(f"{backend + (' ' + e['scheme'][8:] if '@' in e['scheme'] else ''):8} "
+                           f"{e['checkpoint_s'] / p['checkpoint_s']:23.2f} "
+                           f"{e['checkpoint_min_s'] / p['checkpoint_min_s']:20.2f} "
+                           f"{e['restore_s'] / p['restore_s']:18.2f}")
     out.append("restore s: the fastest of the restores (INITIALIZING -> RUNNING of the keyed operator, "
                "Python worker start included)")
     return "\n".join(out)
@@ -257,6 +261,7 @@ def main(argv=None) -> int:
     p.add_argument("--backends", default="hashmap,rocksdb")
     p.add_argument("--quick", action="store_true", help="16 keys x 1 MiB, 2 checkpoints")
     p.add_argument("--json", help="also write the results here")
+    p.add_argument("--baseline-jar", help="also run enc+file:// with this (e.g. an older) shim jar, interleaved")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
     a = p.parse_args(argv)
     if a.quick:
@@ -275,7 +280,7 @@ def main(argv=None) -> int:
         rows = []
         for backend in a.backends.split(","):
             for r in range(a.rounds):  # plain and encrypted runs alternate: both see the same load
-                for scheme in ("file", "enc+file"):
+                for scheme in ("file", "enc+file") + (("enc+file@baseline",) if a.baseline_jar else ()):
                     rows.append(bench_one(work, backend, scheme, a, keyring, r))
         rows = merge(rows)
         print(f"\nload average at the end: {os.getloadavg()[0]:.1f}\n")

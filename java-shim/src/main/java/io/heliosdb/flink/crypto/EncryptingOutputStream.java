@@ -40,7 +40,6 @@ final class EncryptingOutputStream extends FSDataOutputStream {
     private final int batchSegments;
     private final NativeBuffers.Registered[] plain = new NativeBuffers.Registered[2];
     private final NativeBuffers.Registered[] sealed = new NativeBuffers.Registered[2];
-    private final java.nio.channels.WritableByteChannel channel; // the local file's, or null
     private byte[] scratch;
     private int cur;
     private int fill;
@@ -66,7 +65,6 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         this.seg = f.segmentSize;
         this.overhead = f.overhead;
         this.batchSegments = engine.buffers.zeroCopy() ? NativeBuffers.batchSegments(seg) : 1;
-        this.channel = InnerChannels.writable(out);
         try {
             take(0, 1);
             out.write(f.header);
@@ -160,8 +158,7 @@ final class EncryptingOutputStream extends FSDataOutputStream {
      * flight at most. Who writes a sealed batch adapts to who is idle (both in order, one at a time):
      * the worker right after sealing it while the caller is still filling the next buffer (a caller
      * busy serializing state keeps only the copy-in), or the caller, after starting the next seal,
-     * when it arrived first (a fast caller then overlaps the write with that seal). Over a local
-     * file's channel the worker always writes (an interrupt of Flink's thread would close it).
+     * when it arrived first (a fast caller then overlaps the write with that seal).
      */
     private void emit(boolean last) throws IOException {
         long segments = Math.max(1, (fill + seg - 1) / seg);
@@ -205,9 +202,7 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         PythonBridge.Call c = pending;
         AtomicInteger claim = pendingClaim;
         pending = null;
-        if (channel == null) {
-            claim.compareAndSet(SEALING, CALLER_WRITES); // arrived first: write it ourselves
-        }
+        claim.compareAndSet(SEALING, CALLER_WRITES); // arrived first: write it ourselves
         int n = CryptoEngine.sealed(c); // done: the worker's part (seal, maybe write) is over
         return claim.get() == CALLER_WRITES ? n : -1;
     }
@@ -227,16 +222,10 @@ final class EncryptingOutputStream extends FSDataOutputStream {
     private void writeSealed(int slot, int n) throws IOException {
         ByteBuffer s = sealed[slot].buffer.duplicate();
         s.clear().limit(n);
+        if (scratch == null) {
+            scratch = new byte[seg + overhead];
+        }
         try {
-            if (channel != null) { // straight from native memory to the file
-                while (s.hasRemaining()) {
-                    channel.write(s);
-                }
-                return;
-            }
-            if (scratch == null) {
-                scratch = new byte[seg + overhead];
-            }
             while (s.hasRemaining()) {
                 int take = Math.min(scratch.length, s.remaining());
                 s.get(scratch, 0, take);
