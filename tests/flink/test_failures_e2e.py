@@ -78,7 +78,8 @@ def test_kms_gone_while_running_fails_checkpoints_closed(tmp_path, keyring):
     cp = tmp_path / "checkpoints"
     run = h.run_job(str(tmp_path), "kms-gone", f"enc+file://{cp}", mode="observe", conf=conf,
                     records=RECORDS, keys=KEYS, pad=PAD, throttle_ms=2, stop_after=2, local_crypto=True,
-                    rest_port=free_port(), remove_file=str(ring), observe_seconds=8)
+                    rest_port=free_port(), remove_file=str(ring), observe_seconds=60, observe_failed=3,
+                    timeout=400)
     assert run.ok, run.describe()
     before, after = run.result["counts_before"], run.result["counts_after"]
     assert before["completed"] >= 1

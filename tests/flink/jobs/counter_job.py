@@ -14,7 +14,8 @@ Modes:
                  checkpoint is retained: RETAIN_ON_CANCELLATION)
   savepoint-cancel  as cancel, but first take a savepoint (so one run leaves both to restore from)
   observe        after ``--stop-after`` checkpoints, remove ``--remove-file`` (e.g. the keyring: the KMS
-                 becomes unreachable), watch ``--observe-seconds``, record the REST checkpoint counts, cancel
+                 becomes unreachable), watch ``--observe-seconds`` (or until ``--observe-failed`` more
+                 checkpoints failed), record the REST checkpoint counts, cancel
   hold           run until ``--stop-file`` exists (the benchmark watches the REST API meanwhile), cancel
   submit         env.execute() under ``flink run -d`` (detached: returns after submission)
 Results (status, savepoint path, error) are written as JSON to ``--result``.
@@ -63,6 +64,8 @@ def parse_args(argv=None):
     p.add_argument("--random-pad", action="store_true",
                    help="pad with random text (incompressible) instead of a repeated letter")
     p.add_argument("--observe-seconds", type=float, default=8.0)
+    p.add_argument("--observe-failed", type=int, default=0,
+                   help="observe: stop watching early once this many more checkpoints have failed")
     p.add_argument("--conf", action="append", default=[], help="extra KEY=VALUE Flink options")
     p.add_argument("--local-crypto", action="store_true",
                    help="enable enc+*:// in this MiniCluster (heliosdb_flink_crypto.flink.local)")
@@ -212,6 +215,9 @@ def observe(a, client, result) -> None:
     while time.monotonic() < end:
         status = str(client.get_job_status().result())
         if status in ("FAILED", "CANCELED", "FINISHED"):
+            break
+        if a.observe_failed and rest(a, f"/jobs/{result['job_id']}/checkpoints")["counts"]["failed"] \
+                >= before["failed"] + a.observe_failed:
             break
         time.sleep(0.5)
     result["counts_before"] = before
