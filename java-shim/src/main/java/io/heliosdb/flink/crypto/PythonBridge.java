@@ -27,7 +27,7 @@ import java.util.concurrent.locks.LockSupport;
  */
 final class PythonBridge {
 
-    static final String ENTRY = "heliosdb_dispatch";
+    static final String ENTRY = PythonLaunch.ENTRY;
     static final long SPIN_NANOS = Long.getLong("heliosdb.crypto.spin-nanos", 0L);
 
     private static final Object LOCK = new Object();
@@ -101,12 +101,7 @@ final class PythonBridge {
     private final java.util.concurrent.atomic.AtomicInteger unanswered = new java.util.concurrent.atomic.AtomicInteger();
 
     private PythonBridge(String pythonExec, int threads) throws IOException {
-        List<String> paths = PythonLaunch.pythonPaths(pythonExec);
-        this.config = PythonInterpreterConfig.newBuilder()
-                .setPythonExec(pythonExec)
-                .addPythonPaths(paths.toArray(new String[0]))
-                .setExcType(PythonInterpreterConfig.ExecType.MULTI_THREAD)
-                .build();
+        this.config = PythonLaunch.config(pythonExec);
         List<Thread> started = new ArrayList<>();
         for (int i = 1; i <= threads; i++) {
             Thread t = new Thread(this::work, "heliosdb-crypto-python-" + i);
@@ -161,7 +156,7 @@ final class PythonBridge {
                         c.args = withOp((String) c.args[0], c.before.args());
                     }
                     if (p == null) {
-                        p = open();
+                        p = PythonLaunch.open(config);
                     }
                     r = p.invoke(ENTRY, c.args);
                     if (c.after != null) {
@@ -180,17 +175,6 @@ final class PythonBridge {
                 p.close();
             }
         }
-    }
-
-    private PythonInterpreter open() {
-        PythonInterpreter p = new PythonInterpreter(config);
-        try {
-            p.exec("from heliosdb_flink_crypto.flink.hooks import dispatch as " + ENTRY);
-        } catch (RuntimeException e) {
-            p.close();
-            throw e;
-        }
-        return p;
     }
 
     /** Runs {@code dispatch(op, *args)} on a worker; Python errors become IOExceptions. */

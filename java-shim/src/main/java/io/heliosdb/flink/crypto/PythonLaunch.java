@@ -1,5 +1,8 @@
 package io.heliosdb.flink.crypto;
 
+import pemja.core.PythonInterpreter;
+import pemja.core.PythonInterpreterConfig;
+
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -17,7 +20,31 @@ import java.util.concurrent.TimeUnit;
  */
 public final class PythonLaunch {
 
+    /** The one Python function both jars call: {@code heliosdb_flink_crypto.flink.hooks.dispatch}. */
+    public static final String ENTRY = "heliosdb_dispatch";
+
     private PythonLaunch() {
+    }
+
+    /** pemja's configuration for {@code pythonExec}: its import paths, one CPython shared by threads. */
+    public static PythonInterpreterConfig config(String pythonExec) throws IOException {
+        return PythonInterpreterConfig.newBuilder()
+                .setPythonExec(pythonExec)
+                .addPythonPaths(pythonPaths(pythonExec).toArray(new String[0]))
+                .setExcType(PythonInterpreterConfig.ExecType.MULTI_THREAD)
+                .build();
+    }
+
+    /** An interpreter on the calling thread (keep it there) with {@link #ENTRY} imported. */
+    public static PythonInterpreter open(PythonInterpreterConfig config) {
+        PythonInterpreter p = new PythonInterpreter(config);
+        try {
+            p.exec("from heliosdb_flink_crypto.flink.hooks import dispatch as " + ENTRY);
+        } catch (RuntimeException e) {
+            p.close();
+            throw e;
+        }
+        return p;
     }
 
     /** {@code conf} as a JSON object of strings (the {@code configure} hook's argument). */

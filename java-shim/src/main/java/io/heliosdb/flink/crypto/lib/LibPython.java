@@ -1,7 +1,6 @@
 package io.heliosdb.flink.crypto.lib;
 
 import pemja.core.PythonInterpreter;
-import pemja.core.PythonInterpreterConfig;
 
 import java.io.IOException;
 import java.io.InterruptedIOException;
@@ -27,7 +26,7 @@ import java.util.concurrent.TimeoutException;
  */
 final class LibPython {
 
-    static final String ENTRY = "heliosdb_dispatch";
+    static final String ENTRY = io.heliosdb.flink.crypto.PythonLaunch.ENTRY;
     static String toJson(Map<String, String> conf) {
         return io.heliosdb.flink.crypto.PythonLaunch.toJson(conf);
     }
@@ -80,7 +79,8 @@ final class LibPython {
                     throw startFailure; // no new Python process every second when it cannot start
                 }
                 try {
-                    interpreter = open();
+                    interpreter = io.heliosdb.flink.crypto.PythonLaunch.open(
+                            io.heliosdb.flink.crypto.PythonLaunch.config(pythonExec));
                     startFailure = null;
                 } catch (Exception e) {
                     startFailure = e;
@@ -106,22 +106,6 @@ final class LibPython {
             Thread.currentThread().interrupt();
             throw new InterruptedIOException("interrupted while waiting for Python (" + op + ")");
         }
-    }
-
-    private PythonInterpreter open() throws IOException {
-        PythonInterpreterConfig config = PythonInterpreterConfig.newBuilder()
-                .setPythonExec(pythonExec)
-                .addPythonPaths(io.heliosdb.flink.crypto.PythonLaunch.pythonPaths(pythonExec).toArray(new String[0]))
-                .setExcType(PythonInterpreterConfig.ExecType.MULTI_THREAD)
-                .build();
-        PythonInterpreter p = new PythonInterpreter(config);
-        try {
-            p.exec("from heliosdb_flink_crypto.flink.hooks import dispatch as " + ENTRY);
-        } catch (RuntimeException e) {
-            p.close();
-            throw e;
-        }
-        return p;
     }
 
     /** {@code <class 'pkg.ConfigError'>: msg} -> {@code ConfigError: msg}; never more than Python said. */
