@@ -164,8 +164,9 @@ def bench_one(work, backend, scheme, a, keyring, round_=0) -> dict:
     metrics_port = free_port() if scheme.startswith("enc+") else None
     conf = {"heliosdb.crypto.kms.uri": keyring, "execution.checkpointing.incremental": "false",
             "execution.checkpointing.min-pause": "1 s",
-            # a barrier waits for the Python worker's current bundle: keep bundles to a few records
-            "python.fn-execution.bundle.size": "5", "python.fn-execution.bundle.time": "50"}
+            # a barrier waits for the Python worker's current bundle: one record per bundle keeps that wait
+            # (the same with either scheme, up to ~0.2 s with bigger bundles) out of the comparison
+            "python.fn-execution.bundle.size": "1", "python.fn-execution.bundle.time": "20"}
     if metrics_port:
         conf["heliosdb.crypto.metrics.port"] = str(metrics_port)
     args = dict(backend=backend, keys=a.keys, pad=a.value_mib * MIB, random_pad=True,
@@ -175,7 +176,10 @@ def bench_one(work, backend, scheme, a, keyring, round_=0) -> dict:
     job = Job(work, name + "-run", cp_uri, args, conf, env=env)
     try:
         jid = job.job_id()
+        jfr = a.jfr and jfr_start(a.jfr, name)
         cps, calls = measure_checkpoints(job, jid, state_bytes, a.checkpoints, metrics_port)
+        if jfr:
+            jfr_dump(*jfr)
         run_calls = kms_calls(metrics_port)
     finally:
         job.stop()
@@ -198,6 +202,38 @@ def bench_one(work, backend, scheme, a, keyring, round_=0) -> dict:
             "checkpointed_mib": statistics.median(c["checkpointed_size"] for c in cps) / MIB,
             "restore_s": min(restores), "restore_all_s": restores, "kms_per_checkpoint": calls, "kms_whole_run": run_calls,
             "kms_restore": restore_calls}
+
+
+def flink_jvm(name: str) -> str | None:
+    """The pid of the Flink JVM running job ``name`` (its command line names the job's work dir)."""
+    import subprocess
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        pid, _, args = line.strip().partition(" ")
+        if "java" in args.split(" ", 1)[0] and "pyflink" in args:
+            kids = subprocess.run(["ps", "-o", "args=", "-p", subprocess.run(
+                ["ps", "-o", "ppid=", "-p", pid], capture_output=True, text=True).stdout.strip()],
+                capture_output=True, text=True).stdout
+            if name in kids:
+                return pid
+    return None
+
+
+def jfr_start(directory: str, name: str):
+    """Starts a Java Flight Recording (profile settings) in the run's Flink JVM."""
+    import subprocess
+    pid = flink_jvm(name + "-run")
+    if not pid:
+        print(f"  {name}: no Flink JVM found for --jfr", flush=True)
+        return None
+    subprocess.run(["jcmd", pid, "JFR.start", "name=bench", "settings=profile"], capture_output=True, check=True)
+    return pid, os.path.join(os.path.abspath(directory), name + ".jfr")
+
+
+def jfr_dump(pid: str, path: str) -> None:
+    import subprocess
+    subprocess.run(["jcmd", pid, "JFR.dump", "name=bench", f"filename={path}"], capture_output=True, check=True)
+    print(f"  profile: {path}", flush=True)
 
 
 def merge(rows: list[dict]) -> list[dict]:
@@ -262,6 +298,8 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="16 keys x 1 MiB, 2 checkpoints")
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--baseline-jar", help="also run enc+file:// with this (e.g. an older) shim jar, interleaved")
+    p.add_argument("--jfr", metavar="DIR", help="record a Java Flight Recording of each run's checkpoints here "
+                   "(jfr print --events jdk.ExecutionSample DIR/NAME.jfr)")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
     a = p.parse_args(argv)
     if a.quick:

@@ -75,6 +75,10 @@ final class CryptoEngine {
     /** What is done with sealed bytes on the worker: typically, write them to the inner stream. */
     interface SealedSink {
         void write(int sealedLength) throws IOException;
+
+        /** On the worker, when sealing (or reading its input) failed. */
+        default void failed(IOException error) {
+        }
     }
 
     /** What fetches sealed bytes on the worker: typically, read them from the inner stream. */
@@ -86,10 +90,19 @@ final class CryptoEngine {
      *  (same thread); {@link #sealed} waits for both. */
     PythonBridge.Call sealAsync(long handle, long index, boolean last, NativeBuffers.Registered src,
                                 int len, NativeBuffers.Registered dst, SealedSink sink) {
-        return bridge.submit(() -> new Object[] {handle, index, last, src.id, (long) len, dst.id}, "seal", r -> {
-            sink.write(((Long) r).intValue());
-            return r;
-        });
+        return bridge.submit(() -> new Object[] {handle, index, last, src.id, (long) len, dst.id}, "seal",
+                new PythonBridge.After() {
+                    @Override
+                    public Object apply(Object r) throws IOException {
+                        sink.write(((Long) r).intValue());
+                        return r;
+                    }
+
+                    @Override
+                    public void failed(Throwable error) {
+                        sink.failed(PythonBridge.translate(error));
+                    }
+                });
     }
 
     /** Zero-copy only: {@code source} fetches sealed bytes, then Python opens them, both on a worker;

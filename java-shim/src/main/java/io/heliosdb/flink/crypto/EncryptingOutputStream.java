@@ -4,52 +4,71 @@ import org.apache.flink.core.fs.FSDataOutputStream;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Plaintext in, the encrypted file out to the inner stream: the header first, then the segments
  * sealed by Python as buffers fill, the last one (flagged last) on {@link #close()}.
  *
- * <p>Batched and pipelined: a file starts with a buffer of one segment (small files stay small);
- * as it grows, buffers grow fourfold up to {@link NativeBuffers#BATCH_BYTES}. A full buffer is sealed
- * by one Python call on a worker, which then writes it to the inner stream, while the caller fills
- * the other buffer, so encryption and the inner stream's I/O overlap the caller's own work
- * (serializing state). At most one batch is in flight, and every call that touches the
- * inner stream waits for it first: sealed bytes reach the inner stream in order, one thread at a time.
+ * <p>Pipelined over a ring of {@link #DEPTH} batch buffers: the caller (Flink's thread, serializing
+ * state) only copies plaintext into the current buffer; a full buffer is sealed by one Python call on
+ * a worker, and sealed batches are written to the inner stream by the workers, strictly in order and
+ * one thread at a time (whichever worker finds the next batch sealed writes it and every sealed batch
+ * after it). So filling batch N+2, sealing N+1 and writing N overlap; the caller waits only when
+ * every buffer of the ring is still in flight. The caller never touches the inner stream while
+ * batches are in flight, and the workers are never interrupted (a local file's channel, which takes
+ * sealed bytes straight from native memory, would close on an interrupt). A file starts with a
+ * buffer of one segment (small files stay small); as it grows, buffers grow fourfold up to
+ * {@link NativeBuffers#WRITE_BATCH_BYTES}.
  *
  * <p>{@link #getPos()} is the plaintext position (Flink records state offsets from it).
- * {@link #flush()} and {@link #sync()} reach the inner stream but never cut a segment: only close
- * ends a file. Fails closed: once sealing fails, every later call throws and close leaves a file
- * without its final segment, which never authenticates. Only sealed bytes are ever written.
- * Synchronized: Flink may close a stream from a canceling thread while a write is under way, and
- * buffers go back to a shared pool on close.
+ * {@link #flush()} reaches the inner stream but never cuts a segment: only close ends a file.
+ * {@link #sync()} writes out every sealed batch and makes the whole file durable on close, after
+ * its final segment: a file without that segment never authenticates, so there is nothing to make
+ * durable before it (Flink closes right after syncing). Fails closed: once sealing or writing
+ * fails, every later call throws and close leaves a file without its final segment. Only sealed
+ * bytes are ever written. Synchronized: Flink may close a stream from a canceling thread while a
+ * write is under way, and buffers go back to a shared pool on close.
  */
 final class EncryptingOutputStream extends FSDataOutputStream {
 
-    private static final int SEALING = 0;       // whoever comes first: worker done sealing, or the caller
-    private static final int BLOCKED = 1;       // the caller is still writing the batch before it
-    private static final int CALLER_WRITES = 2;
-    private static final int WORKER_WRITES = 3;
+    /** Batch buffers per stream (JVM property {@code heliosdb.crypto.pipeline-depth}, 2-16, default 8):
+     *  with 1 MiB batches, 8 MiB of plaintext (and as much ciphertext) in flight per large file. */
+    static final int DEPTH = Math.max(2, Math.min(16, Integer.getInteger("heliosdb.crypto.pipeline-depth", 8)));
+
+    /** One batch buffer of the ring and the batch it holds. */
+    private static final class Slot {
+        NativeBuffers.Registered plain;
+        NativeBuffers.Registered sealed;
+        long seq = -1;               // batch number in this file; set before its seal is submitted; guarded by io
+        PythonBridge.Call call;      // its seal (and maybe writes), null once waited for
+        int sealedLength;            // guarded by io
+        boolean ready;               // sealed, not yet written; guarded by io
+    }
 
     private final FSDataOutputStream out;
+    private final java.nio.channels.WritableByteChannel channel; // the local file's, or null
     private final CryptoEngine engine;
     private final String path;
     private final long handle;
     private final int seg;
     private final int overhead;
     private final int batchSegments;
-    private final NativeBuffers.Registered[] plain = new NativeBuffers.Registered[2];
-    private final NativeBuffers.Registered[] sealed = new NativeBuffers.Registered[2];
+    private final Slot[] ring;
     private byte[] scratch;
-    private int cur;
+    private Slot cur;
     private int fill;
     private long index;
     private long total;
-    private PythonBridge.Call pending; // seal (+ maybe write) of the batch in flight
-    private int pendingSlot;
-    private AtomicInteger pendingClaim; // who writes it: SEALING (undecided), BLOCKED, *_WRITES
+    private long submitted;      // batches handed to Python
+    private int nextSegments = 1; // size of the next buffer taken, in segments
+    private boolean syncOnClose;
     private boolean closed;
     private IOException failure;
+
+    private final Object io = new Object(); // guards written, writing, ioFailure and Slot.ready/sealedLength
+    private long written;        // batches written to the inner stream, in order
+    private boolean writing;     // a worker is writing batches
+    private IOException ioFailure;
 
     EncryptingOutputStream(FSDataOutputStream out, CryptoEngine engine, String path) throws IOException {
         this(out, engine, path, newFileOrClose(out, engine, path));
@@ -64,9 +83,16 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         this.handle = f.handle;
         this.seg = f.segmentSize;
         this.overhead = f.overhead;
-        this.batchSegments = engine.buffers.zeroCopy() ? NativeBuffers.batchSegments(seg) : 1;
+        boolean pipelined = engine.buffers.zeroCopy();
+        this.batchSegments = pipelined ? NativeBuffers.batchSegments(seg, NativeBuffers.WRITE_BATCH_BYTES) : 1;
+        this.ring = new Slot[pipelined ? DEPTH : 1];
+        this.channel = pipelined ? InnerChannels.writable(out) : null;
+        for (int i = 0; i < ring.length; i++) {
+            ring[i] = new Slot();
+        }
         try {
-            take(0, 1);
+            cur = ring[0];
+            grow(cur);
             out.write(f.header);
         } catch (IOException e) {
             fail(e);
@@ -85,24 +111,21 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         }
     }
 
-    private void take(int slot, int segments) throws IOException {
-        plain[slot] = engine.buffers.take(segments * seg);
-        sealed[slot] = engine.buffers.take(segments * (seg + overhead));
-    }
-
     /**
-     * The file keeps growing: give slot {@code s} buffers of {@code segments} segments (four times
-     * the last batch, up to the batch size, so medium files stay medium), fewer if direct memory runs
-     * short.
+     * Gives a free slot buffers for the next batch: {@link #nextSegments} segments (four times the
+     * last batch, up to the batch size, so medium files stay medium), fewer if direct memory runs short.
      */
-    private void grow(int s, int segments) throws IOException {
-        if (plain[s] != null && plain[s].buffer.capacity() >= segments * seg) {
+    private void grow(Slot s) throws IOException {
+        int segments = nextSegments;
+        nextSegments = Math.min(batchSegments, 4 * segments);
+        if (s.plain != null && s.plain.buffer.capacity() >= segments * seg) {
             return;
         }
         giveBack(s);
         for (int n = segments; ; n = Math.max(1, n / 2)) {
             try {
-                take(s, n);
+                s.plain = engine.buffers.take(n * seg);
+                s.sealed = engine.buffers.take(n * (seg + overhead));
                 return;
             } catch (NativeBuffers.DirectMemoryExhausted e) {
                 giveBack(s);
@@ -114,7 +137,7 @@ final class EncryptingOutputStream extends FSDataOutputStream {
     }
 
     private int capacity() {
-        return plain[cur].buffer.capacity();
+        return cur.plain.buffer.capacity();
     }
 
     @Override
@@ -128,7 +151,7 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         if (fill == capacity()) {
             emit(false);
         }
-        plain[cur].buffer.put(fill++, (byte) b);
+        cur.plain.buffer.put(fill++, (byte) b);
         total++;
     }
 
@@ -143,7 +166,7 @@ final class EncryptingOutputStream extends FSDataOutputStream {
                 emit(false); // full segments and more data follows: none is the last one
             }
             int take = Math.min(capacity() - fill, len);
-            ByteBuffer dst = plain[cur].buffer;
+            ByteBuffer dst = cur.plain.buffer;
             dst.clear().position(fill);
             dst.put(b, off, take);
             fill += take;
@@ -154,40 +177,39 @@ final class EncryptingOutputStream extends FSDataOutputStream {
     }
 
     /**
-     * Seals the current buffer as segments {@code index, ...} and has them written. One batch in
-     * flight at most. Who writes a sealed batch adapts to who is idle (both in order, one at a time):
-     * the worker right after sealing it while the caller is still filling the next buffer (a caller
-     * busy serializing state keeps only the copy-in), or the caller, after starting the next seal,
-     * when it arrived first (a fast caller then overlaps the write with that seal).
+     * Seals the current buffer as segments {@code index, ...} on a worker, which (or another) then
+     * writes it in order; moves on to the next buffer of the ring, waiting for it to be written out
+     * first if it is still in flight. The last batch is waited for.
      */
     private void emit(boolean last) throws IOException {
         long segments = Math.max(1, (fill + seg - 1) / seg);
         try {
-            int prevSlot = pendingSlot;
-            int prevLen = pending == null ? -1 : settle(); // >= 0: the caller writes the previous batch
-            int slot = cur;
-            if (!engine.buffers.zeroCopy()) { // no pipeline: nothing in flight
-                writeSealed(slot, engine.seal(handle, index, last, plain[slot], fill, sealed[slot]));
+            Slot s = cur;
+            if (ring.length == 1) { // no zero copy, no pipeline: seal and write here
+                writeSealed(s, engine.seal(handle, index, last, s.plain, fill, s.sealed));
             } else {
-                AtomicInteger claim = new AtomicInteger(prevLen >= 0 ? BLOCKED : SEALING);
-                pending = engine.sealAsync(handle, index, last, plain[slot], fill, sealed[slot], n -> {
-                    if (claim.compareAndSet(SEALING, WORKER_WRITES)) {
-                        writeSealed(slot, n);
-                    } else {
-                        claim.compareAndSet(BLOCKED, CALLER_WRITES); // the previous one is not out yet
+                synchronized (io) { // read by the writers under it
+                    s.seq = submitted;
+                }
+                s.call = engine.sealAsync(handle, index, last, s.plain, fill, s.sealed, new CryptoEngine.SealedSink() {
+                    @Override
+                    public void write(int n) throws IOException {
+                        sealedOnWorker(s, n);
+                    }
+
+                    @Override
+                    public void failed(IOException e) {
+                        failedOnWorker(e, false);
                     }
                 });
-                pendingSlot = slot;
-                pendingClaim = claim;
-                if (prevLen >= 0) {
-                    writeSealed(prevSlot, prevLen); // while Python seals this batch
-                    claim.compareAndSet(BLOCKED, SEALING); // in order now: the worker may write it
-                }
+                submitted++;
                 if (last) {
                     drain();
                 } else {
-                    cur = slot ^ 1;
-                    grow(cur, Math.min(batchSegments, 4 * (plain[slot].buffer.capacity() / seg)));
+                    Slot next = ring[(int) (submitted % ring.length)];
+                    awaitWritten(next);
+                    grow(next);
+                    cur = next;
                 }
             }
         } catch (IOException | RuntimeException e) {
@@ -197,38 +219,113 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         fill = 0;
     }
 
-    /** Waits for the batch in flight; its sealed length if the caller is to write it, else -1. */
-    private int settle() throws IOException {
-        PythonBridge.Call c = pending;
-        AtomicInteger claim = pendingClaim;
-        pending = null;
-        claim.compareAndSet(SEALING, CALLER_WRITES); // arrived first: write it ourselves
-        int n = CryptoEngine.sealed(c); // done: the worker's part (seal, maybe write) is over
-        return claim.get() == CALLER_WRITES ? n : -1;
-    }
-
-    /** The batch in flight is sealed and written (its failure is this call's). */
-    private void drain() throws IOException {
-        if (pending != null) {
-            int slot = pendingSlot;
-            int n = settle();
-            if (n >= 0) {
-                writeSealed(slot, n);
+    /**
+     * On the worker that sealed {@code s}: marks it sealed and, unless another worker is writing,
+     * writes every sealed batch that is next in order (this one, and those sealed meanwhile).
+     */
+    private void sealedOnWorker(Slot s, int sealedLength) throws IOException {
+        synchronized (io) {
+            s.sealedLength = sealedLength;
+            s.ready = true;
+            if (writing) {
+                return; // that worker takes this batch too when it gets to it
+            }
+            writing = true;
+        }
+        while (true) {
+            Slot next;
+            int n;
+            synchronized (io) {
+                next = ring[(int) (written % ring.length)];
+                if (ioFailure != null || !next.ready || next.seq != written) {
+                    writing = false;
+                    io.notifyAll();
+                    return;
+                }
+                n = next.sealedLength;
+            }
+            try {
+                writeSealed(next, n);
+            } catch (IOException | RuntimeException e) {
+                failedOnWorker(e instanceof IOException ? (IOException) e : new IOException(path + ": " + e, e), true);
+                throw e;
+            }
+            synchronized (io) {
+                next.ready = false;
+                written++;
+                io.notifyAll();
             }
         }
     }
 
-    /** Writes sealed bytes of slot {@code slot} to the inner stream; a failure names the file. */
-    private void writeSealed(int slot, int n) throws IOException {
-        ByteBuffer s = sealed[slot].buffer.duplicate();
-        s.clear().limit(n);
-        if (scratch == null) {
-            scratch = new byte[seg + overhead];
+    /** A batch could not be sealed, or ({@code writer}) written: nothing after it is written, and
+     *  the caller hears of it. */
+    private void failedOnWorker(IOException e, boolean writer) {
+        synchronized (io) {
+            if (ioFailure == null) {
+                ioFailure = e;
+            }
+            if (writer) {
+                writing = false;
+            }
+            io.notifyAll();
         }
+    }
+
+    /**
+     * Waits until slot {@code s}'s batch (if any) is sealed and written, on the writers' progress
+     * alone (not on the call that sealed it: its worker may go on writing later batches); a failure
+     * to seal or write it, or any batch before it, is thrown here.
+     */
+    private void awaitWritten(Slot s) throws IOException {
+        awaitWritten(s.seq + 1);
+    }
+
+    /** Waits until {@code batches} batches are written (or one failed). */
+    private void awaitWritten(long batches) throws IOException {
+        boolean interrupted = false;
+        IOException failed;
+        synchronized (io) {
+            while (written < batches && ioFailure == null) {
+                try {
+                    io.wait();
+                } catch (InterruptedException e) {
+                    interrupted = true; // never leave while a worker may still use this buffer
+                }
+            }
+            failed = written < batches ? ioFailure : null;
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+        if (failed != null) {
+            throw new IOException(failed.getMessage(), failed);
+        }
+    }
+
+    /** Every batch in flight is sealed and written (the first failure is this call's). */
+    private void drain() throws IOException {
+        awaitWritten(submitted);
+    }
+
+    /** Writes sealed bytes of slot {@code s} to the inner stream; a failure names the file. A local
+     *  file (pipelined, so on a worker) takes them straight from native memory through its channel. */
+    private void writeSealed(Slot s, int n) throws IOException {
+        ByteBuffer b = s.sealed.buffer.duplicate();
+        b.clear().limit(n);
         try {
-            while (s.hasRemaining()) {
-                int take = Math.min(scratch.length, s.remaining());
-                s.get(scratch, 0, take);
+            if (channel != null) {
+                while (b.hasRemaining()) {
+                    channel.write(b);
+                }
+                return;
+            }
+            if (scratch == null) {
+                scratch = new byte[seg + overhead];
+            }
+            while (b.hasRemaining()) {
+                int take = Math.min(scratch.length, b.remaining());
+                b.get(scratch, 0, take);
                 out.write(scratch, 0, take);
             }
         } catch (IOException e) {
@@ -269,10 +366,11 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         out.flush();
     }
 
+    /** Writes out what is sealed; the file is made durable on close, once it is complete. */
     @Override
     public synchronized void sync() throws IOException {
         flush();
-        out.sync();
+        syncOnClose = true;
     }
 
     @Override
@@ -286,6 +384,9 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         }
         try {
             emit(true);
+            if (syncOnClose) {
+                out.sync();
+            }
             out.close();
         } catch (IOException e) {
             fail(e);
@@ -299,13 +400,29 @@ final class EncryptingOutputStream extends FSDataOutputStream {
 
     private void closeQuietly() {
         closed = true;
-        if (pending != null) { // Python and the worker may still use our buffers and the inner stream: wait
-            try {
-                pending.await("seal");
-            } catch (IOException | RuntimeException ignored) {
-                // the first failure is the one reported
+        // Python and the workers may still use our buffers and the inner stream: wait for them
+        for (Slot s : ring) {
+            if (s.call != null) {
+                try {
+                    s.call.await("seal");
+                } catch (IOException | RuntimeException ignored) {
+                    // the first failure is the one reported
+                }
+                s.call = null;
             }
-            pending = null;
+        }
+        synchronized (io) {
+            boolean interrupted = false;
+            while (writing) {
+                try {
+                    io.wait();
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
         }
         engine.discard(handle);
         release();
@@ -316,15 +433,16 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         }
     }
 
-    private void giveBack(int slot) {
-        engine.buffers.give(plain[slot]);
-        engine.buffers.give(sealed[slot]);
-        plain[slot] = null;
-        sealed[slot] = null;
+    private void giveBack(Slot s) {
+        engine.buffers.give(s.plain);
+        engine.buffers.give(s.sealed);
+        s.plain = null;
+        s.sealed = null;
     }
 
     private void release() {
-        giveBack(0);
-        giveBack(1);
+        for (Slot s : ring) {
+            giveBack(s);
+        }
     }
 }

@@ -41,6 +41,10 @@ final class PythonBridge {
     /** Java work done on the worker with a call's result (e.g. writing what Python sealed). */
     interface After {
         Object apply(Object result) throws IOException;
+
+        /** On the worker, when the call failed before {@link #apply} (its error is the call's too). */
+        default void failed(Throwable error) {
+        }
     }
 
     /** One call in flight: arguments in, result or error out. */
@@ -159,11 +163,18 @@ final class PythonBridge {
                         p = PythonLaunch.open(config);
                     }
                     r = p.invoke(ENTRY, c.args);
-                    if (c.after != null) {
-                        r = c.after.apply(r);
-                    }
                 } catch (Throwable t) {
                     err = t;
+                    if (c.after != null) {
+                        c.after.failed(t);
+                    }
+                }
+                if (err == null && c.after != null) {
+                    try {
+                        r = c.after.apply(r);
+                    } catch (Throwable t) {
+                        err = t;
+                    }
                 }
                 c.complete(r, err);
                 unanswered.decrementAndGet();

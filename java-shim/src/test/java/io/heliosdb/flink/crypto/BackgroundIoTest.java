@@ -274,4 +274,118 @@ class BackgroundIoTest {
             assertArrayEquals(data, in.readAllBytes());
         }
     }
+
+    /** Records what reaches it, in order ("write:<thread>", "sync", "close"); a gate can hold writes. */
+    static final class Recorder extends FSDataOutputStream {
+        final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        final java.util.List<String> events = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+        final java.util.concurrent.CountDownLatch gate;
+
+        Recorder(java.util.concurrent.CountDownLatch gate) {
+            this.gate = gate;
+        }
+
+        @Override
+        public long getPos() {
+            return bytes.size();
+        }
+
+        @Override
+        public void write(int b) throws IOException {
+            write(new byte[] {(byte) b}, 0, 1);
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) throws IOException {
+            if (!events.isEmpty()) { // the header (written by the constructor) passes
+                try {
+                    gate.await();
+                } catch (InterruptedException e) {
+                    throw new IOException(e);
+                }
+            }
+            events.add("write:" + Thread.currentThread().getName());
+            synchronized (bytes) {
+                bytes.write(b, off, len);
+            }
+        }
+
+        @Override
+        public void flush() {
+        }
+
+        @Override
+        public void sync() {
+            events.add("sync");
+        }
+
+        @Override
+        public void close() {
+            events.add("close");
+        }
+    }
+
+    @Test
+    void aSlowInnerStreamHoldsTheCallerOnlyOnceTheWholeRingIsInFlight() throws Exception {
+        java.util.concurrent.CountDownLatch gate = new java.util.concurrent.CountDownLatch(1);
+        Recorder inner = new Recorder(gate);
+        byte[] data = TestSupport.data(SEG * 600 + 5, 31);
+        EncryptingOutputStream out = new EncryptingOutputStream(inner, engine, "ring");
+        // batches grow 1, 4, 16, 16, ... segments; with the first write held, the other buffers of the
+        // ring still take 1 + 4 + 16 * (DEPTH - 3) segments without waiting
+        int free = SEG * (1 + 4 + 16 * (EncryptingOutputStream.DEPTH - 3));
+        java.util.concurrent.CompletableFuture<Void> first = java.util.concurrent.CompletableFuture.runAsync(() -> {
+            try {
+                out.write(data, 0, free);
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        first.get(20, java.util.concurrent.TimeUnit.SECONDS); // returned while nothing could be written
+        assertEquals(1, inner.events.size(), "only the header may be out: " + inner.events);
+        java.util.concurrent.CompletableFuture<Void> rest = java.util.concurrent.CompletableFuture.runAsync(() -> {
+            try {
+                out.write(data, free, data.length - free);
+                out.sync();
+                out.close();
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        Thread.sleep(200);
+        assertTrue(!rest.isDone(), "the caller went on with every buffer of the ring in flight");
+        gate.countDown();
+        rest.get(20, java.util.concurrent.TimeUnit.SECONDS);
+
+        java.util.List<String> ev = new java.util.ArrayList<>(inner.events);
+        assertTrue(ev.subList(1, ev.size() - 2).stream().allMatch(e -> e.startsWith("write:heliosdb-crypto-python-")),
+                "the inner stream was written by a thread other than the workers: " + ev);
+        // sync() made durable only what Flink would keep: the complete file, its last segment included
+        assertEquals(java.util.List.of("sync", "close"), ev.subList(ev.size() - 2, ev.size()));
+        byte[] file = inner.bytes.toByteArray();
+        try (DecryptingInputStream in = new DecryptingInputStream(new Source(file, Long.MAX_VALUE), file.length,
+                engine, "ring")) {
+            assertArrayEquals(data, in.readAllBytes());
+        }
+    }
+
+    @Test
+    void flinksWrappersStillReachTheLocalFilesChannel() throws Exception {
+        org.apache.flink.core.fs.FileSystem local = org.apache.flink.core.fs.FileSystem.getLocalFileSystem();
+        org.apache.flink.core.fs.Path p = new org.apache.flink.core.fs.Path(dir.resolve("wrapped").toUri());
+        FSDataOutputStream inner = new org.apache.flink.core.fs.FSDataOutputStreamWrapper(
+                local.create(p, org.apache.flink.core.fs.FileSystem.WriteMode.OVERWRITE));
+        assertTrue(InnerChannels.writable(inner) != null, "no channel behind Flink's wrapper");
+        assertTrue(InnerChannels.writable(new Sink(Long.MAX_VALUE)) == null, "a channel for a non-file stream");
+        byte[] data = TestSupport.data(SEG * 500 + 7, 41);
+        try (EncryptingOutputStream out = new EncryptingOutputStream(inner, engine, "wrapped")) {
+            out.write(data, 0, 1000);
+            out.flush();
+            out.write(data, 1000, data.length - 1000);
+        }
+        long len = local.getFileStatus(p).getLen();
+        try (DecryptingInputStream in = new DecryptingInputStream(local.open(p), len, engine, "wrapped")) {
+            assertArrayEquals(data, in.readAllBytes());
+        }
+    }
 }

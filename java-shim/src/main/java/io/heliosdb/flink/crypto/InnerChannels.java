@@ -1,0 +1,63 @@
+package io.heliosdb.flink.crypto;
+
+import org.apache.flink.core.fs.FSDataOutputStream;
+import org.apache.flink.util.WrappingProxy;
+
+import java.io.FileOutputStream;
+import java.lang.reflect.Field;
+import java.nio.channels.WritableByteChannel;
+
+/**
+ * A channel onto the inner stream's file when that stream is Flink's local one (possibly behind
+ * Flink's wrappers), so sealed native buffers go to the kernel as they are, instead of being copied
+ * into a byte[] and by the JDK into a malloc'd buffer again: two copies of every byte fewer. Found by
+ * reflection on {@code LocalDataOutputStream.fos}; any other stream, or a Flink whose class differs,
+ * gets {@code null} and the portable byte[] path. The channel shares the stream's file position, so
+ * the stream's own getPos/flush/sync/close stay right. JVM property
+ * {@code heliosdb.crypto.no-inner-channel=true} turns it off.
+ */
+final class InnerChannels {
+
+    private static final Class<?> LOCAL;
+    private static final Field FOS;
+
+    static {
+        Class<?> c = null;
+        Field f = null;
+        try {
+            c = Class.forName("org.apache.flink.core.fs.local.LocalDataOutputStream");
+            f = c.getDeclaredField("fos");
+            if (f.getType() != FileOutputStream.class) {
+                f = null;
+            } else {
+                f.setAccessible(true);
+            }
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            f = null;
+        }
+        LOCAL = f == null ? null : c;
+        FOS = f;
+    }
+
+    private InnerChannels() {
+    }
+
+    /** The file channel under {@code out} when it is a local file stream, else {@code null}. */
+    static WritableByteChannel writable(FSDataOutputStream out) {
+        if (FOS == null || Boolean.getBoolean("heliosdb.crypto.no-inner-channel")) {
+            return null;
+        }
+        Object s = out;
+        for (int depth = 0; s instanceof WrappingProxy && depth < 8; depth++) {
+            s = ((WrappingProxy<?>) s).getWrappedDelegate();
+        }
+        if (s == null || s.getClass() != LOCAL) {
+            return null;
+        }
+        try {
+            return ((FileOutputStream) FOS.get(s)).getChannel();
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            return null;
+        }
+    }
+}
