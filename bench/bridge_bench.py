@@ -1,6 +1,6 @@
 """Java->Python bridge throughput vs the Python engine alone, side by side.
 
-    .venv/bin/python bench/bridge_bench.py [--segment-size 256kb] [--mib 128] [--rounds 7] [--chunk 65536]
+    .venv/bin/python bench/bridge_bench.py [--segment-size 256kb] [--mib 1024] [--rounds 7] [--chunk 65536]
 
 Both sides encrypt (then decrypt) the same data at the same segment size, in memory, one caller
 thread: the Python engine's EncryptingWriter/DecryptingReader, and the shim's
@@ -110,13 +110,16 @@ class JavaSide:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--segment-size", default="256kb")
-    p.add_argument("--mib", type=int, default=128)
+    p.add_argument("--mib", type=int, default=1024,
+                   help="MiB per round, at most 1024 (a Java array); rounds much shorter than a second are mostly noise")
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--chunk", type=int, default=65536, help="bytes per write/read call (Flink writes 4-64 KiB)")
     p.add_argument("--baseline-jar", help="also run this (e.g. an older) shim jar, interleaved, and compare")
     p.add_argument("--dir", help="write and read real files in this folder (Flink's local file system on the "
                    "Java side) instead of memory")
     a = p.parse_args(argv)
+    if not 0 < a.mib <= 1024:
+        p.error("--mib must be 1 to 1024")
     seg = parse_size(a.segment_size)
     d = tempfile.mkdtemp(prefix="bridge-bench-")
     uri = f"local://{d}/keyring.json"

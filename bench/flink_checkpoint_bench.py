@@ -119,7 +119,8 @@ def measure_checkpoints(job: Job, jid: str, state_bytes: int, n: int, metrics_po
         full = sorted(i for i, c in seen.items() if c["state_size"] >= state_bytes)
         if len(full) >= n + 1:  # the first full one only opens the KMS-call window
             window = full[: n + 1]
-            cps = [dict(seen[i], phases=phases(job, jid, i)) for i in window[1:]]
+            cps = [dict(seen[i], phases=dict(phases(job, jid, i), mib=seen[i]["checkpointed_size"] / MIB))
+                   for i in window[1:]]
             calls = diff(calls_at[window[0]], calls_at[window[-1]])
             return cps, {op: v / n for op, v in calls.items()}
         if stats["counts"]["failed"] > 3:
@@ -264,10 +265,11 @@ def report(rows: list[dict]) -> str:
                    f"{r['restore_s']:9.2f}  {calls(r['kms_per_checkpoint']) if enc else '-':15} "
                    f"{calls(r['kms_whole_run']) if enc else '-':21} {calls(r['kms_restore']) if enc else '-'}")
     out.append("")
-    out.append("where the time went (keyed operator, per checkpoint: delay/sync/async/alignment s):")
+    out.append("where the time went (keyed operator, per checkpoint: delay/sync/async/alignment s, MiB written):")
     for r in rows:
         out.append(f"  {r['backend']:8} {r['scheme']:18} " + "  ".join(
-            "/".join(f"{p.get(k, 0):.2f}" for k in ("delay", "sync", "async", "align")) for p in r.get("phases", [])))
+            "/".join(f"{p.get(k, 0):.2f}" for k in ("delay", "sync", "async", "align")) + f" {p.get('mib', 0):.0f}"
+            for p in r.get("phases", [])))
     out.append("")
     out.append(f"{'backend':8} {'enc/plain ckpt (median)':>23} {'enc/plain ckpt (min)':>20} "
                f"{'enc/plain restore':>18}")
