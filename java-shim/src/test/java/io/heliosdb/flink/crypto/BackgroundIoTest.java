@@ -56,14 +56,25 @@ class BackgroundIoTest {
         }
     }
 
-    /** An in-memory inner stream that fails every write once {@code failAfter} bytes are in. */
+    /**
+     * An in-memory inner stream that fails every write once {@code failAfter} bytes are in, records
+     * what reaches it in order ("write:&lt;thread&gt;", "sync", "close"), and holds every write after
+     * the first (the header) until {@code gate} opens.
+     */
     static final class Sink extends FSDataOutputStream {
         final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         final Watched watched = new Watched();
         final long failAfter;
+        final java.util.List<String> events = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+        final java.util.concurrent.CountDownLatch gate;
 
         Sink(long failAfter) {
+            this(failAfter, new java.util.concurrent.CountDownLatch(0));
+        }
+
+        Sink(long failAfter, java.util.concurrent.CountDownLatch gate) {
             this.failAfter = failAfter;
+            this.gate = gate;
         }
 
         @Override
@@ -78,6 +89,14 @@ class BackgroundIoTest {
 
         @Override
         public void write(byte[] b, int off, int len) throws IOException {
+            if (!events.isEmpty()) {
+                try {
+                    gate.await();
+                } catch (InterruptedException e) {
+                    throw new IOException(e);
+                }
+            }
+            events.add("write:" + Thread.currentThread().getName());
             watched.enter();
             try {
                 if (bytes.size() + len > failAfter) {
@@ -97,10 +116,12 @@ class BackgroundIoTest {
 
         @Override
         public void sync() {
+            events.add("sync");
         }
 
         @Override
         public void close() {
+            events.add("close");
         }
     }
 
@@ -275,60 +296,10 @@ class BackgroundIoTest {
         }
     }
 
-    /** Records what reaches it, in order ("write:<thread>", "sync", "close"); a gate can hold writes. */
-    static final class Recorder extends FSDataOutputStream {
-        final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        final java.util.List<String> events = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
-        final java.util.concurrent.CountDownLatch gate;
-
-        Recorder(java.util.concurrent.CountDownLatch gate) {
-            this.gate = gate;
-        }
-
-        @Override
-        public long getPos() {
-            return bytes.size();
-        }
-
-        @Override
-        public void write(int b) throws IOException {
-            write(new byte[] {(byte) b}, 0, 1);
-        }
-
-        @Override
-        public void write(byte[] b, int off, int len) throws IOException {
-            if (!events.isEmpty()) { // the header (written by the constructor) passes
-                try {
-                    gate.await();
-                } catch (InterruptedException e) {
-                    throw new IOException(e);
-                }
-            }
-            events.add("write:" + Thread.currentThread().getName());
-            synchronized (bytes) {
-                bytes.write(b, off, len);
-            }
-        }
-
-        @Override
-        public void flush() {
-        }
-
-        @Override
-        public void sync() {
-            events.add("sync");
-        }
-
-        @Override
-        public void close() {
-            events.add("close");
-        }
-    }
-
     @Test
     void aSlowInnerStreamHoldsTheCallerOnlyOnceTheWholeRingIsInFlight() throws Exception {
         java.util.concurrent.CountDownLatch gate = new java.util.concurrent.CountDownLatch(1);
-        Recorder inner = new Recorder(gate);
+        Sink inner = new Sink(Long.MAX_VALUE, gate);
         byte[] data = TestSupport.data(SEG * 600 + 5, 31);
         EncryptingOutputStream out = new EncryptingOutputStream(inner, engine, "ring");
         // batches grow 1, 4, 16, 16, ... segments; with the first write held, the other buffers of the
