@@ -156,9 +156,14 @@ def measure_restore(job: Job, jid: str, timeout=600) -> float:
 
 
 def bench_one(work, backend, scheme, a, keyring, round_=0) -> dict:
-    """``scheme``: file, enc+file, or enc+file@baseline (the shim jar of ``--baseline-jar``)."""
+    """``scheme``: file, enc+file, or enc+file@baseline (the shim jar of ``--baseline-jar`` and/or the
+    JVM options of ``--baseline-opts``)."""
     name = f"{backend}-{scheme.replace('+', '-').replace('@', '-')}-{round_}"
-    env = {"HELIOSDB_SHIM_JAR": a.baseline_jar} if scheme.endswith("@baseline") else None
+    env = None
+    if scheme.endswith("@baseline"):
+        env = {"HELIOSDB_SHIM_JAR": a.baseline_jar} if a.baseline_jar else {}
+        if a.baseline_opts:  # e.g. the shim's knobs: -Dheliosdb.crypto.write-batch-bytes=4194304
+            env["JAVA_TOOL_OPTIONS"] = a.baseline_opts
     scheme_label, scheme = scheme, scheme.split("@")[0]
     cp_dir = os.path.join(work, name, "checkpoints")
     cp_uri = f"{scheme}://{cp_dir}"
@@ -300,6 +305,8 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="16 keys x 1 MiB, 2 checkpoints")
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--baseline-jar", help="also run enc+file:// with this (e.g. an older) shim jar, interleaved")
+    p.add_argument("--baseline-opts", help="also run enc+file:// with these JVM options (JAVA_TOOL_OPTIONS), e.g. "
+                   "-Dheliosdb.crypto.write-batch-bytes=4194304; with --baseline-jar, that jar")
     p.add_argument("--jfr", metavar="DIR", help="record a Java Flight Recording of each run's checkpoints here "
                    "(jfr print --events jdk.ExecutionSample DIR/NAME.jfr)")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -320,7 +327,7 @@ def main(argv=None) -> int:
         rows = []
         for backend in a.backends.split(","):
             for r in range(a.rounds):  # plain and encrypted runs alternate: both see the same load
-                for scheme in ("file", "enc+file") + (("enc+file@baseline",) if a.baseline_jar else ()):
+                for scheme in ("file", "enc+file") + (("enc+file@baseline",) if a.baseline_jar or a.baseline_opts else ()):
                     rows.append(bench_one(work, backend, scheme, a, keyring, r))
         rows = merge(rows)
         print(f"\nload average at the end: {os.getloadavg()[0]:.1f}\n")

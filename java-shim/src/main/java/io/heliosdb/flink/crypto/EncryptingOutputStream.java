@@ -40,7 +40,7 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         NativeBuffers.Registered plain;
         NativeBuffers.Registered sealed;
         long seq = -1;               // batch number in this file; set before its seal is submitted; guarded by io
-        PythonBridge.Call call;      // its seal (and maybe writes), null once waited for
+        PythonBridge.Call call;      // its seal (and maybe writes); waited for only when the stream fails
         int sealedLength;            // guarded by io
         boolean ready;               // sealed, not yet written; guarded by io
     }
