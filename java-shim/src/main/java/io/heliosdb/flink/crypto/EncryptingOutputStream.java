@@ -283,23 +283,31 @@ final class EncryptingOutputStream extends FSDataOutputStream {
 
     /** Waits until {@code batches} batches are written (or one failed). */
     private void awaitWritten(long batches) throws IOException {
-        boolean interrupted = false;
+        waitWhile(() -> written < batches && ioFailure == null);
         IOException failed;
         synchronized (io) {
-            while (written < batches && ioFailure == null) {
-                try {
-                    io.wait();
-                } catch (InterruptedException e) {
-                    interrupted = true; // never leave while a worker may still use this buffer
-                }
-            }
             failed = written < batches ? ioFailure : null;
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
         }
         if (failed != null) {
             throw new IOException(failed.getMessage(), failed);
+        }
+    }
+
+    /** Waits on {@code io} while {@code waiting} holds (checked under it). Never leaves early, since a
+     *  worker may still use our buffers: an interrupt is kept for the caller to see afterwards. */
+    private void waitWhile(java.util.function.BooleanSupplier waiting) {
+        boolean interrupted = false;
+        synchronized (io) {
+            while (waiting.getAsBoolean()) {
+                try {
+                    io.wait();
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
         }
     }
 
@@ -411,19 +419,7 @@ final class EncryptingOutputStream extends FSDataOutputStream {
                 s.call = null;
             }
         }
-        synchronized (io) {
-            boolean interrupted = false;
-            while (writing) {
-                try {
-                    io.wait();
-                } catch (InterruptedException e) {
-                    interrupted = true;
-                }
-            }
-            if (interrupted) {
-                Thread.currentThread().interrupt();
-            }
-        }
+        waitWhile(() -> writing);
         engine.discard(handle);
         release();
         try {
