@@ -306,7 +306,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--baseline-jar", help="also run enc+file:// with this (e.g. an older) shim jar, interleaved")
     p.add_argument("--baseline-opts", help="also run enc+file:// with these JVM options (JAVA_TOOL_OPTIONS), e.g. "
-                   "-Dheliosdb.crypto.write-batch-bytes=4194304; with --baseline-jar, that jar")
+                   "--baseline-opts=-Dheliosdb.crypto.write-batch-bytes=4194304 (with =); with --baseline-jar, that jar")
     p.add_argument("--jfr", metavar="DIR", help="record a Java Flight Recording of each run's checkpoints here "
                    "(jfr print --events jdk.ExecutionSample DIR/NAME.jfr)")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
