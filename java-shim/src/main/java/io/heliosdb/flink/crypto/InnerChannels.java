@@ -20,6 +20,7 @@ final class InnerChannels {
 
     private static final Class<?> LOCAL;
     private static final Field FOS;
+    private static final boolean OFF = Boolean.getBoolean("heliosdb.crypto.no-inner-channel");
 
     static {
         Class<?> c = null;
@@ -44,7 +45,7 @@ final class InnerChannels {
 
     /** The file channel under {@code out} when it is a local file stream, else {@code null}. */
     static WritableByteChannel writable(FSDataOutputStream out) {
-        if (FOS == null || Boolean.getBoolean("heliosdb.crypto.no-inner-channel")) {
+        if (FOS == null || OFF) {
             return null;
         }
         Object s = out;
