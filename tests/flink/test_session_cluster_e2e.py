@@ -253,9 +253,15 @@ def test_kms_calls_per_checkpoint_per_process(session, capsys):
     assert _kms_calls(tm0) > 0, "the TaskManager made no data key (its checkpoints are not encrypted?)"
     enc0 = prom_value(tm0, "heliosdb_checkpoint_encryption_total")
     ck1 = _wait_checkpoints(cluster, jobs, {t: ck0[t] + 3 for t in TENANTS})
-    tm1, jm1 = scrape(session.url("tm_helios")), scrape(session.url("jm_helios"))
-    ck2 = {t: _checkpoints(cluster, j) for t, j in jobs.items()}  # counted after the scrape: conservative
     n = sum(ck1[t] - ck0[t] for t in TENANTS)
+    # the shim tells Python a file is finished without waiting for the answer, so the count of files
+    # encrypted may trail the completed checkpoints by a moment: scrape until it has caught up (any
+    # checkpoint completed meanwhile only adds KMS calls to the n counted: conservative)
+    tm1 = h.wait_for(lambda: (t := scrape(session.url("tm_helios"))) and
+                     prom_value(t, "heliosdb_checkpoint_encryption_total") - enc0 >= n and t, 20,
+                     f"the TaskManager's count of files encrypted to reach the {n} checkpoints", interval=0.2)
+    jm1 = scrape(session.url("jm_helios"))
+    ck2 = {t: _checkpoints(cluster, j) for t, j in jobs.items()}  # counted after the scrape: conservative
     tm_calls, jm_calls = _kms_calls(tm1) - _kms_calls(tm0), _kms_calls(jm1) - _kms_calls(jm0)
     files = prom_value(tm1, "heliosdb_checkpoint_encryption_total") - enc0
     with capsys.disabled():
