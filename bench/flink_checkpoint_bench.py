@@ -119,8 +119,7 @@ def measure_checkpoints(job: Job, jid: str, state_bytes: int, n: int, metrics_po
         full = sorted(i for i, c in seen.items() if c["state_size"] >= state_bytes)
         if len(full) >= n + 1:  # the first full one only opens the KMS-call window
             window = full[: n + 1]
-            cps = [dict(seen[i], phases=dict(phases(job, jid, i), mib=seen[i]["checkpointed_size"] / MIB))
-                   for i in window[1:]]
+            cps = [dict(seen[i], phases=with_finalize(phases(job, jid, i), seen[i])) for i in window[1:]]
             calls = diff(calls_at[window[0]], calls_at[window[-1]])
             return cps, {op: v / n for op, v in calls.items()}
         if stats["counts"]["failed"] > 3:
@@ -140,7 +139,15 @@ def phases(job: Job, jid: str, cid: int) -> dict:
     s = max(subs, key=lambda x: x.get("end_to_end_duration", 0))
     return {"delay": s.get("start_delay", 0) / 1000.0, "sync": s.get("checkpoint", {}).get("sync", 0) / 1000.0,
             "async": s.get("checkpoint", {}).get("async", 0) / 1000.0,
-            "align": s.get("alignment", {}).get("duration", 0) / 1000.0}
+            "align": s.get("alignment", {}).get("duration", 0) / 1000.0,
+            "ack": s.get("end_to_end_duration", 0) / 1000.0}
+
+
+def with_finalize(p: dict, cp: dict) -> dict:
+    """``p`` plus the MiB written and ``final``: from the keyed operator's acknowledgement to the
+    checkpoint's completion (the JobManager writing ``_metadata``, other operators' acks)."""
+    final = cp["end_to_end_duration"] / 1000.0 - p["ack"] if "ack" in p else 0.0
+    return dict(p, mib=cp["checkpointed_size"] / MIB, final=final)
 
 
 def measure_restore(job: Job, jid: str, timeout=600) -> float:
@@ -270,11 +277,18 @@ def report(rows: list[dict]) -> str:
                    f"{r['restore_s']:9.2f}  {calls(r['kms_per_checkpoint']) if enc else '-':15} "
                    f"{calls(r['kms_whole_run']) if enc else '-':21} {calls(r['kms_restore']) if enc else '-'}")
     out.append("")
-    out.append("where the time went (keyed operator, per checkpoint: delay/sync/async/alignment s, MiB written):")
+    out.append("where the time went (keyed operator, per checkpoint: delay/sync/async/alignment/final s, MiB "
+               "written; final: from its acknowledgement to the checkpoint's completion):")
     for r in rows:
         out.append(f"  {r['backend']:8} {r['scheme']:18} " + "  ".join(
-            "/".join(f"{p.get(k, 0):.2f}" for k in ("delay", "sync", "async", "align")) + f" {p.get('mib', 0):.0f}"
+            "/".join(f"{p.get(k, 0):.2f}" for k in ("delay", "sync", "async", "align", "final"))
+            + f" {p.get('mib', 0):.0f}"
             for p in r.get("phases", [])))
+    out.append("  medians of the same:")
+    for r in rows:
+        ps = r.get("phases") or [{}]
+        out.append(f"  {r['backend']:8} {r['scheme']:18} " + "/".join(
+            f"{statistics.median(p.get(k, 0) for p in ps):.3f}" for k in ("delay", "sync", "async", "align", "final")))
     out.append("")
     out.append(f"{'backend':8} {'enc/plain ckpt (median)':>23} {'enc/plain ckpt (min)':>20} "
                f"{'enc/plain restore':>18}")
