@@ -211,6 +211,7 @@ def bench_one(work, backend, scheme, a, keyring, round_=0) -> dict:
     durations = [c["end_to_end_duration"] / 1000.0 for c in cps]
     return {"backend": backend, "scheme": scheme_label, "checkpoint_s": statistics.median(durations),
             "checkpoint_min_s": min(durations), "checkpoint_all_s": durations,
+            "s_per_gib_all": [d / (c["checkpointed_size"] / (1 << 30)) for d, c in zip(durations, cps)],
             "phases": [c.get("phases", {}) for c in cps], "state_mib": statistics.median(c["state_size"] for c in cps) / MIB,
             "checkpointed_mib": statistics.median(c["checkpointed_size"] for c in cps) / MIB,
             "restore_s": min(restores), "restore_all_s": restores, "kms_per_checkpoint": calls, "kms_whole_run": run_calls,
@@ -257,10 +258,11 @@ def merge(rows: list[dict]) -> list[dict]:
         rs = [r for r in rows if (r["backend"], r["scheme"]) == key]
         durations = [d for r in rs for d in r["checkpoint_all_s"]]
         restores = [d for r in rs for d in r["restore_all_s"]]
+        per_gib = [d for r in rs for d in r["s_per_gib_all"]]
         calls = {op: statistics.mean(r["kms_per_checkpoint"].get(op, 0) for r in rs)
                  for op in {op for r in rs for op in r["kms_per_checkpoint"]}}
         out.append(dict(rs[-1], checkpoint_s=statistics.median(durations), checkpoint_min_s=min(durations),
-                        checkpoint_all_s=durations, restore_s=min(restores), restore_all_s=restores,
+                        checkpoint_all_s=durations, s_per_gib_all=per_gib, restore_s=min(restores), restore_all_s=restores,
                         kms_per_checkpoint=calls, phases=[p for r in rs for p in r["phases"]], rounds=len(rs)))
     return out
 
@@ -291,7 +293,7 @@ def report(rows: list[dict]) -> str:
             f"{statistics.median(p.get(k, 0) for p in ps):.3f}" for k in ("delay", "sync", "async", "align", "final")))
     out.append("")
     out.append(f"{'backend':8} {'enc/plain ckpt (median)':>23} {'enc/plain ckpt (min)':>20} "
-               f"{'enc/plain restore':>18}")
+               f"{'enc/plain restore':>18} {'enc/plain s per GiB written (median)':>36}")
     for backend in sorted({r["backend"] for r in rows}):
         p = next((r for r in rows if r["backend"] == backend and r["scheme"] == "file"), None)
         for e in (r for r in rows if r["backend"] == backend and r["scheme"].startswith("enc+")):
@@ -299,7 +301,10 @@ def report(rows: list[dict]) -> str:
                 out.append(f"{backend + (' ' + e['scheme'][8:] if '@' in e['scheme'] else ''):8} "
                            f"{e['checkpoint_s'] / p['checkpoint_s']:23.2f} "
                            f"{e['checkpoint_min_s'] / p['checkpoint_min_s']:20.2f} "
-                           f"{e['restore_s'] / p['restore_s']:18.2f}")
+                           f"{e['restore_s'] / p['restore_s']:18.2f} "
+                           f"{statistics.median(e['s_per_gib_all']) / statistics.median(p['s_per_gib_all']):36.2f}")
+    out.append("s per GiB written: each checkpoint's duration over its size (RocksDB's full snapshots "
+               "differ in size from one checkpoint to the next)")
     out.append("restore s: the fastest of the restores (INITIALIZING -> RUNNING of the keyed operator, "
                "Python worker start included)")
     return "\n".join(out)

@@ -28,6 +28,11 @@ import java.util.concurrent.locks.LockSupport;
 final class PythonBridge {
 
     static final String ENTRY = PythonLaunch.ENTRY;
+
+    /** Worker threads (JVM property {@code heliosdb.crypto.python-workers}, 1-16; default one per
+     *  core, at most 8). */
+    static final int WORKERS = Math.max(1, Math.min(16, Integer.getInteger("heliosdb.crypto.python-workers",
+            Math.min(8, Runtime.getRuntime().availableProcessors()))));
     static final long SPIN_NANOS = Long.getLong("heliosdb.crypto.spin-nanos", 0L);
 
     private static final Object LOCK = new Object();
@@ -140,8 +145,7 @@ final class PythonBridge {
         }
         synchronized (LOCK) {
             if (instance == null) {
-                int threads = Math.max(1, Math.min(8, Runtime.getRuntime().availableProcessors()));
-                instance = new PythonBridge(pythonExec, threads);
+                instance = new PythonBridge(pythonExec, WORKERS);
             }
             return instance;
         }
