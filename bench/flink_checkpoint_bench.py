@@ -119,7 +119,7 @@ def measure_checkpoints(job: Job, jid: str, state_bytes: int, n: int, metrics_po
         full = sorted(i for i, c in seen.items() if c["state_size"] >= state_bytes)
         if len(full) >= n + 1:  # the first full one only opens the KMS-call window
             window = full[: n + 1]
-            cps = [dict(seen[i], phases=with_finalize(phases(job, jid, i), seen[i])) for i in window[1:]]
+            cps = [dict(seen[i], phases=phases(job, jid, seen[i])) for i in window[1:]]
             calls = diff(calls_at[window[0]], calls_at[window[-1]])
             return cps, {op: v / n for op, v in calls.items()}
         if stats["counts"]["failed"] > 3:
@@ -128,26 +128,25 @@ def measure_checkpoints(job: Job, jid: str, state_bytes: int, n: int, metrics_po
     raise TimeoutError(f"fewer than {n + 1} full checkpoints within {timeout}s: {sorted(seen)}")
 
 
-def phases(job: Job, jid: str, cid: int) -> dict:
-    """Where a checkpoint's time went, for the slowest subtask of the keyed ("count") operator:
-    start delay (barrier travel), sync and async parts, alignment (seconds)."""
+PHASES = ("delay", "sync", "async", "align", "final")
+
+
+def phases(job: Job, jid: str, cp: dict) -> dict:
+    """The MiB checkpoint ``cp`` wrote and where its time went, for the slowest subtask of the keyed
+    ("count") operator: start delay (barrier travel), sync and async parts, alignment, and ``final``,
+    from that subtask's acknowledgement to the checkpoint's completion (the JobManager's
+    ``_metadata``, other operators' acks); seconds."""
+    out = {"mib": cp["checkpointed_size"] / MIB}
     try:
         vid = next(v["id"] for v in rest(job.rest_port, f"/jobs/{jid}")["vertices"] if "count" in v["name"])
-        subs = rest(job.rest_port, f"/jobs/{jid}/checkpoints/details/{cid}/subtasks/{vid}")["subtasks"]
+        subs = rest(job.rest_port, f"/jobs/{jid}/checkpoints/details/{cp['id']}/subtasks/{vid}")["subtasks"]
     except (OSError, KeyError, StopIteration):
-        return {}
+        return out
     s = max(subs, key=lambda x: x.get("end_to_end_duration", 0))
-    return {"delay": s.get("start_delay", 0) / 1000.0, "sync": s.get("checkpoint", {}).get("sync", 0) / 1000.0,
-            "async": s.get("checkpoint", {}).get("async", 0) / 1000.0,
-            "align": s.get("alignment", {}).get("duration", 0) / 1000.0,
-            "ack": s.get("end_to_end_duration", 0) / 1000.0}
-
-
-def with_finalize(p: dict, cp: dict) -> dict:
-    """``p`` plus the MiB written and ``final``: from the keyed operator's acknowledgement to the
-    checkpoint's completion (the JobManager writing ``_metadata``, other operators' acks)."""
-    final = cp["end_to_end_duration"] / 1000.0 - p["ack"] if "ack" in p else 0.0
-    return dict(p, mib=cp["checkpointed_size"] / MIB, final=final)
+    ms = {"delay": s.get("start_delay", 0), "sync": s.get("checkpoint", {}).get("sync", 0),
+          "async": s.get("checkpoint", {}).get("async", 0), "align": s.get("alignment", {}).get("duration", 0),
+          "final": cp["end_to_end_duration"] - s.get("end_to_end_duration", 0)}
+    return dict(out, **{k: v / 1000.0 for k, v in ms.items()})
 
 
 def measure_restore(job: Job, jid: str, timeout=600) -> float:
@@ -211,7 +210,6 @@ def bench_one(work, backend, scheme, a, keyring, round_=0) -> dict:
     durations = [c["end_to_end_duration"] / 1000.0 for c in cps]
     return {"backend": backend, "scheme": scheme_label, "checkpoint_s": statistics.median(durations),
             "checkpoint_min_s": min(durations), "checkpoint_all_s": durations,
-            "s_per_gib_all": [d / (c["checkpointed_size"] / (1 << 30)) for d, c in zip(durations, cps)],
             "phases": [c.get("phases", {}) for c in cps], "state_mib": statistics.median(c["state_size"] for c in cps) / MIB,
             "checkpointed_mib": statistics.median(c["checkpointed_size"] for c in cps) / MIB,
             "restore_s": min(restores), "restore_all_s": restores, "kms_per_checkpoint": calls, "kms_whole_run": run_calls,
@@ -258,13 +256,17 @@ def merge(rows: list[dict]) -> list[dict]:
         rs = [r for r in rows if (r["backend"], r["scheme"]) == key]
         durations = [d for r in rs for d in r["checkpoint_all_s"]]
         restores = [d for r in rs for d in r["restore_all_s"]]
-        per_gib = [d for r in rs for d in r["s_per_gib_all"]]
         calls = {op: statistics.mean(r["kms_per_checkpoint"].get(op, 0) for r in rs)
                  for op in {op for r in rs for op in r["kms_per_checkpoint"]}}
         out.append(dict(rs[-1], checkpoint_s=statistics.median(durations), checkpoint_min_s=min(durations),
-                        checkpoint_all_s=durations, s_per_gib_all=per_gib, restore_s=min(restores), restore_all_s=restores,
+                        checkpoint_all_s=durations, restore_s=min(restores), restore_all_s=restores,
                         kms_per_checkpoint=calls, phases=[p for r in rs for p in r["phases"]], rounds=len(rs)))
     return out
+
+
+def s_per_gib(row: dict) -> float:
+    """Median over the row's checkpoints of duration over size (RocksDB's differ from one to the next)."""
+    return statistics.median(d / (p["mib"] / 1024) for d, p in zip(row["checkpoint_all_s"], row["phases"]))
 
 
 def report(rows: list[dict]) -> str:
@@ -283,14 +285,14 @@ def report(rows: list[dict]) -> str:
                "written; final: from its acknowledgement to the checkpoint's completion):")
     for r in rows:
         out.append(f"  {r['backend']:8} {r['scheme']:18} " + "  ".join(
-            "/".join(f"{p.get(k, 0):.2f}" for k in ("delay", "sync", "async", "align", "final"))
+            "/".join(f"{p.get(k, 0):.2f}" for k in PHASES)
             + f" {p.get('mib', 0):.0f}"
             for p in r.get("phases", [])))
     out.append("  medians of the same:")
     for r in rows:
         ps = r.get("phases") or [{}]
         out.append(f"  {r['backend']:8} {r['scheme']:18} " + "/".join(
-            f"{statistics.median(p.get(k, 0) for p in ps):.3f}" for k in ("delay", "sync", "async", "align", "final")))
+            f"{statistics.median(p.get(k, 0) for p in ps):.3f}" for k in PHASES))
     out.append("")
     out.append(f"{'backend':8} {'enc/plain ckpt (median)':>23} {'enc/plain ckpt (min)':>20} "
                f"{'enc/plain restore':>18} {'enc/plain s per GiB written (median)':>36}")
@@ -302,7 +304,7 @@ def report(rows: list[dict]) -> str:
                            f"{e['checkpoint_s'] / p['checkpoint_s']:23.2f} "
                            f"{e['checkpoint_min_s'] / p['checkpoint_min_s']:20.2f} "
                            f"{e['restore_s'] / p['restore_s']:18.2f} "
-                           f"{statistics.median(e['s_per_gib_all']) / statistics.median(p['s_per_gib_all']):36.2f}")
+                           f"{s_per_gib(e) / s_per_gib(p):36.2f}")
     out.append("s per GiB written: each checkpoint's duration over its size (RocksDB's full snapshots "
                "differ in size from one checkpoint to the next)")
     out.append("restore s: the fastest of the restores (INITIALIZING -> RUNNING of the keyed operator, "
