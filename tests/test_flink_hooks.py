@@ -4,6 +4,8 @@ import ctypes
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -492,3 +494,25 @@ def test_flink_install_into_a_standalone_cluster(keyring_uri, tmp_path, monkeypa
         assert raw is not None, c.logs()
         assert raw[:4] == b"HFCE"
         assert len(CheckpointCrypto([keyring_uri]).decrypt_bytes(raw, path)) > 0
+
+
+def test_enable_keeps_one_plugins_folder_per_process_and_removes_it_at_exit(shim_jar, tmp_path):
+    """python job.py used to leave a plugins folder (a copy of the shim jar) in the temp folder on
+    every run; now one folder per process, refreshed by a second enable() (a new file, so a JVM
+    reading the old jar is not cut short) and removed when the process exits."""
+    script = tmp_path / "twice.py"
+    script.write_text(
+        "import os, sys\n"
+        "from heliosdb_flink_crypto.flink import local\n"
+        "a = local.plugins_root(None, local._process_root())\n"
+        "jar = os.path.join(a, 'heliosdb-crypto', os.listdir(os.path.join(a, 'heliosdb-crypto'))[0])\n"
+        "first = os.stat(jar).st_ino\n"
+        "b = local.plugins_root(None, local._process_root())\n"
+        "assert a == b, (a, b)\n"
+        "assert os.stat(jar).st_ino != first and open(jar, 'rb').read() == b'PK-shim'\n"
+        "print(a)\n")
+    env = dict(os.environ, TMPDIR=str(tmp_path), PYTHONPATH=os.pathsep.join(sys.path))
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    root = r.stdout.strip()
+    assert root.startswith(str(tmp_path)) and not os.path.exists(root)

@@ -25,6 +25,7 @@ If the gateway was already running, it cannot be added any more (a warning says 
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import shutil
@@ -72,7 +73,8 @@ def plugins_root(extra_plugins_dir: str | None = None, root: str | None = None) 
     mine = os.path.join(root, PLUGIN_DIR_NAME)
     os.makedirs(mine, exist_ok=True)
     target = os.path.join(mine, os.path.basename(jar_path()))
-    shutil.copyfile(jar_path(), target)
+    shutil.copyfile(jar_path(), target + ".tmp")
+    os.replace(target + ".tmp", target)  # a new file: a JVM reading the old jar keeps reading it whole
     source = extra_plugins_dir or os.environ.get("FLINK_PLUGINS_DIR") or _pyflink_plugins()
     if source and os.path.isdir(source):
         for name in sorted(os.listdir(source)):
@@ -112,13 +114,26 @@ def enable(conf: Mapping[str, object] | None = None, *, python_executable: str |
     jconf = jvm.org.apache.flink.configuration.Configuration()
     for k, v in full.items():
         jconf.setString(k, v)
-    root = plugins_root(plugins_dir)
+    root = plugins_root(plugins_dir, _process_root())
     finder = jvm.org.apache.flink.core.plugin.DirectoryBasedPluginFinder(
         jvm.java.nio.file.Paths.get(root, gateway.new_array(jvm.java.lang.String, 0)))
     patterns = jvm.org.apache.flink.configuration.CoreOptions.getPluginParentFirstLoaderPatterns(jconf)
     manager = jvm.org.apache.flink.core.plugin.DefaultPluginManager(finder.findPlugins(), patterns)
     jvm.org.apache.flink.core.fs.FileSystem.initialize(jconf, manager)
     return full
+
+
+_ROOT: list[str] = []  # this process's plugins folder, made once
+
+
+def _process_root() -> str:
+    """One plugins folder per process for :func:`enable` (a second call refreshes it), removed when
+    the process exits: every ``python job.py`` used to leave a copy of the shim jar in the temp folder.
+    The gateway JVM keeps the jar it opened; it ends with this process."""
+    if not _ROOT:
+        _ROOT.append(tempfile.mkdtemp(prefix="heliosdb-flink-plugins-"))
+        atexit.register(shutil.rmtree, _ROOT[0], True)
+    return _ROOT[0]
 
 
 def add_lib_jar_to_gateway_classpath(environ=None) -> str | None:
