@@ -171,10 +171,9 @@ def bench_one(work, backend, scheme, a, keyring, round_=0) -> dict:
         if a.baseline_opts:  # e.g. the shim's knobs: -Dheliosdb.crypto.write-batch-bytes=4194304
             env["JAVA_TOOL_OPTIONS"] = a.baseline_opts
     scheme_label, scheme = scheme, scheme.split("@")[0]
-    cp_dir = os.path.join(work, name, "checkpoints")
-    cp_uri = f"{scheme}://{cp_dir}"
+    cp_uri = storage_uri(scheme, work, name, "checkpoints")
     metrics_port = free_port() if scheme.startswith("enc+") else None
-    conf = {"heliosdb.crypto.kms.uri": keyring, "execution.checkpointing.incremental": "false",
+    conf = {**STORAGE_CONF, "heliosdb.crypto.kms.uri": keyring, "execution.checkpointing.incremental": "false",
             "execution.checkpointing.min-pause": "1 s",
             # a barrier waits for the Python worker's current bundle: one record per bundle keeps that wait
             # (the same with either scheme, up to ~0.2 s with bigger bundles) out of the comparison
@@ -199,7 +198,7 @@ def bench_one(work, backend, scheme, a, keyring, round_=0) -> dict:
     restores, restore_calls = [], {}
     for i in range(a.restores):
         print(f"  {name}: restore {i + 1}/{a.restores} from .../{retained.rsplit('/', 1)[-1]} ...", flush=True)
-        job2 = Job(work, f"{name}-restore{i}", f"{scheme}://{work}/{name}/checkpoints-r{i}",
+        job2 = Job(work, f"{name}-restore{i}", storage_uri(scheme, work, name, f"checkpoints-r{i}"),
                    dict(args, interval_ms=600000), conf, restore=retained, env=env)
         try:
             jid2 = job2.job_id()
@@ -214,6 +213,64 @@ def bench_one(work, backend, scheme, a, keyring, round_=0) -> dict:
             "checkpointed_mib": statistics.median(c["checkpointed_size"] for c in cps) / MIB,
             "restore_s": min(restores), "restore_all_s": restores, "kms_per_checkpoint": calls, "kms_whole_run": run_calls,
             "kms_restore": restore_calls}
+
+
+STORAGE_CONF: dict[str, str] = {}  # the s3.* options of --storage s3
+
+
+def storage_uri(scheme: str, work: str, name: str, leaf: str) -> str:
+    """``file://<work>/<name>/<leaf>``, or with ``s3``/``enc+s3`` an object prefix in the bench bucket."""
+    if scheme.endswith("s3"):
+        return f"{scheme}://{BUCKET}/{name}/{leaf}"
+    return f"{scheme}://{os.path.join(work, name, leaf)}"
+
+
+BUCKET = "bench"
+
+
+class S3Link:
+    """moto's S3 server behind a link of ``mb_per_s`` MB/s each way (bench/link.py), both in their own
+    processes (their CPU is the machine's, as a real object store's is not: keep the link slow enough
+    to leave CPU free, or the run measures a CPU-bound machine again). Flink reaches it with its real
+    S3 FileSystem (flink-s3-fs-presto, fetched once with Maven as the end-to-end tests do)."""
+
+    def __init__(self, mb_per_s: float):
+        import subprocess
+        import s3_plugin
+        self.plugins = s3_plugin.plugins_dir()
+        moto_port, port = free_port(), free_port()
+        self.procs = [subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+        link = subprocess.Popen([sys.executable, os.path.join(ROOT, "bench", "link.py"), str(port), str(moto_port),
+                                 str(mb_per_s)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.procs.append(link)
+        if link.stdout.readline().strip() != "ready":
+            self.close()
+            raise RuntimeError("bench/link.py did not start")
+        self.endpoint = f"http://127.0.0.1:{port}"
+        harness.wait_for(self._bucket, 60, "moto's S3 server", 0.5)
+        self.conf = {"s3.endpoint": self.endpoint, "s3.path.style.access": "true",
+                     "s3.access-key": "testing", "s3.secret-key": "testing"}
+
+    def _bucket(self) -> bool:
+        import s3_plugin
+        try:
+            s3_plugin.s3_client(self.endpoint).create_bucket(Bucket=BUCKET)
+            return True
+        except Exception:  # noqa: BLE001 - not up yet
+            return False
+
+    def close(self) -> None:
+        for p in self.procs:
+            if p.stdin:
+                p.stdin.close()  # the link stops when its input closes
+            else:
+                p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(30)
+            except Exception:  # noqa: BLE001
+                p.kill()
 
 
 def flink_jvm(name: str) -> str | None:
@@ -297,10 +354,10 @@ def report(rows: list[dict]) -> str:
     out.append(f"{'backend':8} {'enc/plain ckpt (median)':>23} {'enc/plain ckpt (min)':>20} "
                f"{'enc/plain restore':>18} {'enc/plain s per GiB written (median)':>36}")
     for backend in sorted({r["backend"] for r in rows}):
-        p = next((r for r in rows if r["backend"] == backend and r["scheme"] == "file"), None)
+        p = next((r for r in rows if r["backend"] == backend and not r["scheme"].startswith("enc+")), None)
         for e in (r for r in rows if r["backend"] == backend and r["scheme"].startswith("enc+")):
             if p:
-                out.append(f"{backend + (' ' + e['scheme'][8:] if '@' in e['scheme'] else ''):8} "
+                out.append(f"{backend + (' ' + e['scheme'].partition('@')[2] if '@' in e['scheme'] else ''):8} "
                            f"{e['checkpoint_s'] / p['checkpoint_s']:23.2f} "
                            f"{e['checkpoint_min_s'] / p['checkpoint_min_s']:20.2f} "
                            f"{e['restore_s'] / p['restore_s']:18.2f} "
@@ -330,13 +387,24 @@ def main(argv=None) -> int:
                    "--baseline-opts=-Dheliosdb.crypto.write-batch-bytes=4194304 (with =); with --baseline-jar, that jar")
     p.add_argument("--jfr", metavar="DIR", help="record a Java Flight Recording of each run's checkpoints here "
                    "(jfr print --events jdk.ExecutionSample DIR/NAME.jfr)")
+    p.add_argument("--storage", choices=["file", "s3"], default="file",
+                   help="file: the local disk (TMPDIR=/dev/shm for tmpfs); s3: moto's S3 server behind a link "
+                   "of --link-mb-per-s (Flink's S3 FileSystem; enc+s3:// against s3://)")
+    p.add_argument("--link-mb-per-s", type=float, default=100.0, help="with --storage s3: the link's MB/s each way")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
     a = p.parse_args(argv)
     if a.quick:
         a.keys, a.checkpoints = 16, 2
     work = tempfile.mkdtemp(prefix="heliosdb-flink-bench-")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up below on kill too
+    s3 = None
     try:
+        if a.storage == "s3":
+            s3 = S3Link(a.link_mb_per_s)
+            STORAGE_CONF.update(s3.conf)
+            import s3_plugin
+            harness.JOB = s3_plugin.__file__  # the counter job with the S3 plugin and the s3.* options
+            print(f"storage: S3 (moto) behind a link of {a.link_mb_per_s:g} MB/s each way, {s3.endpoint}")
         keyring = f"local://{work}/keyring.json"
         r = harness.cli("keyring", "init", keyring)
         if r.returncode:
@@ -348,7 +416,8 @@ def main(argv=None) -> int:
         rows = []
         for backend in a.backends.split(","):
             for r in range(a.rounds):  # plain and encrypted runs alternate: both see the same load
-                for scheme in ("file", "enc+file") + (("enc+file@baseline",) if a.baseline_jar or a.baseline_opts else ()):
+                plain = a.storage
+                for scheme in (plain, "enc+" + plain) + ((f"enc+{plain}@baseline",) if a.baseline_jar or a.baseline_opts else ()):
                     rows.append(bench_one(work, backend, scheme, a, keyring, r))
         rows = merge(rows)
         print(f"\nload average at the end: {os.getloadavg()[0]:.1f}\n")
@@ -359,6 +428,8 @@ def main(argv=None) -> int:
     finally:
         for job in list(RUNNING):
             job.stop()
+        if s3:
+            s3.close()
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -17,8 +17,9 @@ import java.nio.ByteBuffer;
  * the next window (four times the current one, up to {@link NativeBuffers#BATCH_BYTES}) is fetched
  * from the inner stream and decrypted by one Python call, both on a worker, while the caller consumes
  * the current one (a failure there is reported when that window is read; without direct memory for it,
- * there is no prefetch). The caller waits for the prefetch before it touches the inner stream itself. An inner stream that is itself ByteBufferReadable (the local
- * file system) is read straight into the native buffers.
+ * there is no prefetch). The caller waits for the prefetch before it touches the inner stream itself. Flink's local file stream is read
+ * straight into the native buffers (positional reads); any other inner stream as a stream, since a
+ * positional read of an object store's stream is a request of its own ({@link InnerChannels#positional}).
  */
 final class DecryptingInputStream extends FSDataInputStream implements ByteBufferReadable {
 
@@ -57,7 +58,7 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
     DecryptingInputStream(FSDataInputStream in, long ciphertextLen, CryptoEngine engine, String path,
                           HeaderOpener opener) throws IOException {
         this.in = in;
-        this.direct = in instanceof ByteBufferReadable ? (ByteBufferReadable) in : null;
+        this.direct = InnerChannels.positional(in);
         this.engine = engine;
         this.path = path;
         byte[] header;

@@ -384,6 +384,74 @@ class EncryptedFileSystemTest {
         }
     }
 
+    /** An object store's stream (S3, GCS, HDFS through Hadoop) declares positional reads too, but
+     *  each is a ranged request of its own: counted here. */
+    static final class RangedStream extends FSDataInputStream implements org.apache.flink.core.fs.ByteBufferReadable {
+        private final FSDataInputStream d;
+        int positionalReads;
+        int seeksThatMove;
+
+        RangedStream(FSDataInputStream d) {
+            this.d = d;
+        }
+
+        @Override
+        public int read(long position, ByteBuffer dst) throws IOException {
+            positionalReads++;
+            return ((org.apache.flink.core.fs.ByteBufferReadable) d).read(position, dst);
+        }
+
+        @Override
+        public int read(ByteBuffer dst) throws IOException {
+            return ((org.apache.flink.core.fs.ByteBufferReadable) d).read(dst);
+        }
+
+        @Override
+        public void seek(long p) throws IOException {
+            if (p != d.getPos()) {
+                seeksThatMove++; // an object store reopens its request here
+            }
+            d.seek(p);
+        }
+
+        @Override
+        public long getPos() throws IOException {
+            return d.getPos();
+        }
+
+        @Override
+        public int read() throws IOException {
+            return d.read();
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            return d.read(b, off, len);
+        }
+
+        @Override
+        public void close() throws IOException {
+            d.close();
+        }
+    }
+
+    @Test
+    void anObjectStoresStreamIsReadAsOneStreamNotARequestPerWindow() throws Exception {
+        Path p = path("object");
+        byte[] data = write(p, TestSupport.data(SEG * 100 + 3, 29)); // windows of 1, 4, 16, 16, ... segments
+        java.nio.file.Path raw = dir.resolve("object");
+        FSDataInputStream local = FileSystem.getLocalFileSystem().open(new Path(raw.toUri()));
+        assertTrue(InnerChannels.positional(local) != null, "the local file system's stream is read by position");
+        RangedStream inner = new RangedStream(local);
+        assertTrue(InnerChannels.positional(inner) == null);
+        try (DecryptingInputStream in = new DecryptingInputStream(inner, Files.size(raw),
+                CryptoEngine.open(TestSupport.conf(kms, String.valueOf(SEG))), raw.toString())) {
+            assertArrayEquals(data, in.readAllBytes());
+        }
+        assertEquals(0, inner.positionalReads);
+        assertEquals(0, inner.seeksThatMove, "a sequential read reopened the object");
+    }
+
     @Test
     void aTamperedLaterSegmentFailsOnlyWhenItsWindowIsRead() throws Exception {
         Path p = path("late-tamper");
