@@ -17,9 +17,11 @@ import java.nio.ByteBuffer;
  * the next window (four times the current one, up to {@link NativeBuffers#BATCH_BYTES}) is fetched
  * from the inner stream and decrypted by one Python call, both on a worker, while the caller consumes
  * the current one (a failure there is reported when that window is read; without direct memory for it,
- * there is no prefetch). The caller waits for the prefetch before it touches the inner stream itself. Flink's local file stream is read
- * straight into the native buffers (positional reads); any other inner stream as a stream, since a
- * positional read of an object store's stream is a request of its own ({@link InnerChannels#positional}).
+ * there is no prefetch). The caller waits for the prefetch before it touches the inner stream itself.
+ * Flink's local file stream is read straight into the native buffers by position; any other inner
+ * stream as a stream through a byte[] ({@link InnerChannels#positional}: a positional read of an object
+ * store's stream is a request of its own, and Flink's Hadoop wrapper fills a direct ByteBuffer one
+ * byte at a time).
  */
 final class DecryptingInputStream extends FSDataInputStream implements ByteBufferReadable {
 
@@ -29,7 +31,7 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
     }
 
     private final FSDataInputStream in;
-    private ByteBufferReadable direct;
+    private ByteBufferReadable direct; // positional reads (Flink's local file stream only)
     private final CryptoEngine engine;
     private final String path;
     private final SegmentLayout layout;
@@ -176,7 +178,7 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
         if (scratch == null) {
             scratch = new byte[layout.segmentSize + layout.overhead];
         }
-        in.seek(offset);
+        in.seek(offset); // where the stream already is when reading sequentially: no new request
         while (b.hasRemaining()) {
             int take = Math.min(scratch.length, b.remaining());
             readFully(in, scratch, 0, take, path);

@@ -389,6 +389,7 @@ class EncryptedFileSystemTest {
     static final class RangedStream extends FSDataInputStream implements org.apache.flink.core.fs.ByteBufferReadable {
         private final FSDataInputStream d;
         int positionalReads;
+        int bufferReads;
         int seeksThatMove;
 
         RangedStream(FSDataInputStream d) {
@@ -403,6 +404,7 @@ class EncryptedFileSystemTest {
 
         @Override
         public int read(ByteBuffer dst) throws IOException {
+            bufferReads++; // Flink's HadoopDataInputStream fills a direct buffer one read() at a time
             return ((org.apache.flink.core.fs.ByteBufferReadable) d).read(dst);
         }
 
@@ -440,15 +442,16 @@ class EncryptedFileSystemTest {
         Path p = path("object");
         byte[] data = write(p, TestSupport.data(SEG * 100 + 3, 29)); // windows of 1, 4, 16, 16, ... segments
         java.nio.file.Path raw = dir.resolve("object");
-        FSDataInputStream local = FileSystem.getLocalFileSystem().open(new Path(raw.toUri()));
-        assertTrue(InnerChannels.positional(local) != null, "the local file system's stream is read by position");
-        RangedStream inner = new RangedStream(local);
+        assertTrue(InnerChannels.positional(FileSystem.getLocalFileSystem().open(new Path(raw.toUri()))) != null,
+                "the local file system's stream is read by position");
+        RangedStream inner = new RangedStream(FileSystem.getLocalFileSystem().open(new Path(raw.toUri())));
         assertTrue(InnerChannels.positional(inner) == null);
         try (DecryptingInputStream in = new DecryptingInputStream(inner, Files.size(raw),
                 CryptoEngine.open(TestSupport.conf(kms, String.valueOf(SEG))), raw.toString())) {
             assertArrayEquals(data, in.readAllBytes());
         }
         assertEquals(0, inner.positionalReads);
+        assertEquals(0, inner.bufferReads);
         assertEquals(0, inner.seeksThatMove, "a sequential read reopened the object");
     }
 
