@@ -154,7 +154,7 @@ public final class BridgeBench {
     }
 
     /** In-memory ciphertext; positional ByteBuffer reads, as Flink's local file system offers. */
-    static final class MemoryIn extends FSDataInputStream implements org.apache.flink.core.fs.ByteBufferReadable {
+    static final class MemoryIn extends FSDataInputStream implements InnerChannels.LocalReads {
         private final byte[] d;
         private int pos;
 
