@@ -15,8 +15,13 @@ snapshots so every checkpoint writes the whole state) and each scheme it:
    during the restore. A MiniCluster runs JobManager and TaskManager in one JVM: the counts are per
    Flink process.
 
-Run: ``.venv/bin/python bench/flink_checkpoint_bench.py`` (about 5-10 minutes on 2 cores; needs the
-shim jar, see docs/flink.md). ``--quick`` runs a small state to check the setup.
+Storage: ``--storage file`` (default) writes to the local disk (``TMPDIR=/dev/shm``: tmpfs);
+``--storage s3`` compares ``s3://`` with ``enc+s3://`` through Flink's real S3 FileSystem
+(flink-s3-fs-presto) against moto's S3 server behind ``bench/link.py``, a TCP proxy that lets
+``--link-mb-per-s`` MB/s through each way: a TaskManager writing to object storage over a network.
+
+Run: ``.venv/bin/python bench/flink_checkpoint_bench.py`` (about 15 minutes on 2 cores, 30 with
+``--storage s3``; needs the shim jar, see docs/flink.md). ``--quick`` runs a small state to check the setup.
 """
 from __future__ import annotations
 
