@@ -178,7 +178,7 @@ def bench_one(work, backend, scheme, a, keyring, round_=0) -> dict:
     scheme_label, scheme = scheme, scheme.split("@")[0]
     cp_uri = storage_uri(scheme, work, name, "checkpoints")
     metrics_port = free_port() if scheme.startswith("enc+") else None
-    conf = {**STORAGE_CONF, "heliosdb.crypto.kms.uri": keyring, "execution.checkpointing.incremental": "false",
+    conf = {**a.storage_conf, "heliosdb.crypto.kms.uri": keyring, "execution.checkpointing.incremental": "false",
             "execution.checkpointing.min-pause": "1 s",
             # a barrier waits for the Python worker's current bundle: one record per bundle keeps that wait
             # (the same with either scheme, up to ~0.2 s with bigger bundles) out of the comparison
@@ -220,7 +220,7 @@ def bench_one(work, backend, scheme, a, keyring, round_=0) -> dict:
             "kms_restore": restore_calls}
 
 
-STORAGE_CONF: dict[str, str] = {}  # the s3.* options of --storage s3
+BUCKET = "bench"
 
 
 def storage_uri(scheme: str, work: str, name: str, leaf: str) -> str:
@@ -228,9 +228,6 @@ def storage_uri(scheme: str, work: str, name: str, leaf: str) -> str:
     if scheme.endswith("s3"):
         return f"{scheme}://{BUCKET}/{name}/{leaf}"
     return f"{scheme}://{os.path.join(work, name, leaf)}"
-
-
-BUCKET = "bench"
 
 
 class S3Link:
@@ -242,7 +239,7 @@ class S3Link:
     def __init__(self, mb_per_s: float):
         import subprocess
         import s3_plugin
-        self.plugins = s3_plugin.plugins_dir()
+        s3_plugin.plugins_dir()  # fetched now, not inside a job's timeout
         moto_port, port = free_port(), free_port()
         self.procs = [subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
@@ -402,11 +399,11 @@ def main(argv=None) -> int:
         a.keys, a.checkpoints = 16, 2
     work = tempfile.mkdtemp(prefix="heliosdb-flink-bench-")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up below on kill too
-    s3 = None
+    s3, a.storage_conf = None, {}
     try:
         if a.storage == "s3":
             s3 = S3Link(a.link_mb_per_s)
-            STORAGE_CONF.update(s3.conf)
+            a.storage_conf = s3.conf  # the s3.* options, for every job
             import s3_plugin
             harness.JOB = s3_plugin.__file__  # the counter job with the S3 plugin and the s3.* options
             print(f"storage: S3 (moto) behind a link of {a.link_mb_per_s:g} MB/s each way, {s3.endpoint}")

@@ -317,11 +317,11 @@ class EncryptedFileSystemTest {
         assertNotEquals(0, NativeBuffers.address(ByteBuffer.allocateDirect(16)), "zero-copy path available on this JDK");
     }
 
-    /** An inner stream without ByteBufferReadable (as most object stores'), over a local file. */
-    static final class PlainStream extends FSDataInputStream {
-        private final FSDataInputStream d;
+    /** An inner stream over another one (a local file). */
+    static class DelegatingStream extends FSDataInputStream {
+        final FSDataInputStream d;
 
-        PlainStream(FSDataInputStream d) {
+        DelegatingStream(FSDataInputStream d) {
             this.d = d;
         }
 
@@ -342,12 +342,24 @@ class EncryptedFileSystemTest {
 
         @Override
         public int read(byte[] b, int off, int len) throws IOException {
-            return d.read(b, off, Math.min(len, 7)); // short reads, as network streams do
+            return d.read(b, off, len);
         }
 
         @Override
         public void close() throws IOException {
             d.close();
+        }
+    }
+
+    /** An inner stream without ByteBufferReadable, over a local file. */
+    static final class PlainStream extends DelegatingStream {
+        PlainStream(FSDataInputStream d) {
+            super(d);
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            return d.read(b, off, Math.min(len, 7)); // short reads, as network streams do
         }
     }
 
@@ -386,14 +398,13 @@ class EncryptedFileSystemTest {
 
     /** An object store's stream (S3, GCS, HDFS through Hadoop) declares positional reads too, but
      *  each is a ranged request of its own: counted here. */
-    static final class RangedStream extends FSDataInputStream implements org.apache.flink.core.fs.ByteBufferReadable {
-        private final FSDataInputStream d;
+    static final class RangedStream extends DelegatingStream implements org.apache.flink.core.fs.ByteBufferReadable {
         int positionalReads;
         int bufferReads;
         int seeksThatMove;
 
         RangedStream(FSDataInputStream d) {
-            this.d = d;
+            super(d);
         }
 
         @Override
@@ -414,26 +425,6 @@ class EncryptedFileSystemTest {
                 seeksThatMove++; // an object store reopens its request here
             }
             d.seek(p);
-        }
-
-        @Override
-        public long getPos() throws IOException {
-            return d.getPos();
-        }
-
-        @Override
-        public int read() throws IOException {
-            return d.read();
-        }
-
-        @Override
-        public int read(byte[] b, int off, int len) throws IOException {
-            return d.read(b, off, len);
-        }
-
-        @Override
-        public void close() throws IOException {
-            d.close();
         }
     }
 
