@@ -43,6 +43,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "flink"))
 
 import harness  # noqa: E402
+import s3_plugin  # noqa: E402
 from cluster import free_port  # noqa: E402
 
 MIB = 1 << 20
@@ -238,7 +239,6 @@ class S3Link:
 
     def __init__(self, mb_per_s: float):
         import subprocess
-        import s3_plugin
         s3_plugin.plugins_dir()  # fetched now, not inside a job's timeout
         moto_port, port = free_port(), free_port()
         self.procs = [subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
@@ -255,7 +255,6 @@ class S3Link:
                      "s3.access-key": "testing", "s3.secret-key": "testing"}
 
     def _bucket(self) -> bool:
-        import s3_plugin
         try:
             s3_plugin.s3_client(self.endpoint).create_bucket(Bucket=BUCKET)
             return True
@@ -404,7 +403,6 @@ def main(argv=None) -> int:
         if a.storage == "s3":
             s3 = S3Link(a.link_mb_per_s)
             a.storage_conf = s3.conf  # the s3.* options, for every job
-            import s3_plugin
             harness.JOB = s3_plugin.__file__  # the counter job with the S3 plugin and the s3.* options
             print(f"storage: S3 (moto) behind a link of {a.link_mb_per_s:g} MB/s each way, {s3.endpoint}")
         keyring = f"local://{work}/keyring.json"

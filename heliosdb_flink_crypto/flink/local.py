@@ -26,6 +26,7 @@ If the gateway was already running, it cannot be added any more (a warning says 
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import os
 import shutil
@@ -123,17 +124,14 @@ def enable(conf: Mapping[str, object] | None = None, *, python_executable: str |
     return full
 
 
-_ROOT: list[str] = []  # this process's plugins folder, made once
-
-
+@functools.cache
 def _process_root() -> str:
     """One plugins folder per process for :func:`enable` (a second call refreshes it), removed when
     the process exits: every ``python job.py`` used to leave a copy of the shim jar in the temp folder.
     The gateway JVM keeps the jar it opened; it ends with this process."""
-    if not _ROOT:
-        _ROOT.append(tempfile.mkdtemp(prefix="heliosdb-flink-plugins-"))
-        atexit.register(shutil.rmtree, _ROOT[0], True)
-    return _ROOT[0]
+    root = tempfile.mkdtemp(prefix="heliosdb-flink-plugins-")
+    atexit.register(shutil.rmtree, root, True)
+    return root
 
 
 def add_lib_jar_to_gateway_classpath(environ=None) -> str | None:

@@ -24,6 +24,8 @@ final class InnerChannels {
 
     private static final Class<?> LOCAL;
     private static final Field FOS;
+    /** Flink's local file input stream (ByteBufferReadable by pread), or null in a Flink without it. */
+    private static final Class<?> LOCAL_IN = load("org.apache.flink.core.fs.local.LocalDataInputStream");
     private static final boolean OFF = Boolean.getBoolean("heliosdb.crypto.no-inner-channel");
 
     static {
@@ -47,6 +49,14 @@ final class InnerChannels {
     private InnerChannels() {
     }
 
+    private static Class<?> load(String name) {
+        try {
+            return Class.forName(name);
+        } catch (ReflectiveOperationException | LinkageError e) {
+            return null;
+        }
+    }
+
     /**
      * {@code in} as positional reads into native buffers when it is Flink's local file stream (a
      * pread straight into the buffer), else {@code null}. Object store streams also declare
@@ -59,7 +69,7 @@ final class InnerChannels {
             return (ByteBufferReadable) in;
         }
         Object s = unwrap(in);
-        return in instanceof ByteBufferReadable && s != null && s.getClass().getName().equals(LOCAL_IN)
+        return in instanceof ByteBufferReadable && s != null && s.getClass() == LOCAL_IN
                 ? (ByteBufferReadable) in : null;
     }
 
@@ -68,8 +78,6 @@ final class InnerChannels {
      *  system is read). */
     interface LocalReads extends ByteBufferReadable {
     }
-
-    private static final String LOCAL_IN = "org.apache.flink.core.fs.local.LocalDataInputStream";
 
     private static Object unwrap(Object s) {
         for (int depth = 0; s instanceof WrappingProxy && depth < 8; depth++) {
