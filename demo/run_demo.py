@@ -114,7 +114,7 @@ def main(argv=None) -> int:
     if hits:
         return fail(f"plaintext state on disk: {hits}")
     plain = os.path.join(work, "decrypted-state-file.bin")
-    cmd("decrypt", state_file, plain)
+    cmd("decrypt", "--kms", keyring, state_file, plain)
     with open(plain, "rb") as f:
         data = f.read()
     n = data.count(harness.MARKER)
@@ -124,7 +124,7 @@ def main(argv=None) -> int:
     os.remove(plain)
 
     step(4, total, "Verify: authenticate every byte of every file")
-    if cmd("verify", "--quiet", cp_dir, sp_path).returncode:
+    if cmd("verify", "--quiet", "--kms", keyring, cp_dir, sp_path).returncode:
         return fail("verify failed")
 
     step(5, total, "Restore the job from the savepoint and run it to the end")
@@ -151,7 +151,7 @@ def main(argv=None) -> int:
     victim = max(harness.all_files(copy), key=os.path.getsize)
     harness.flip_byte(victim)
     say(f"flipped one bit in the middle of {rel(victim, work)}")
-    r = cmd("verify", "--quiet", copy)
+    r = cmd("verify", "--quiet", "--kms", keyring, copy)
     if r.returncode != 1:
         return fail("verify did not catch the flipped byte")
 

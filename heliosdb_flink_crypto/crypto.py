@@ -6,6 +6,7 @@ or through any provider that can unwrap one of the header's key slots.
 """
 from __future__ import annotations
 
+import hashlib
 import mmap
 import os
 import time
@@ -17,7 +18,8 @@ from .errors import (AuthenticationError, FormatError, HeliosCryptoError, KeyAcc
                      KmsUnavailableError)
 from .format import PREFIX_LEN, SUITE_AES_GCM, Header, KeySlot, parse, parse_prefix
 from .kms import KeyProvider, open_provider
-from .kms.cache import CachePolicy, DekCache
+from .kms.cache import CachePolicy, DekCache, DekRef
+from .kms.identity import TrustedSet, shown, stored_uri, untrusted_message
 from .observe import BUS, EventBus
 
 DEFAULT_SEGMENT_SIZE = 256 * 1024
@@ -27,23 +29,22 @@ class CheckpointCrypto:
     """Encrypt and decrypt checkpoint files.
 
     ``kms_uris``: the first KMS generates/wraps each DEK, every other one wraps it too (any one can
-    decrypt). ``trusted_uris``: which KMS URIs a file's header may name for decryption; by default
-    the configured ones. ``trust_header_uris=True`` (the CLI's ``decrypt``) opens whatever the
-    header names.
+    decrypt). ``decrypt_uris``: further KMS URIs trusted for decryption only. Only these configured
+    URIs are ever opened: a header's key slot is used when it names the same key
+    (kms.identity.key_identity), and then through the provider of the configured URI.
     """
 
     def __init__(self, kms_uris: Iterable[str] = (), *, suite: int = SUITE_AES_GCM,
                  segment_size: int = DEFAULT_SEGMENT_SIZE, tenant: str = "",
                  settings: Mapping[str, str] | None = None, cache: DekCache | None = None,
-                 cache_policy: CachePolicy | None = None, trusted_uris: Iterable[str] = (),
-                 trust_header_uris: bool = False, bus: EventBus | None = None,
-                 providers: Mapping[str, KeyProvider] | None = None, rng=os.urandom):
+                 cache_policy: CachePolicy | None = None, decrypt_uris: Iterable[str] = (),
+                 bus: EventBus | None = None, providers: Mapping[str, KeyProvider] | None = None,
+                 rng=os.urandom):
         self.kms_uris = list(kms_uris)
         self.suite, self.segment_size, self.tenant = suite, segment_size, tenant
         self.settings = dict(settings or {})
         self.cache = cache or DekCache(cache_policy)
-        self.trusted = set(self.kms_uris) | set(trusted_uris)
-        self.trust_header_uris = trust_header_uris
+        self.trusted = TrustedSet(self.kms_uris + list(decrypt_uris), self.settings)
         self.bus = bus or BUS
         self._providers: dict[str, KeyProvider] = dict(providers or {})
         self._rng = rng
@@ -91,7 +92,7 @@ class CheckpointCrypto:
                 down.append(e)
                 continue
             slots, more_down = self.wrap_dek(dek, dek_id, tenant, self.kms_uris[i + 1:], skip_unavailable=True)
-            slots.insert(0, KeySlot(uri, version, wrapped))
+            slots.insert(0, KeySlot(stored_uri(uri), version, wrapped))
             down += more_down
             break
         if not slots:
@@ -100,7 +101,7 @@ class CheckpointCrypto:
             raise KmsUnavailableError("every KMS", ", ".join(self.kms_uris), "wrap",
                                       "; ".join(str(e) for e in down))
         for s in slots:
-            self.cache.put((dek_id, s.kms_uri, s.key_version), dek)
+            self.cache.put(self._ref(dek_id, tenant, s), dek)
         return DataKey(dek_id, dek, tuple(slots), tenant, complete=not down)
 
     def wrap_dek(self, dek: bytes, dek_id: bytes, tenant: str, uris, *, skip_unavailable: bool = False,
@@ -119,7 +120,7 @@ class CheckpointCrypto:
                     raise
                 down.append(e)
                 continue
-            slots.append(KeySlot(uri, version, wrapped))
+            slots.append(KeySlot(stored_uri(uri), version, wrapped))
         return slots, down
 
     def new_file(self, tenant: str | None = None) -> tuple[Header, bytes, FileKeys, object]:
@@ -147,39 +148,60 @@ class CheckpointCrypto:
         """Parse and authenticate a header; raw holds at least the whole header."""
         h = parse(raw, path)
         raw = bytes(raw[:h.length])
-        dek = self.data_key(h, path)
+        dek, ref = self._find_dek(h, path)
         try:
             keys = open_header(h, raw, dek, path)
         except AuthenticationError:
             self.bus.emit("auth_failure", "error", path=path, file_id=h.file_id, tenant=h.tenant)
             raise
+        if ref is not None:  # cached only once the header authenticated with this DEK
+            self.cache.put(ref, dek)
         return h, keys
 
     def data_key(self, h: Header, path: str | None = None) -> bytes:
         """The DEK of a parsed header: from the cache, else unwrapped by a trusted KMS of its slots.
-        Not authenticated by itself: open_file checks the commitment and MAC with it."""
+        Not authenticated by itself (and so not cached): open_file checks the commitment and MAC."""
+        return self._find_dek(h, path)[0]
+
+    def trusted_uri(self, slot_uri: str) -> str | None:
+        """The configured URI that names the same key as a header's ``slot_uri``, else None."""
+        return self.trusted.uri_for(slot_uri)
+
+    def _ref(self, dek_id: bytes, tenant: str, s: KeySlot) -> DekRef:
+        return DekRef(dek_id, self.trusted.identity(s.kms_uri), s.key_version,
+                      hashlib.sha256(s.wrapped).digest(), tenant)
+
+    def _find_dek(self, h: Header, path: str | None) -> tuple[bytes, DekRef | None]:
+        """(DEK, cache ref to put once authenticated; None for a cache hit)."""
+        usable, untrusted = [], []
         for s in h.slots:
-            dek = self.cache.get((h.dek_id, s.kms_uri, s.key_version))
+            uri = self.trusted.uri_for(s.kms_uri)
+            if uri is None:
+                untrusted.append(shown(s.kms_uri))
+                continue
+            ref = self._ref(h.dek_id, h.tenant, s)
+            dek = self.cache.get(ref)
             if dek is not None:
-                return dek
+                return dek, None
+            usable.append((s, uri, ref))
+        if not usable:
+            raise KeyAccessError(untrusted_message(untrusted, bool(self.trusted)), path)
         ctx = kms_context(h.dek_id, h.tenant)
         errors = []
-        for s in h.slots:
-            if not (self.trust_header_uris or s.kms_uri in self.trusted):
-                errors.append(f"{s.kms_uri} is not a configured KMS")
-                continue
+        for s, uri, ref in usable:
             try:
-                dek = self._kms("unwrap", s.kms_uri,
-                                lambda s=s: self.provider(s.kms_uri).unwrap(s.wrapped, s.key_version, ctx),
+                dek = self._kms("unwrap", uri,
+                                lambda s=s, u=uri: self.provider(u).unwrap(s.wrapped, s.key_version, ctx),
                                 path=path, file_id=h.file_id, tenant=h.tenant, key_version=s.key_version)
             except (KmsError, ImportError, ValueError) as e:
                 errors.append(str(e))
                 continue
             if len(dek) != 32:
-                errors.append(f"{s.kms_uri} returned a key of the wrong size")
+                errors.append(f"{uri} returned a key of the wrong size")
                 continue
-            self.cache.put((h.dek_id, s.kms_uri, s.key_version), dek)
-            return dek
+            return dek, ref
+        if untrusted:
+            errors.append("not trusted here: " + ", ".join(untrusted))
         raise KeyAccessError("no key provider could unwrap the data key: " + "; ".join(errors), path)
 
     # -- file objects --------------------------------------------------------------

@@ -44,9 +44,9 @@ def test_encrypt_inspect_decrypt_verify(tmp_path, keyring_uri, capsys, alg):
     ring = json.loads(open(keyring_uri[len("local://"):]).read())
     kek_b64 = ring["versions"]["1"]["key"]
     assert kek_b64 not in text and kek_b64 not in json.dumps(info)
-    assert run("decrypt", str(enc), str(out)) == 0
+    assert run("decrypt", "--kms", keyring_uri, str(enc), str(out)) == 0
     assert out.read_bytes() == data
-    assert run("verify", "-q", str(enc)) == 0
+    assert run("verify", "-q", "--kms", keyring_uri, str(enc)) == 0
 
 
 def test_multi_kms_encrypt_writes_every_slot(tmp_path, keyring_uri, capsys):
@@ -59,7 +59,7 @@ def test_multi_kms_encrypt_writes_every_slot(tmp_path, keyring_uri, capsys):
     run("inspect", "--json", str(tmp_path / "e"))
     assert [s["kms_uri"] for s in json.loads(capsys.readouterr().out)["key_slots"]] == [keyring_uri, second]
     os.unlink(keyring_uri[len("local://"):])  # first KMS gone: the second still decrypts
-    assert run("decrypt", str(tmp_path / "e"), str(tmp_path / "d")) == 0
+    assert run("decrypt", "--kms", keyring_uri, "--kms", second, str(tmp_path / "e"), str(tmp_path / "d")) == 0
     assert (tmp_path / "d").read_bytes() == b"x" * 1000
 
 
@@ -71,7 +71,7 @@ def test_decrypt_failure_leaves_no_partial_plaintext(tmp_path, keyring_uri, caps
     raw = bytearray(enc.read_bytes())
     raw[-100] ^= 1  # the last segment: earlier ones decrypt fine before the failure
     enc.write_bytes(bytes(raw))
-    assert run("decrypt", str(enc), str(tmp_path / "out")) == 2
+    assert run("decrypt", "--kms", keyring_uri, str(enc), str(tmp_path / "out")) == 2
     err = capsys.readouterr().err
     assert "authentication failed" in err and str(enc) in err
     assert sorted(os.listdir(tmp_path)) == ["e", "keyring.json", "p"]
@@ -90,7 +90,7 @@ def test_verify_tree_names_every_failing_file(tmp_path, keyring_uri, capsys):
     (tree / "shared/b").write_bytes(bytes(raw))
     (tree / "plain.txt").write_text("not encrypted")
     capsys.readouterr()
-    assert run("verify", str(tmp_path / "ckpt")) == 1
+    assert run("verify", "--kms", keyring_uri, str(tmp_path / "ckpt")) == 1
     out, err = capsys.readouterr()
     assert f"FAILED {tree / 'shared/b'}: authentication failed" in out
     assert f"FAILED {tree / 'plain.txt'}: not a valid encrypted file" in out
@@ -106,15 +106,15 @@ def test_verify_reports_unavailable_keys_and_untrusted_kms(tmp_path, keyring_uri
     run("keyring", "init", other)
     capsys.readouterr()
     assert run("verify", "--kms", other, str(tmp_path / "e")) == 1
-    assert "is not a configured KMS" in capsys.readouterr().out
+    assert f"key slots name only KMS URIs that are not trusted here: {keyring_uri}" in capsys.readouterr().out
     os.unlink(keyring_uri[len("local://"):])
-    assert run("verify", "-q", str(tmp_path / "e")) == 1
+    assert run("verify", "-q", "--kms", keyring_uri, str(tmp_path / "e")) == 1
     assert "key unavailable" in capsys.readouterr().out
 
 
-def test_verify_of_nothing_fails(tmp_path, capsys):
+def test_verify_of_nothing_fails(tmp_path, keyring_uri, capsys):
     (tmp_path / "empty").mkdir()
-    assert run("verify", "-q", str(tmp_path / "empty")) == 1
+    assert run("verify", "-q", "--kms", keyring_uri, str(tmp_path / "empty")) == 1
 
 
 def test_encrypt_from_stdin_and_decrypt_to_stdout_via_console_script(tmp_path, keyring_uri):
@@ -123,9 +123,11 @@ def test_encrypt_from_stdin_and_decrypt_to_stdout_via_console_script(tmp_path, k
     r = subprocess.run(exe + ["encrypt", "--kms", keyring_uri, "-", str(enc)], input=b"piped state",
                        capture_output=True)
     assert r.returncode == 0, r.stderr
-    r = subprocess.run(exe + ["decrypt", str(enc), "-"], capture_output=True)
+    r = subprocess.run(exe + ["decrypt", str(enc), "-"], capture_output=True,
+                       env=dict(os.environ, HELIOSDB_CRYPTO_KMS=keyring_uri))
     assert r.returncode == 0 and r.stdout == b"piped state"
-    r = subprocess.run(exe + ["decrypt", str(tmp_path / "missing"), "-"], capture_output=True, text=True)
+    r = subprocess.run(exe + ["decrypt", "--kms", keyring_uri, str(tmp_path / "missing"), "-"],
+                       capture_output=True, text=True)
     assert r.returncode == 2 and "missing" in r.stderr
 
 

@@ -35,6 +35,7 @@ def cli(env, *argv):
 
 def test_rotate_rewrap_and_shred_a_tenant_on_an_hsm(hsm, tmp_path, keyring_uri):
     uri, env = hsm
+    env = dict(env, HELIOSDB_CRYPTO_KMS=f"{uri};{keyring_uri}")  # the trusted KMSs
     acme, other = tmp_path / "ckpt" / "acme", tmp_path / "ckpt" / "other"
     acme.mkdir(parents=True)
     other.mkdir(parents=True)

@@ -45,13 +45,13 @@ def test_rotate_and_status(tmp_path, keyring_uri, capsys):
 
 
 def test_usage_reports_versions_still_needed(savepoints, keyring_uri, capsys):
-    assert main(["keys", "usage", str(savepoints)]) == 0
+    assert main(["keys", "usage", "--kms", keyring_uri, str(savepoints)]) == 0
     out = capsys.readouterr().out
     assert "  version 1: 2 file(s)" in out and "tenants: <default>, acme" in out
     assert "  version 2: 1 file(s)" in out and "oldest version still needed: 1" in out
     assert f"not encrypted: {savepoints}/sp-2/notes.txt" in out
     assert "unreadable header: " in out and "3 encrypted file(s) of 5" in out
-    assert main(["keys", "usage", "--json", str(savepoints / "sp-2")]) == 0
+    assert main(["keys", "usage", "--json", "--kms", keyring_uri, str(savepoints / "sp-2")]) == 0
     r = json.loads(capsys.readouterr().out)
     assert list(r["keys"][keyring_uri]) == ["2"] and r["keys"][keyring_uri]["2"]["files"] == 1
     assert r["encrypted"] == 1 and r["files"] == 3
@@ -62,7 +62,7 @@ def test_min_version_guarded_by_usage_then_enforced(savepoints, keyring_uri, cap
     out = capsys.readouterr().out
     assert out.count("NEEDS OLDER VERSION") == 2 and "rewrap them first" in out
     assert LocalKeyring(keyring_uri).min_decrypt_version == 1  # nothing changed
-    assert main(["rewrap", "-q", str(savepoints)]) == 1  # the broken file fails; the rest is rewrapped
+    assert main(["rewrap", "-q", "--kms", keyring_uri, str(savepoints)]) == 1  # the broken file fails; the rest is rewrapped
     capsys.readouterr()
     assert main(["keys", "min-version", keyring_uri, "2", "--check", str(savepoints)]) == 0
     assert LocalKeyring(keyring_uri).min_decrypt_version == 2
@@ -94,9 +94,9 @@ def test_destroy_needs_yes_and_shreds(savepoints, keyring_uri, capsys):
     assert main(["keys", "destroy", keyring_uri, "--version", "1", "--yes"]) == 0
     assert "version(s) 1;" in capsys.readouterr().out
     assert LocalKeyring(keyring_uri).versions()["1"]["state"] == "destroyed"
-    assert main(["verify", "-q", str(savepoints / "sp-1")]) == 1
+    assert main(["verify", "-q", "--kms", keyring_uri, str(savepoints / "sp-1")]) == 1
     assert capsys.readouterr().out.count("key version 1 is destroyed") == 2
-    assert main(["verify", "-q", str(savepoints / "sp-2" / "_metadata")]) == 0
+    assert main(["verify", "-q", "--kms", keyring_uri, str(savepoints / "sp-2" / "_metadata")]) == 0
 
 
 def test_kms_without_these_controls_says_so(tmp_path, capsys):

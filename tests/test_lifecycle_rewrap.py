@@ -28,7 +28,7 @@ def make_tree(root, crypto, n=4, size=5000, tenant=None):
 
 
 def plain(path, *uris):
-    c = CheckpointCrypto(trusted_uris=uris, trust_header_uris=not uris)
+    c = CheckpointCrypto(decrypt_uris=uris)
     with open(path, "rb") as f, c.reader(f, path=str(path)) as r:
         return r.read()
 
@@ -50,7 +50,7 @@ def test_rewrap_after_rotation_rewrites_headers_only(tmp_path, keyring_uri, cryp
     before = {p: p.read_bytes() for p in files}
     (tmp_path / "cp" / "README").write_text("not encrypted")
     LocalKeyring(keyring_uri).rotate()
-    assert main(["rewrap", str(tmp_path / "cp")]) == 0
+    assert main(["rewrap", "--kms", keyring_uri, str(tmp_path / "cp")]) == 0
     out, err = capsys.readouterr()
     assert "rewrapped 4, already current 0, skipped 1, failed 0 of 5 files" in out
     assert "rewrap: 5 files" in err  # progress on stderr
@@ -59,11 +59,11 @@ def test_rewrap_after_rotation_rewrites_headers_only(tmp_path, keyring_uri, cryp
         assert [s.key_version for s in old_h.slots] == ["1"] and [s.key_version for s in new_h.slots] == ["2"]
         assert p.read_bytes()[new_h.length:] == before[p][old_h.length:]  # body byte for byte
         assert (new_h.dek_id, new_h.salt) == (old_h.dek_id, old_h.salt)
-        assert plain(p) == data
+        assert plain(p, keyring_uri) == data
     rewraps = [e for e in events if e["op"] == "rewrap"]
     assert len(rewraps) == 4 and all(e["key_version"] == "2" and e["outcome"] == "ok" for e in rewraps)
     assert not list((tmp_path / "cp").rglob(f"*{TMP_MARK}*"))
-    assert main(["rewrap", "-q", str(tmp_path / "cp")]) == 0  # idempotent
+    assert main(["rewrap", "-q", "--kms", keyring_uri, str(tmp_path / "cp")]) == 0  # idempotent
     assert "rewrapped 0, already current 4" in capsys.readouterr().out
 
 
@@ -72,11 +72,12 @@ def test_rewrap_to_another_kms_then_the_old_one_can_go(tmp_path, keyring_uri, cr
     new_uri = f"local://{tmp_path}/a-much-longer-name-for-the-new-keyring.json"
     LocalKeyring.create(new_uri)
     modes = {p: os.stat(p).st_mode for p in files}
-    assert main(["rewrap", "-q", "--to", new_uri, "--to", keyring_uri, str(tmp_path / "cp")]) == 0
+    assert main(["rewrap", "-q", "--from", keyring_uri, "--to", new_uri, "--to", keyring_uri,
+                 str(tmp_path / "cp")]) == 0
     for p in files:
         assert [s.kms_uri for s in header(p).slots] == [new_uri, keyring_uri]
         assert os.stat(p).st_mode == modes[p]
-    assert main(["rewrap", "-q", "--to", new_uri, f"file://{tmp_path}/cp"]) == 0
+    assert main(["rewrap", "-q", "--from", keyring_uri, "--to", new_uri, f"file://{tmp_path}/cp"]) == 0
     LocalKeyring(keyring_uri).destroy()
     for p, data in files.items():
         assert [s.kms_uri for s in header(p).slots] == [new_uri]
@@ -96,7 +97,7 @@ def test_failing_files_are_named_and_the_rest_still_done(tmp_path, keyring_uri, 
     other = f"local://{tmp_path}/other.json"
     LocalKeyring.create(other)
     LocalKeyring(keyring_uri).rotate()
-    assert main(["rewrap", "-q", "--verify", str(tmp_path / "cp")]) == 1
+    assert main(["rewrap", "-q", "--verify", "--kms", keyring_uri, str(tmp_path / "cp")]) == 1
     out = capsys.readouterr().out
     assert f"FAILED {bad_header}" in out and f"FAILED {bad_body}: " in out and "authentication failed" in out
     assert "rewrapped 1, already current 0, skipped 0, failed 2 of 3" in out
@@ -104,8 +105,8 @@ def test_failing_files_are_named_and_the_rest_still_done(tmp_path, keyring_uri, 
     assert header(good).slots[0].key_version == "2"
     # --from: only the named KMS may unwrap
     assert main(["rewrap", "-q", "--from", other, str(good)]) == 1
-    assert "not a configured KMS" in capsys.readouterr().out
-    assert main(["rewrap", "-q", str(tmp_path / "nothing-here")]) == 1
+    assert "not trusted here" in capsys.readouterr().out
+    assert main(["rewrap", "-q", "--from", other, str(tmp_path / "nothing-here")]) == 1
 
 
 def test_a_crash_just_before_the_rename_leaves_the_old_file_whole(tmp_path, keyring_uri, crypto):
@@ -118,14 +119,15 @@ def test_a_crash_just_before_the_rename_leaves_the_old_file_whole(tmp_path, keyr
         from heliosdb_flink_crypto import CheckpointCrypto
         from heliosdb_flink_crypto.lifecycle import rewrap_file
         os.replace = lambda a, b: os.kill(os.getpid(), signal.SIGKILL)  # die at the worst moment
-        rewrap_file({str(p)!r}, CheckpointCrypto(trust_header_uris=True))
+        rewrap_file({str(p)!r}, CheckpointCrypto(decrypt_uris=[{keyring_uri!r}]))
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
     assert proc.returncode == -9
     leftovers = list(p.parent.glob(f"*{TMP_MARK}*"))
-    assert len(leftovers) == 1 and p.read_bytes() == before and plain(p) == data
-    assert main(["rewrap", "-q", str(tmp_path / "cp")]) == 0  # the leftover is not taken for a checkpoint file
-    assert header(p).slots[0].key_version == "2" and plain(p) == data
+    assert len(leftovers) == 1 and p.read_bytes() == before and plain(p, keyring_uri) == data
+    # the leftover is not taken for a checkpoint file
+    assert main(["rewrap", "-q", "--kms", keyring_uri, str(tmp_path / "cp")]) == 0
+    assert header(p).slots[0].key_version == "2" and plain(p, keyring_uri) == data
 
 
 def test_a_failed_write_removes_the_temp_file_and_keeps_the_original(tmp_path, keyring_uri, crypto, monkeypatch):
@@ -138,7 +140,7 @@ def test_a_failed_write_removes_the_temp_file_and_keeps_the_original(tmp_path, k
         raise OSError(28, "No space left on device")
     monkeypatch.setattr(os, "fsync", disk_full)
     with pytest.raises(OSError, match="No space"):
-        rewrap_file(str(p), CheckpointCrypto(trust_header_uris=True))
+        rewrap_file(str(p), CheckpointCrypto(decrypt_uris=[keyring_uri]))
     monkeypatch.undo()
     assert p.read_bytes() == before and not list(p.parent.glob(f"*{TMP_MARK}*"))
 
@@ -161,7 +163,7 @@ def test_reencrypt_gives_every_file_a_new_data_key(tmp_path, keyring_uri, events
     assert len({h.dek_id for h in old.values()}) == 1  # one cached DEK sealed them all
     new_uri = f"local://{tmp_path}/fresh.json"
     LocalKeyring.create(new_uri)
-    assert main(["reencrypt", "--to", new_uri, str(tmp_path / "cp")]) == 0
+    assert main(["reencrypt", "--from", keyring_uri, "--to", new_uri, str(tmp_path / "cp")]) == 0
     assert "reencrypted 3, already current 0, skipped 0, failed 0 of 3" in capsys.readouterr().out
     for p, data in files.items():
         h = header(p)
@@ -175,12 +177,12 @@ def test_reencrypt_gives_every_file_a_new_data_key(tmp_path, keyring_uri, events
         plain(next(iter(files)), keyring_uri)
 
 
-def test_reencrypt_refuses_a_tampered_file_and_keeps_it(tmp_path, crypto, capsys):
+def test_reencrypt_refuses_a_tampered_file_and_keeps_it(tmp_path, keyring_uri, crypto, capsys):
     files = make_tree(tmp_path / "cp", crypto, n=2, size=3000)
     p = next(iter(files))
     raw = bytearray(p.read_bytes())
     raw[len(raw) // 2] ^= 0x40
     p.write_bytes(bytes(raw))
-    assert main(["reencrypt", "-q", str(tmp_path / "cp")]) == 1
+    assert main(["reencrypt", "-q", "--kms", keyring_uri, str(tmp_path / "cp")]) == 1
     assert f"FAILED {p}: " in capsys.readouterr().out
     assert p.read_bytes() == bytes(raw) and not list(p.parent.glob(f"*{TMP_MARK}*"))

@@ -2,16 +2,17 @@
 
 Each module in ``COMMAND_MODULES`` has ``register(subparsers)``; a sub-command's handler takes the
 parsed args and returns an exit code. Errors of the package print one line to stderr and exit 2
-(1 is reserved for "checked, and something failed", as ``verify`` uses it).
+(1 is reserved for "checked, and something failed", as ``verify`` uses it). Logging: cli.logs
+(``-v`` is this package's debug log only); trusted KMS URIs and settings: cli.trust.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 
 from ..errors import HeliosCryptoError
+from . import logs
 
 COMMAND_MODULES = ["core", "audit", "keys", "rewrap", "kms", "flink"]
 
@@ -19,7 +20,10 @@ COMMAND_MODULES = ["core", "audit", "keys", "rewrap", "kms", "flink"]
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="heliosdb-flink-crypto",
                                 description="Client-side encryption for Apache Flink checkpoints.")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging of this package on stderr")
+    p.add_argument("--insecure-sdk-wire-log", action="store_true",
+                   help="also the KMS SDKs' debug logs (requests and responses; key material they "
+                        "show is redacted as far as it is recognisable): for troubleshooting only")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}").register(sub)
@@ -29,8 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logs.setup(args.verbose, args.insecure_sdk_wire_log)
     try:
         return int(args.func(args) or 0)
     except (HeliosCryptoError, ValueError, OSError, ImportError) as e:

@@ -13,6 +13,7 @@ from ..format import PREFIX_LEN, SUITE_IDS, SUITE_NAMES, parse, parse_prefix
 from ..format.layout import plaintext_length
 from ..kms.local import LocalKeyring
 from .progress import Progress
+from .trust import add_conf, add_trust, conf_of, opener, settings_of
 
 CHUNK = 1 << 20
 
@@ -32,11 +33,14 @@ def register(sub) -> None:
     enc.add_argument("--tenant", default="", help="tenant id bound into the header")
     enc.add_argument("input", help="plaintext file, or - for standard input")
     enc.add_argument("output", help="encrypted file to write")
+    add_conf(enc)
     enc.set_defaults(func=cmd_encrypt)
 
-    dec = sub.add_parser("decrypt", help="decrypt a file (the key references come from its header)")
+    dec = sub.add_parser("decrypt", help="decrypt a file with a trusted KMS (--kms, env or config file)")
     dec.add_argument("input")
     dec.add_argument("output", help="plaintext file, or - for standard output")
+    add_trust(dec)
+    add_conf(dec)
     dec.set_defaults(func=cmd_decrypt)
 
     ins = sub.add_parser("inspect", help="show a file's header (never key material)")
@@ -46,15 +50,10 @@ def register(sub) -> None:
 
     ver = sub.add_parser("verify", help="authenticate every byte of files or whole directories")
     ver.add_argument("paths", nargs="+", metavar="PATH")
-    ver.add_argument("--kms", action="append", default=[], metavar="URI",
-                     help="only trust these KMS URIs (default: whatever each header names)")
     ver.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    add_trust(ver)
+    add_conf(ver)
     ver.set_defaults(func=cmd_verify)
-
-
-def _crypto(args, kms=()) -> CheckpointCrypto:
-    trust_all = not kms
-    return CheckpointCrypto(kms, trust_header_uris=trust_all)
 
 
 def cmd_keyring_init(args) -> int:
@@ -64,7 +63,7 @@ def cmd_keyring_init(args) -> int:
 
 
 def cmd_encrypt(args) -> int:
-    crypto = CheckpointCrypto(args.kms, suite=SUITE_IDS[args.algorithm],
+    crypto = CheckpointCrypto(args.kms, suite=SUITE_IDS[args.algorithm], settings=settings_of(conf_of(args)),
                               segment_size=parse_size(args.segment_size), tenant=args.tenant)
     src = sys.stdin.buffer if args.input == "-" else open(args.input, "rb")
     try:
@@ -77,7 +76,7 @@ def cmd_encrypt(args) -> int:
 
 
 def cmd_decrypt(args) -> int:
-    crypto = _crypto(args)
+    crypto = opener(args)
     with crypto.open_path(args.input) as r:
         if args.output == "-":
             _copy(r, sys.stdout.buffer)
@@ -149,7 +148,7 @@ def verify_file(crypto: CheckpointCrypto, path: str) -> tuple[bool, str]:
 
 
 def cmd_verify(args) -> int:
-    crypto = _crypto(args, args.kms)
+    crypto = opener(args)
     files = list(iter_files(args.paths))
     progress = Progress(len(files), "verify", enabled=not args.quiet)
     failed = []

@@ -5,27 +5,10 @@ import datetime
 import json
 
 from ..kms import open_provider
+from ..kms.identity import TrustedSet
 from ..lifecycle import admin, usage
 from ..lifecycle.rotation import RotationManager, RotationPolicy
-
-
-def add_conf(p) -> None:
-    p.add_argument("-D", dest="conf", action="append", default=[], metavar="KEY=VALUE",
-                   help="a heliosdb.crypto.* setting (KMS provider settings, rotation policy); repeatable")
-
-
-def conf_of(args) -> dict[str, str]:
-    out = {}
-    for item in args.conf:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"-D {item!r}: expected KEY=VALUE")
-        out[key.strip()] = value.strip()
-    return out
-
-
-def settings_of(conf: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in conf.items() if k.startswith("heliosdb.crypto.kms.") and k.count(".") >= 4}
+from .trust import add_conf, add_trust, conf_of, settings_of, trusted_uris
 
 
 def register(sub) -> None:
@@ -51,12 +34,15 @@ def register(sub) -> None:
     mv.add_argument("--check", action="append", default=[], metavar="PATH",
                     help="refuse if files under PATH would become unreadable; repeatable")
     mv.add_argument("--force", action="store_true", help="set it even if --check finds files that need older versions")
+    add_trust(mv)
     add_conf(mv)
     mv.set_defaults(func=cmd_min_version)
 
     us = ks.add_parser("usage", help="which KEK versions the files under PATH still need")
     us.add_argument("paths", nargs="+", metavar="PATH")
     us.add_argument("--json", action="store_true")
+    add_trust(us)
+    add_conf(us)
     us.set_defaults(func=cmd_usage)
 
     de = ks.add_parser("destroy", help="destroy key material (crypto-shredding): files under it become unreadable")
@@ -65,6 +51,7 @@ def register(sub) -> None:
     de.add_argument("--check", action="append", default=[], metavar="PATH",
                     help="list the files under PATH that become unreadable")
     de.add_argument("--yes", action="store_true", help="required: destruction cannot be undone")
+    add_trust(de)
     add_conf(de)
     de.set_defaults(func=cmd_destroy)
 
@@ -119,17 +106,30 @@ def cmd_status(args) -> int:
     return 0
 
 
+def _retirement(args, conf: dict, retired) -> list[tuple[str, str]]:
+    """Files under ``--check`` left unreadable: by the retirement, or naming no trusted KMS at all.
+    Trusted: the KMS being retired plus the usual sources (--kms, env, config file)."""
+    settings = settings_of(conf)
+    trust = TrustedSet(trusted_uris(args, conf, required=False) + [args.uri], settings)
+    return usage.blocked_by(args.check, retired(settings), trust)
+
+
+def _print_blocked(blocked, label: str) -> None:
+    for path, why in blocked:
+        print(f"{label if why == 'retired' else 'NAMES NO TRUSTED KMS'} {path}")
+
+
 def cmd_min_version(args) -> int:
+    conf = conf_of(args)
     if args.check:
-        blocked = usage.blocked_by(args.check, usage.below(args.uri, args.version))
+        blocked = _retirement(args, conf, lambda st: usage.below(args.uri, args.version, st))
         if blocked:
-            for path in blocked:
-                print(f"NEEDS OLDER VERSION {path}")
-            print(f"{len(blocked)} file(s) need a version of {args.uri} below {args.version}: "
-                  f"rewrap them first{'' if args.force else ' (or --force)'}")
+            _print_blocked(blocked, "NEEDS OLDER VERSION")
+            print(f"{len(blocked)} file(s) could not be opened with versions of {args.uri} below {args.version} "
+                  f"retired: rewrap them first{'' if args.force else ' (or --force)'}")
             if not args.force:
                 return 1
-    p = open_provider(args.uri, settings_of(conf_of(args)))
+    p = open_provider(args.uri, settings_of(conf))
     try:
         admin.set_min_version(p, args.version)
     finally:
@@ -139,7 +139,8 @@ def cmd_min_version(args) -> int:
 
 
 def cmd_usage(args) -> int:
-    r = usage.key_usage(args.paths)
+    conf = conf_of(args)
+    r = usage.key_usage(args.paths, TrustedSet(trusted_uris(args, conf), settings_of(conf)))
     if args.json:
         print(json.dumps(r, indent=2, sort_keys=True))
         return 0
@@ -152,6 +153,10 @@ def cmd_usage(args) -> int:
             print(f"  version {v}: {e['files']} file(s), {e['bytes']} bytes, written "
                   f"{_when(e['oldest_ms'] / 1000)} .. {_when(e['newest_ms'] / 1000)}; tenants: {tenants}")
         print(f"  oldest version still needed: {order[0]}")
+    for uri, versions in sorted(r["untrusted"].items()):
+        n = sum(e["files"] for e in versions.values())
+        print(f"not trusted here: {uri} (versions {', '.join(sorted(versions, key=usage.version_key))}; "
+              f"{n} file(s) name it)")
     for path, why in sorted(r["other"].items()):
         print(f"{why}: {path}")
     print(f"{r['encrypted']} encrypted file(s) of {r['files']}")
@@ -159,15 +164,15 @@ def cmd_usage(args) -> int:
 
 
 def cmd_destroy(args) -> int:
-    blocked = usage.blocked_by(args.check, usage.destroyed(args.uri, args.version)) if args.check else []
-    for path in blocked:
-        print(f"WILL BE UNREADABLE {path}")
+    conf = conf_of(args)
+    blocked = _retirement(args, conf, lambda st: usage.destroyed(args.uri, args.version, st)) if args.check else []
+    _print_blocked(blocked, "WILL BE UNREADABLE")
     what = f"version {args.version} of {args.uri}" if args.version else f"every version of {args.uri}"
     if not args.yes:
         print(f"refusing to destroy {what} without --yes ({len(blocked)} file(s) found under --check paths "
               "would become unreadable)")
         return 1
-    p = open_provider(args.uri, settings_of(conf_of(args)))
+    p = open_provider(args.uri, settings_of(conf))
     try:
         gone = admin.destroy(p, args.version)
     finally:

@@ -12,7 +12,7 @@ import time
 
 from ..errors import KmsError
 from ..kms import open_provider
-from .keys import add_conf, conf_of, settings_of
+from .trust import add_conf, conf_of, settings_of
 
 
 def register(sub) -> None:

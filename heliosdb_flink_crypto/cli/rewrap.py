@@ -1,9 +1,8 @@
 """``rewrap`` (header-only, after a rotation or KMS move) and ``reencrypt`` (compromise recovery)."""
 from __future__ import annotations
 
-from ..crypto import CheckpointCrypto
 from ..lifecycle import rewrap as rw
-from .keys import add_conf, conf_of, settings_of
+from .trust import add_conf, add_trust, conf_of, opener, settings_of
 from .progress import Progress
 
 
@@ -23,16 +22,11 @@ def register(sub) -> None:
 def _common(p) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="checkpoint/savepoint directories or files")
     p.add_argument("--to", action="append", default=[], metavar="URI",
-                   help="KMS URI(s) to wrap under (default: the URIs each header names, current versions)")
-    p.add_argument("--from", dest="trusted", action="append", default=[], metavar="URI",
-                   help="only unwrap through these KMS URIs (default: whatever each header names)")
+                   help="KMS URI(s) to wrap under (default: the trusted URIs each file's key slots name, "
+                        "current versions)")
+    add_trust(p, "--from", "--kms")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     add_conf(p)
-
-
-def _opener(args) -> CheckpointCrypto:
-    return CheckpointCrypto(args.to, trusted_uris=args.trusted, trust_header_uris=not args.trusted,
-                            settings=settings_of(conf_of(args)))
 
 
 def _report(summary, verb: str) -> int:
@@ -48,7 +42,7 @@ def _report(summary, verb: str) -> int:
 
 
 def cmd_rewrap(args) -> int:
-    crypto = _opener(args)
+    crypto = opener(args, args.to)
     try:
         summary = rw.run(args.paths, lambda path: rw.rewrap_file(path, crypto, args.to or None, args.verify),
                          lambda n: Progress(n, "rewrap", enabled=not args.quiet), crypto.bus)
@@ -58,11 +52,11 @@ def cmd_rewrap(args) -> int:
 
 
 def cmd_reencrypt(args) -> int:
-    opener = _opener(args)
-    writers = rw.reencrypt_writers(args.to or None, settings_of(conf_of(args)), opener.bus)
+    crypto = opener(args)
+    writers = rw.reencrypt_writers(args.to or None, settings_of(conf_of(args)), crypto.bus, crypto)
     try:
-        summary = rw.run(args.paths, lambda path: rw.reencrypt_file(path, opener, writers),
-                         lambda n: Progress(n, "reencrypt", enabled=not args.quiet), opener.bus)
+        summary = rw.run(args.paths, lambda path: rw.reencrypt_file(path, crypto, writers),
+                         lambda n: Progress(n, "reencrypt", enabled=not args.quiet), crypto.bus)
     finally:
-        opener.close()
+        crypto.close()
     return _report(summary, "reencrypted")

@@ -64,6 +64,11 @@ def _arn_region(key: str) -> str | None:
     return parts[3] if key.startswith("arn:") and len(parts) > 5 and parts[3] else None
 
 
+def region_of(key: str, params: dict[str, str], settings) -> str | None:
+    """The region a URI's key lives in: ``?region=``, else the region setting, else the ARN's."""
+    return params.get("region") or settings.get(PREFIX + "region") or _arn_region(key)
+
+
 class AwsKmsProvider(KeyProvider):
     scheme = PROVIDER
 
@@ -72,7 +77,7 @@ class AwsKmsProvider(KeyProvider):
         settings = dict(settings or {})
         self.key_id, params = parse_uri(uri)
         self.policy = retry.RetryPolicy.from_settings(settings, "aws")
-        self.region = params.get("region") or settings.get(PREFIX + "region") or _arn_region(self.key_id)
+        self.region = region_of(self.key_id, params, settings)
         try:
             self.version_ttl = parse_duration(settings.get(PREFIX + "version-cache", "300"))
         except ValueError as e:
@@ -80,6 +85,11 @@ class AwsKmsProvider(KeyProvider):
         self._version: tuple[float, str] | None = None
         self._lock = threading.Lock()
         self._client = client or self._make_client(settings, params.get("profile"))
+
+    @property
+    def identity(self) -> tuple[str, ...]:
+        from .identity import aws_identity
+        return aws_identity(self.key_id, self.region)
 
     # -- client --------------------------------------------------------------------
     def _make_client(self, s: dict, profile: str | None):

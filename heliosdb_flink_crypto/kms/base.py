@@ -30,6 +30,12 @@ class KeyProvider(abc.ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.uri!r})"
 
+    @property
+    def identity(self) -> tuple[str, ...]:
+        """The key this provider uses (kms.identity.key_identity): what cache entries are keyed by."""
+        from .identity import key_identity
+        return key_identity(self.uri)
+
     @abc.abstractmethod
     def wrap(self, dek: bytes, context: Context) -> tuple[bytes, str]:
         """Wrap ``dek``; returns (wrapped bytes, KEK version used)."""

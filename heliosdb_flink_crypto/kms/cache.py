@@ -5,8 +5,10 @@ Encrypt side: one current DEK per scope (tenant + KMS URIs), replaced when it is
 wrap lives at most ``incomplete_max_age``). If making a new DEK fails because
 the KMS is unavailable, the current one stays in use for up to ``outage_grace`` past its max age;
 after that the error propagates and writes fail closed.
-Decrypt side: LRU of unwrapped DEKs keyed by (DEK id, KMS URI, KEK version), bounded in entries
-and age. Thread-safe. Counts hits and misses.
+Decrypt side: LRU of unwrapped DEKs keyed by a :class:`DekRef` (DEK id, key identity, KEK version,
+SHA-256 of the wrapped bytes, tenant), bounded in entries and age. Callers put an entry only once
+the header authenticated with that DEK, so a planted file (same DEK id, other wrapped bytes or a
+wrong DEK) cannot make genuine files open with its key. Thread-safe. Counts hits and misses.
 """
 from __future__ import annotations
 
@@ -14,8 +16,18 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..errors import KmsUnavailableError
+
+
+class DekRef(NamedTuple):
+    """What identifies one unwrapped DEK: everything of the key slot it came from."""
+    dek_id: bytes
+    key: tuple  # kms.identity.key_identity of the KMS URI
+    key_version: str
+    wrapped_sha256: bytes
+    tenant: str
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ def set_min_version(p: KeyProvider, minimum: int, cryptos: Iterable = (), bus: E
     if int(minimum) < 1:
         raise ValueError("the minimum version is 1 or more")
     fn(int(minimum))
-    n = _drop(cryptos, lambda ref: ref[1] == p.uri and str(ref[2]).isdigit() and int(ref[2]) < int(minimum))
+    n = _drop(cryptos, lambda ref: ref.key == p.identity and str(ref.key_version).isdigit()
+              and int(ref.key_version) < int(minimum))
     (bus or BUS).emit("min_version", "ok", kms_uri=p.uri, key_version=str(minimum))
     return n
 
@@ -39,7 +40,7 @@ def destroy(p: KeyProvider, version: str | None = None, cryptos: Iterable = (),
     if fn is None:
         raise _unsupported(p, "destroy", "destroy key material")
     gone = [str(v) for v in (fn(version) if version is not None else fn())]
-    _drop(cryptos, lambda ref: ref[1] == p.uri and (version is None or str(ref[2]) == str(version)))
+    _drop(cryptos, lambda ref: ref.key == p.identity and (version is None or str(ref.key_version) == str(version)))
     (bus or BUS).emit("destroy", "ok", kms_uri=p.uri, key_version=",".join(gone))
     return gone
 

@@ -21,9 +21,10 @@ from typing import Callable, Iterable, Sequence
 
 from ..crypto import CheckpointCrypto
 from ..engine import open_header, seal_header
-from ..errors import HeliosCryptoError
+from ..errors import HeliosCryptoError, KeyAccessError
 from ..format import parse
 from ..kms.cache import DekCache
+from ..kms.identity import shown, stored_uri
 from .files import is_encrypted, iter_files, local_path, read_header, replacing
 
 COPY_CHUNK = 1 << 20
@@ -50,7 +51,8 @@ class Summary:
 
 def rewrap_file(path: str, crypto: CheckpointCrypto, targets: Sequence[str] | None = None,
                 verify: bool = False) -> FileResult:
-    """Rewrap one file's DEK under ``targets`` (default: the URIs its header names), current versions.
+    """Rewrap one file's DEK under ``targets`` (default: the trusted URIs its header's slots name),
+    current versions.
 
     ``crypto`` opens the file (its trusted URIs decide which KMS may unwrap) and wraps for the targets.
     """
@@ -61,8 +63,8 @@ def rewrap_file(path: str, crypto: CheckpointCrypto, targets: Sequence[str] | No
             return FileResult(path, "skipped", "not an encrypted file")
         h, raw = read_header(f, path)
         h, keys = crypto.open_file(raw, path)
-        uris = list(targets) if targets else [s.kms_uri for s in h.slots]
-        current = [(u, crypto.provider(u).current_key_version()) for u in uris]
+        uris = list(targets) if targets else same_keys(crypto, h, path)
+        current = [(stored_uri(u), crypto.provider(u).current_key_version()) for u in uris]
         before = [(s.kms_uri, s.key_version) for s in h.slots]
         if before == current:
             return FileResult(path, "current", "already wrapped under " + _names(current))
@@ -81,6 +83,22 @@ def rewrap_file(path: str, crypto: CheckpointCrypto, targets: Sequence[str] | No
     crypto.bus.emit("rewrap", "ok", path=path, file_id=h.file_id, tenant=h.tenant, kms_uri=uris[0],
                     key_version=after[0][1], previous=_names(before), seconds=time.perf_counter() - t0)
     return FileResult(path, "rewrapped", f"{_names(before)} -> {_names(after)}")
+
+
+def same_keys(crypto: CheckpointCrypto, h, path: str | None = None) -> list[str]:
+    """The configured URIs that name the keys of ``h``'s slots (a rotation's targets). Every slot
+    must name a trusted key: a slot is never dropped silently, nor its URI ever opened."""
+    uris, untrusted = [], []
+    for s in h.slots:
+        uri = crypto.trusted_uri(s.kms_uri)
+        if uri is None:
+            untrusted.append(shown(s.kms_uri))
+        elif uri not in uris:
+            uris.append(uri)
+    if untrusted:
+        raise KeyAccessError(f"key slot(s) name KMS URIs that are not trusted here: {', '.join(untrusted)}; "
+                             "trust them (--kms) or choose the targets with --to", path)
+    return uris
 
 
 def reencrypt_file(path: str, opener: CheckpointCrypto, writers: Callable[[object], CheckpointCrypto]) -> FileResult:
@@ -130,13 +148,17 @@ def run(paths: Iterable[str], one: Callable[[str], FileResult], progress=None, b
     return Summary(results)
 
 
-def reencrypt_writers(targets: Sequence[str] | None, settings=None, bus=None) -> Callable[[object], CheckpointCrypto]:
+def reencrypt_writers(targets: Sequence[str] | None, settings=None, bus=None,
+                      opener: CheckpointCrypto | None = None) -> Callable[[object], CheckpointCrypto]:
     """Per (targets, suite, segment size, tenant) one CheckpointCrypto with a fresh DEK cache, so no
-    data key from before the recovery is ever reused."""
+    data key from before the recovery is ever reused. Without ``targets``, the trusted URIs of
+    ``opener`` that the header's slots name (:func:`same_keys`)."""
     made: dict[tuple, CheckpointCrypto] = {}
 
     def for_header(h) -> CheckpointCrypto:
-        uris = tuple(targets) if targets else tuple(s.kms_uri for s in h.slots)
+        if not targets and opener is None:
+            raise ValueError("reencrypt needs target KMS URIs or a crypto whose trusted URIs name them")
+        uris = tuple(targets) if targets else tuple(same_keys(opener, h))
         key = (uris, h.suite, h.segment_size, h.tenant)
         if key not in made:
             made[key] = CheckpointCrypto(uris, suite=h.suite, segment_size=h.segment_size, tenant=h.tenant,

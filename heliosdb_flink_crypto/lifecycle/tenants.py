@@ -181,7 +181,7 @@ class TenantRouter:
             c = self._cryptos.get(tenant.id)
             if c is None:
                 c = self._cryptos[tenant.id] = TenantCrypto(
-                    tenant.kms_uris, tenant=tenant.id, trusted_uris=tenant.decrypt_uris, **self._kw)
+                    tenant.kms_uris, tenant=tenant.id, decrypt_uris=tenant.decrypt_uris, **self._kw)
             return c
 
     def crypto_for(self, path: str) -> TenantCrypto:

@@ -2,7 +2,8 @@
 
 Reads headers only (no KMS call, no key): per KMS URI and key version, how many files and bytes
 name it, their age range and tenants. A file needs *one* of its key slots, so :func:`blocked_by`
-names the files that a retirement (minimum version, destroy) would leave with no usable slot.
+names the files that a retirement (minimum version, destroy) would leave with no usable slot. Key
+slots are matched to the trusted (configured) KMS URIs by key identity (kms.identity).
 Headers are not authenticated here (that needs the keys): run ``verify`` for that.
 """
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 from typing import Callable, Iterable
 
 from ..errors import FormatError
+from ..kms.identity import TrustedSet, key_identity, shown
 from .files import is_encrypted, iter_files, read_header
 
 
@@ -30,10 +32,14 @@ def scan(paths: Iterable[str]) -> Iterable[tuple[str, object, int]]:
         yield path, h, size
 
 
-def key_usage(paths: Iterable[str]) -> dict:
-    """``{"files": n, "encrypted": n, "other": {path: why}, "keys": {uri: {version: {...}}}}``."""
+def key_usage(paths: Iterable[str], trust: TrustedSet | None = None) -> dict:
+    """``{"files": n, "encrypted": n, "other": {path: why}, "keys": {uri: {version: {...}}},
+    "untrusted": {uri: {version: {...}}}}``. With ``trust``, a slot counts under the configured URI
+    that names its key; slots naming no trusted key are listed under ``untrusted`` (their files
+    cannot be opened with this configuration). Without it, every slot counts under its own URI."""
     keys: dict[str, dict[str, dict]] = {}
-    report = {"files": 0, "encrypted": 0, "other": {}, "keys": keys}
+    untrusted: dict[str, dict[str, dict]] = {}
+    report = {"files": 0, "encrypted": 0, "other": {}, "keys": keys, "untrusted": untrusted}
     for path, h, size in scan(paths):
         report["files"] += 1
         if isinstance(h, str):
@@ -41,7 +47,9 @@ def key_usage(paths: Iterable[str]) -> dict:
             continue
         report["encrypted"] += 1
         for s in h.slots:
-            e = keys.setdefault(s.kms_uri, {}).setdefault(s.key_version, {
+            uri = s.kms_uri if trust is None else trust.uri_for(s.kms_uri)
+            table, uri = (keys, uri) if uri is not None else (untrusted, shown(s.kms_uri))
+            e = table.setdefault(uri, {}).setdefault(s.key_version, {
                 "files": 0, "bytes": 0, "oldest_ms": h.created_ms, "newest_ms": h.created_ms,
                 "tenants": [], "example": path})
             e["files"] += 1
@@ -50,9 +58,10 @@ def key_usage(paths: Iterable[str]) -> dict:
             e["newest_ms"] = max(e["newest_ms"], h.created_ms)
             if h.tenant not in e["tenants"]:
                 e["tenants"].append(h.tenant)
-    for versions in keys.values():
-        for e in versions.values():
-            e["tenants"].sort()
+    for table in (keys, untrusted):
+        for versions in table.values():
+            for e in versions.values():
+                e["tenants"].sort()
     return report
 
 
@@ -60,20 +69,41 @@ def version_key(v: str):
     return (0, int(v), "") if v.isdigit() else (1, 0, v)
 
 
-def blocked_by(paths: Iterable[str], retired: Callable[[str, str], bool]) -> list[str]:
-    """Files every one of whose key slots ``retired(kms_uri, key_version)`` would make unusable."""
+def blocked_by(paths: Iterable[str], retired: Callable[[str, str], bool],
+               trust: TrustedSet | None = None) -> list[tuple[str, str]]:
+    """``(path, why)`` for the files that a retirement leaves with no usable key slot: ``why`` is
+    ``retired`` (every slot naming a trusted key is ``retired(kms_uri, key_version)``) or
+    ``untrusted`` (no slot names a trusted key at all; only with ``trust``)."""
     out = []
     for path, h, _ in scan(paths):
-        if not isinstance(h, str) and all(retired(s.kms_uri, s.key_version) for s in h.slots):
-            out.append(path)
+        if isinstance(h, str):
+            continue
+        usable = [s for s in h.slots if trust is None or trust.uri_for(s.kms_uri) is not None]
+        if not usable:
+            out.append((path, "untrusted"))
+        elif all(retired(s.kms_uri, s.key_version) for s in usable):
+            out.append((path, "retired"))
     return out
 
 
-def below(uri: str, minimum: int) -> Callable[[str, str], bool]:
-    """A ``retired`` predicate: versions of ``uri`` below ``minimum``."""
-    return lambda u, v: u == uri and v.isdigit() and int(v) < minimum
+def _same_key(uri: str, settings) -> Callable[[str], bool]:
+    want = key_identity(uri, settings)
+
+    def same(u: str) -> bool:
+        try:
+            return key_identity(u, settings) == want
+        except ValueError:
+            return False
+    return same
 
 
-def destroyed(uri: str, version: str | None) -> Callable[[str, str], bool]:
-    """A ``retired`` predicate: ``version`` of ``uri`` (every version when None)."""
-    return lambda u, v: u == uri and (version is None or v == version)
+def below(uri: str, minimum: int, settings=None) -> Callable[[str, str], bool]:
+    """A ``retired`` predicate: versions of ``uri``'s key below ``minimum``."""
+    same = _same_key(uri, settings)
+    return lambda u, v: same(u) and v.isdigit() and int(v) < minimum
+
+
+def destroyed(uri: str, version: str | None, settings=None) -> Callable[[str, str], bool]:
+    """A ``retired`` predicate: ``version`` of ``uri``'s key (every version when None)."""
+    same = _same_key(uri, settings)
+    return lambda u, v: same(u) and (version is None or v == version)

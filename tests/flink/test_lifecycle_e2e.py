@@ -97,7 +97,7 @@ def test_rotation_between_runs_restores_old_version_and_writes_new(tmp_path):
     assert _versions(sp2) == {"2"}, "files written after the rotation are not under version 2"
     assert _versions(cp1) == {"1"}, "the old checkpoint changed"
 
-    usage = h.cli("keys", "usage", cp1, sp2)
+    usage = h.cli("keys", "usage", "--kms", keyring, cp1, sp2)
     assert usage.returncode == 0, usage.stdout + usage.stderr
     assert re.search(r"version 1: [1-9]\d* file", usage.stdout), usage.stdout
     assert re.search(r"version 2: [1-9]\d* file", usage.stdout), usage.stdout

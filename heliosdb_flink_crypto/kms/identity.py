@@ -1,0 +1,108 @@
+"""Canonical key identities: which KEK a KMS URI names, apart from how a client reaches it.
+
+A file's header names the KMS of each key slot by URI, but headers are read before anything
+authenticates, so a header never decides which provider is opened nor how (rule: trust comes from
+configuration). :func:`key_identity` reduces a URI to the key it names:
+
+==============  =====================================================================
+``local``       the keyring file's absolute path
+``aws-kms``     region + key id, alias or ARN (region: ``?region=``, else the setting
+                ``heliosdb.crypto.kms.aws.region``, else the ARN's)
+``azure-kv``    vault host (lower case) + key name (a pinned version is not part of it)
+``gcp-kms``     the CryptoKey resource name
+``pkcs11``      token label + key label
+==============  =====================================================================
+
+Query parameters that configure a client (``module``, ``profile``, endpoints, credentials) are not
+part of an identity. A header slot is used only when its identity equals that of a configured
+(trusted) URI, and then only through the provider opened from the configured URI.
+:func:`stored_uri` is what new headers record: the configured URI without such parameters.
+"""
+from __future__ import annotations
+
+import os
+from typing import Mapping
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from . import aws, azure, gcp, local, pkcs11
+
+Identity = tuple[str, ...]
+
+# query parameters that only configure the client; never stored in a header, never an identity
+CLIENT_PARAMS = {"aws-kms": {"profile"}, "pkcs11": {"module"}}
+
+
+def key_identity(uri: str, settings: Mapping[str, str] | None = None) -> Identity:
+    """The key ``uri`` names; ValueError if it is not a KMS URI of a known provider."""
+    scheme = urlsplit(uri).scheme
+    if scheme == "local":
+        return ("local", os.path.normpath(os.path.abspath(local.keyring_path(uri))))
+    if scheme == "aws-kms":
+        key, params = aws.parse_uri(uri)
+        return aws_identity(key, aws.region_of(key, params, settings or {}))
+    if scheme == "azure-kv":
+        vault, name, _ = azure.parse_uri(uri)
+        return ("azure-kv", vault.lower(), name)
+    if scheme == "gcp-kms":
+        return ("gcp-kms", gcp.key_name(uri))
+    if scheme == "pkcs11":
+        token, key, _ = pkcs11.parse_uri(uri)
+        return ("pkcs11", token, key)
+    raise ValueError(f"unknown KMS URI scheme {scheme!r} in {shown(uri)}")
+
+
+def aws_identity(key: str, region: str | None) -> Identity:
+    return ("aws-kms", region or "", key)
+
+
+def stored_uri(uri: str) -> str:
+    """``uri`` as a header records it: without the query parameters that configure a client."""
+    scheme = urlsplit(uri).scheme
+    drop = CLIENT_PARAMS.get(scheme)
+    base, sep, query = uri.partition("?")
+    if not drop or not sep:
+        return uri
+    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in drop]
+    return base + ("?" + urlencode(kept) if kept else "")
+
+
+def shown(s: str) -> str:
+    """An untrusted string made safe to print: control and formatting characters escaped."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in str(s))
+
+
+def untrusted_message(uris, any_trusted: bool) -> str:
+    """Why a header's key slots cannot be used, and how to trust a KMS (no key material)."""
+    what = ("its key slots name only KMS URIs that are not trusted here: " if any_trusted
+            else "no KMS is trusted for decryption; its key slots name: ")
+    return (what + ", ".join(uris) + ". Trust a KMS from configuration, never from a file: --kms URI "
+            "or HELIOSDB_CRYPTO_KMS (CLI), heliosdb.crypto.kms.uri / heliosdb.crypto.kms.decrypt-uris "
+            "(a config file or Flink's configuration)")
+
+
+class TrustedSet:
+    """The configured KMS URIs by key identity (the first URI wins for an identity)."""
+
+    def __init__(self, uris, settings: Mapping[str, str] | None = None):
+        self.settings = dict(settings or {})
+        self.by_identity: dict[Identity, str] = {}
+        for uri in uris:
+            self.by_identity.setdefault(key_identity(uri, self.settings), uri)
+
+    def __bool__(self) -> bool:
+        return bool(self.by_identity)
+
+    def uri_for(self, slot_uri: str) -> str | None:
+        """The configured URI whose key ``slot_uri`` (from a header) names, else None."""
+        ident = self.identity(slot_uri)
+        return None if ident is None else self.by_identity.get(ident)
+
+    def identity(self, slot_uri: str) -> Identity | None:
+        try:
+            return key_identity(slot_uri, self.settings)
+        except ValueError:
+            return None
+
+
+__all__ = ["CLIENT_PARAMS", "Identity", "TrustedSet", "aws_identity", "key_identity", "shown", "stored_uri",
+           "untrusted_message"]
