@@ -27,3 +27,22 @@ def crypto(keyring_uri):
 @pytest.fixture
 def payload():
     return lambda n: os.urandom(n)
+
+
+@pytest.fixture
+def forge():
+    """What an attacker with write access to storage can make: a well-formed file whose header holds
+    key slots of their choosing (``(kms_uri, key_version, wrapped)``), sealed with a DEK of theirs."""
+    import io
+
+    from heliosdb_flink_crypto.engine import DataKey, EncryptingWriter, new_header
+    from heliosdb_flink_crypto.format import SUITE_AES_GCM, KeySlot
+
+    def make(slots, dek=None, dek_id=None, tenant="", data=b"attacker state", segment_size=64) -> bytes:
+        dk = DataKey(dek_id or os.urandom(16), dek or os.urandom(32), tuple(KeySlot(*s) for s in slots), tenant)
+        _, raw, keys = new_header(dk, SUITE_AES_GCM, segment_size)
+        buf = io.BytesIO()
+        with EncryptingWriter(buf, raw, keys, segment_size) as w:
+            w.write(data)
+        return buf.getvalue()
+    return make

@@ -52,7 +52,7 @@ def cmd_rewrap(args) -> int:
 
 
 def cmd_reencrypt(args) -> int:
-    crypto = opener(args)
+    crypto = opener(args, args.to)  # decrypts only: the writers wrap new data keys
     writers = rw.reencrypt_writers(args.to or None, settings_of(conf_of(args)), crypto.bus, crypto)
     try:
         summary = rw.run(args.paths, lambda path: rw.reencrypt_file(path, crypto, writers),
