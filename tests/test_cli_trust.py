@@ -123,6 +123,14 @@ def test_a_file_sealed_under_an_attackers_kms_is_never_laundered(tmp_path, monke
         assert flink.decrypt_bytes(p.read_bytes()) == data
 
 
+def test_reencrypt_targets_come_from_the_command_or_the_trusted_set(keyring_uri):
+    from heliosdb_flink_crypto.lifecycle.rewrap import reencrypt_writers
+    h = parse(CheckpointCrypto([keyring_uri]).encrypt_bytes(b"x"))
+    with pytest.raises(ValueError, match="needs target KMS URIs"):
+        reencrypt_writers(None)(h)
+    assert reencrypt_writers(None, opener=CheckpointCrypto(decrypt_uris=[keyring_uri]))(h).kms_uris == [keyring_uri]
+
+
 def test_a_rotation_rewrap_never_drops_a_slot_that_names_an_untrusted_kms(tmp_path, keyring_uri, capsys):
     second = ring(tmp_path, "second")
     f = tmp_path / "f"
@@ -139,11 +147,13 @@ def test_a_rotation_rewrap_never_drops_a_slot_that_names_an_untrusted_kms(tmp_pa
 def test_keys_commands_count_only_trusted_kms(tmp_path, keyring_uri, forge, capsys):
     cp = tmp_path / "cp"
     seal(keyring_uri, cp / "genuine")
-    (cp / "planted").write_bytes(forge([("local:///attacker/ring.json", "0", os.urandom(60))]))
+    (cp / "planted").write_bytes(forge([("local:///attacker/ring.json", "0", os.urandom(60)),
+                                        ("nope://not-a-kms", "1", os.urandom(60))]))
     assert main(["keys", "usage", "--kms", keyring_uri, str(cp)]) == 0
     out = capsys.readouterr().out
     assert "oldest version still needed: 1" in out and "version 0" not in out.split("not trusted here")[0]
     assert "not trusted here: local:///attacker/ring.json (versions 0; 1 file(s) name it)" in out
+    assert "not trusted here: nope://not-a-kms (versions 1; 1 file(s) name it)" in out
     assert main(["keys", "min-version", keyring_uri, "1", "--check", str(cp)]) == 1
     assert f"NAMES NO TRUSTED KMS {cp / 'planted'}" in capsys.readouterr().out
     assert main(["keys", "destroy", keyring_uri, "--check", str(cp)]) == 1

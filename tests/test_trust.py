@@ -122,3 +122,11 @@ def test_the_cache_is_filled_only_after_the_header_authenticated(keyring_uri, fo
         with pytest.raises(AuthenticationError):
             reader.decrypt_bytes(forge([(h.slots[0].kms_uri, version, wrapped)], dek_id=h.dek_id))
     assert reader.cache.stats()["entries"] == 0 and reader.cache.stats()["hits"] == 0
+
+
+def test_retirement_predicates_compare_key_identities():
+    from heliosdb_flink_crypto.lifecycle.usage import below, destroyed
+    retired = below("pkcs11://tok/kek?module=/usr/lib/softhsm/libsofthsm2.so", 3)
+    assert retired("pkcs11://tok/kek", "2") and not retired("pkcs11://tok/kek", "3")
+    assert not retired("pkcs11://other/kek", "1") and not retired("nope://x", "1")
+    assert destroyed("local:///a/ring.json", None)("local:///a/./ring.json", "7")
