@@ -28,9 +28,10 @@ def ring(tmp_path, name):
     return uri
 
 
-def seal(uri, path, data=b"state"):
+def seal(uri, path, data=b"state", *more_uris):
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(CheckpointCrypto([uri], segment_size=64).encrypt_bytes(data))
+    with open(path, "wb") as f, CheckpointCrypto([uri, *more_uris], segment_size=64).writer(f) as w:
+        w.write(data)
     return path
 
 
@@ -133,8 +134,7 @@ def test_reencrypt_targets_come_from_the_command_or_the_trusted_set(keyring_uri)
 
 def test_a_rotation_rewrap_never_drops_a_slot_that_names_an_untrusted_kms(tmp_path, keyring_uri, capsys):
     second = ring(tmp_path, "second")
-    f = tmp_path / "f"
-    f.write_bytes(CheckpointCrypto([keyring_uri, second]).encrypt_bytes(b"x"))
+    f = seal(keyring_uri, tmp_path / "f", b"x", second)
     LocalKeyring(keyring_uri).rotate()
     assert main(["rewrap", "-q", "--kms", keyring_uri, str(f)]) == 1
     out = capsys.readouterr().out
