@@ -75,6 +75,10 @@ OPTIONS: list[Option] = [
            parse_choice("aes-256-gcm", "aes-256-cbc-hmac-sha256")),
     Option("heliosdb.crypto.segment-size", "size", 256 * 1024,
            "Plaintext bytes per authenticated segment (multiple of 16, 16 b .. 16 mb).", parse_size),
+    Option("heliosdb.crypto.format.read-v1", "bool", False,
+           "Also read files of format version 1, which are not bound to their place (a swapped or "
+           "rolled-back version 1 file is not detected); for reading checkpoints written before "
+           "version 2 until they are rewrapped.", parse_bool),
     Option("heliosdb.crypto.python.executable", "string", "python3",
            "The Python interpreter whose site-packages hold heliosdb_flink_crypto.", str),
     Option("heliosdb.crypto.cache.max-age", "duration", 3600.0,

@@ -13,7 +13,8 @@ import time
 from typing import Iterable, Mapping
 
 from .engine.stream import MEMORY_TYPES
-from .engine import DataKey, DecryptingReader, EncryptingWriter, FileKeys, kms_context, new_header, open_header
+from .engine import (DataKey, DecryptingReader, EncryptingWriter, FileKeys, check_binding, check_version,
+                     kms_context, name_for, new_header, open_header)
 from .errors import (AuthenticationError, FormatError, HeliosCryptoError, KeyAccessError, KmsError,
                      KmsUnavailableError)
 from .format import PREFIX_LEN, SUITE_AES_GCM, Header, KeySlot, parse, parse_prefix
@@ -32,6 +33,11 @@ class CheckpointCrypto:
     decrypt). ``decrypt_uris``: further KMS URIs trusted for decryption only. Only these configured
     URIs are ever opened: a header's key slot is used when it names the same key
     (kms.identity.key_identity), and then through the provider of the configured URI.
+
+    Every new file is bound to a name (rule F-24: ``name=`` of the writers, from the path for
+    ``open_path``/the Flink hooks) and every reader checks it after the header authenticated:
+    ``name=None`` means the binding name of ``path`` ("" without a path, as for in-memory data).
+    ``read_v1=True`` also reads format version 1 files, which carry no binding (F-30).
     """
 
     def __init__(self, kms_uris: Iterable[str] = (), *, suite: int = SUITE_AES_GCM,
@@ -39,7 +45,7 @@ class CheckpointCrypto:
                  settings: Mapping[str, str] | None = None, cache: DekCache | None = None,
                  cache_policy: CachePolicy | None = None, decrypt_uris: Iterable[str] = (),
                  bus: EventBus | None = None, providers: Mapping[str, KeyProvider] | None = None,
-                 rng=os.urandom):
+                 rng=os.urandom, read_v1: bool = False):
         self.kms_uris = list(kms_uris)
         self.suite, self.segment_size, self.tenant = suite, segment_size, tenant
         self.settings = dict(settings or {})
@@ -48,6 +54,7 @@ class CheckpointCrypto:
         self.bus = bus or BUS
         self._providers: dict[str, KeyProvider] = dict(providers or {})
         self._rng = rng
+        self.read_v1 = read_v1
 
     def __repr__(self) -> str:
         return f"CheckpointCrypto(kms={self.kms_uris}, suite={self.suite}, segment={self.segment_size})"
@@ -123,8 +130,9 @@ class CheckpointCrypto:
             slots.append(KeySlot(stored_uri(uri), version, wrapped))
         return slots, down
 
-    def new_file(self, tenant: str | None = None) -> tuple[Header, bytes, FileKeys, object]:
-        """Header, header bytes and keys for one new file; the last item is a ``done(nbytes)`` callback."""
+    def new_file(self, tenant: str | None = None, *, name: str = "") -> tuple[Header, bytes, FileKeys, object]:
+        """Header, header bytes and keys for one new file bound to ``name`` (F-24); the last item is a
+        ``done(nbytes)`` callback."""
         tenant = self.tenant if tenant is None else tenant
         scope = (tenant, tuple(self.kms_uris))
         try:
@@ -132,7 +140,7 @@ class CheckpointCrypto:
         except (HeliosCryptoError, ImportError, ValueError) as e:
             self.bus.emit("encrypt", "error", tenant=tenant, error=type(e).__name__)
             raise
-        h, raw, keys = new_header(dk, self.suite, self.segment_size, rng=self._rng)
+        h, raw, keys = new_header(dk, self.suite, self.segment_size, rng=self._rng, name=name)
 
         def done(nbytes: int, seconds: float | None = None, path: str | None = None,
                  t0=time.perf_counter()):
@@ -144,18 +152,22 @@ class CheckpointCrypto:
         return h, raw, keys, done
 
     # -- existing files ------------------------------------------------------------
-    def open_file(self, raw: bytes, path: str | None = None) -> tuple[Header, FileKeys]:
-        """Parse and authenticate a header; raw holds at least the whole header."""
+    def open_file(self, raw: bytes, path: str | None = None, *, name: str | None = None
+                  ) -> tuple[Header, FileKeys]:
+        """Parse and authenticate a header (raw holds at least all of it), then check that it is
+        sealed for ``name`` (None: the binding name of ``path``); MisplacedFileError if not."""
         h = parse(raw, path)
+        check_version(h, self.read_v1, path)  # before any KMS call
         raw = bytes(raw[:h.length])
         dek, ref = self._find_dek(h, path)
         try:
             keys = open_header(h, raw, dek, path)
+            if ref is not None:  # cached only once the header authenticated with this DEK
+                self.cache.put(ref, dek)
+            check_binding(h, name_for(path) if name is None else name, path)
         except AuthenticationError:
             self.bus.emit("auth_failure", "error", path=path, file_id=h.file_id, tenant=h.tenant)
             raise
-        if ref is not None:  # cached only once the header authenticated with this DEK
-            self.cache.put(ref, dek)
         return h, keys
 
     def data_key(self, h: Header, path: str | None = None) -> bytes:
@@ -205,16 +217,23 @@ class CheckpointCrypto:
         raise KeyAccessError("no key provider could unwrap the data key: " + "; ".join(errors), path)
 
     # -- file objects --------------------------------------------------------------
-    def writer(self, sink, tenant: str | None = None, close_sink: bool = False) -> EncryptingWriter:
-        h, raw, keys, done = self.new_file(tenant)
+    def writer(self, sink, tenant: str | None = None, close_sink: bool = False, *, name: str | None = None
+               ) -> EncryptingWriter:
+        """An encrypting file object over ``sink``, the file bound to ``name`` (F-24). None: the
+        binding name of ``sink.name`` for a file opened by path, else "" (pass the final path's
+        ``name_for(path)`` when writing to a temporary file renamed later)."""
+        if name is None:
+            sink_name = getattr(sink, "name", None)
+            name = name_for(sink_name) if isinstance(sink_name, str) else ""
+        h, raw, keys, done = self.new_file(tenant, name=name)
         return EncryptingWriter(sink, raw, keys, h.segment_size, on_close=done, close_sink=close_sink,
                                 on_abort=lambda: self.bus.emit("encrypt", "error", file_id=h.file_id,
                                                                tenant=h.tenant, error="aborted"))
 
     def reader(self, source, path: str | None = None, ciphertext_len: int | None = None,
-               close_source: bool = False) -> DecryptingReader:
+               close_source: bool = False, *, name: str | None = None) -> DecryptingReader:
         """A seekable plaintext reader over ``source``: a seekable binary file, or bytes / mmap
-        (decrypted in place)."""
+        (decrypted in place); the file must be sealed for ``name`` (None: ``path``'s binding name)."""
         try:
             if isinstance(source, MEMORY_TYPES):
                 head = bytes(source[:PREFIX_LEN])
@@ -225,7 +244,7 @@ class CheckpointCrypto:
                 head = _read_exact(source, PREFIX_LEN)
                 _, hlen, _ = parse_prefix(head, path)
                 head += _read_exact(source, hlen - PREFIX_LEN)
-            h, keys = self.open_file(head, path)
+            h, keys = self.open_file(head, path, name=name)
             fields = file_fields(h, path)
             r = DecryptingReader(
                 source, h.length, keys, h.segment_size, ciphertext_len, path, close_source=close_source,
@@ -248,23 +267,25 @@ class CheckpointCrypto:
             self.bus.emit("auth_failure", "error", path=path, error="malformed")
         self.bus.emit("decrypt", "error", path=path, error=type(e).__name__, **fields)
 
-    def open_path(self, path: str) -> DecryptingReader:
-        """A reader over a local file, memory-mapped (segments decrypt in place)."""
+    def open_path(self, path: str, *, name: str | None = None) -> DecryptingReader:
+        """A reader over a local file, memory-mapped (segments decrypt in place), checked against
+        ``path``'s binding name (or ``name``: a file deliberately moved)."""
         with open(path, "rb") as f:
             if os.fstat(f.fileno()).st_size == 0:
                 raise FormatError("empty file: not an encrypted checkpoint file", path)
             mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        return self.reader(mm, path=path, close_source=True)
+        return self.reader(mm, path=path, close_source=True, name=name)
 
-    def encrypt_bytes(self, data: bytes, tenant: str | None = None) -> bytes:
+    def encrypt_bytes(self, data: bytes, tenant: str | None = None, *, name: str = "") -> bytes:
         import io
         buf = io.BytesIO()
-        with self.writer(buf, tenant) as w:
+        with self.writer(buf, tenant, name=name) as w:
             w.write(data)
         return buf.getvalue()
 
-    def decrypt_bytes(self, data: bytes, path: str | None = None) -> bytes:
-        with self.reader(data, path) as r:
+    def decrypt_bytes(self, data: bytes, path: str | None = None, *, name: str = "") -> bytes:
+        """In memory: ``path`` only names the data in errors; the binding checked is ``name``."""
+        with self.reader(data, path, name=name) as r:
             return r.read()
 
     def close(self) -> None:

@@ -32,6 +32,18 @@ class AuthenticationError(HeliosCryptoError):
         super().__init__(f"{where}: authentication failed (file tampered, truncated or wrong key)")
 
 
+class MisplacedFileError(AuthenticationError):
+    """The file authenticated, but it was sealed for another place (rule F-24): swapped in from
+    another checkpoint, rolled back to an older copy, or renamed outside the encrypted filesystem."""
+
+    def __init__(self, path: str | None, sealed_for: str, expected: str):
+        self.path, self.sealed_for, self.expected = path, sealed_for, expected
+        HeliosCryptoError.__init__(
+            self, f"{path or '<stream>'}: sealed for another place ({sealed_for!r}, expected {expected!r}): "
+                  "swapped, rolled back or renamed; refused. If you moved it on purpose, re-bind it with "
+                  "`heliosdb-flink-crypto rewrap --rebind` (or read it once with --expect-name)")
+
+
 class KeyAccessError(HeliosCryptoError):
     """No configured key provider could unwrap the file's data key."""
 

@@ -3,14 +3,15 @@ filesystem ``pyarrow.fs`` supports (local, S3, GCS, HDFS). The seed design's sto
 and tools; Flink itself goes through the Java shim.
 
 Layout: ``<root>/chk-<id>.hfce``. A save writes ``<name>.inprogress-<random>`` and moves it into place,
-so a reader never sees a half-written checkpoint.
+so a reader never sees a half-written checkpoint; the file is bound to its final name (rule F-24), so
+``load(7)`` refuses another id's file copied over ``chk-7.hfce``.
 """
 from __future__ import annotations
 
 import os
 import re
 
-from .crypto import CheckpointCrypto
+from .crypto import CheckpointCrypto, name_for
 from .engine import DecryptingReader
 
 _NAME = re.compile(r"^chk-(\d+)\.hfce$")
@@ -47,7 +48,7 @@ class EncryptedCheckpointStore:
         tmp = f"{final}.inprogress-{os.urandom(6).hex()}"
         out = self.fs.open_output_stream(tmp)
         try:
-            with self.crypto.writer(out) as w:
+            with self.crypto.writer(out, name=name_for(final)) as w:
                 if isinstance(data, (bytes, bytearray, memoryview)):
                     w.write(data)
                 else:

@@ -86,7 +86,7 @@ def test_ctypes_buffer_path_writes_files_the_engine_reads(keyring_uri, n):
     data = os.urandom(n)
     raw = write_file(sid, "enc+file:///ckpt/a", data)
     assert raw[:4] == b"HFCE"
-    assert CheckpointCrypto([keyring_uri]).decrypt_bytes(raw) == data
+    assert CheckpointCrypto([keyring_uri]).decrypt_bytes(raw, name="a") == data
     assert read_file(sid, "enc+file:///ckpt/a", raw) == data
 
 
@@ -104,7 +104,7 @@ def test_one_call_seals_and_opens_several_segments(keyring_uri):
     raw = header + first + dst.get(n2)
     hooks.dispatch("finish", hid, len(data))
     assert (n1, n2) == (4 * (seg + o), 3 * seg + 5 + 4 * o)
-    assert CheckpointCrypto([keyring_uri]).decrypt_bytes(raw) == data
+    assert CheckpointCrypto([keyring_uri]).decrypt_bytes(raw, name="batch") == data
     rid = hooks.dispatch("reader", sid, "/batch", raw[:len(header)])
     csrc, cdst = JavaBuffer(8 * (seg + o)), JavaBuffer(8 * seg)
     csrc.put(raw[len(header):])
@@ -124,7 +124,7 @@ def test_engine_files_read_through_the_ctypes_path(keyring_uri):
     for algorithm in ("aes-256-gcm", "aes-256-cbc-hmac-sha256"):
         suite = 1 if algorithm == "aes-256-gcm" else 2
         data = os.urandom(1000)
-        raw = CheckpointCrypto([keyring_uri], suite=suite, segment_size=128).encrypt_bytes(data)
+        raw = CheckpointCrypto([keyring_uri], suite=suite, segment_size=128).encrypt_bytes(data, name="x")
         assert read_file(sid, "/x", raw) == data
 
 
@@ -136,7 +136,7 @@ def test_cbc_suite_and_copying_fallback(keyring_uri):
     raw = header + hooks.dispatch("seal_bytes", hid, 0, False, data[:SEG]) + \
         hooks.dispatch("seal_bytes", hid, 1, True, data[SEG:])
     hooks.dispatch("finish", hid, len(data))
-    assert CheckpointCrypto([keyring_uri]).decrypt_bytes(raw) == data
+    assert CheckpointCrypto([keyring_uri]).decrypt_bytes(raw, name="f") == data
     rid = hooks.dispatch("reader", sid, "/f", raw[:parse_prefix(raw)[1]])
     start = parse_prefix(raw)[1]
     assert hooks.dispatch("open_bytes", rid, 0, False, raw[start:start + SEG + 48]) == data[:SEG]
@@ -148,7 +148,7 @@ def test_cbc_suite_and_copying_fallback(keyring_uri):
 
 def test_tampered_segment_fails_with_the_opaque_error_naming_the_file(keyring_uri):
     sid = hooks.dispatch("configure", conf(keyring_uri))
-    raw = bytearray(write_file(sid, "/p", os.urandom(200)))
+    raw = bytearray(write_file(sid, "/tmp/ckpt/chk-1/_metadata", os.urandom(200)))
     raw[-3] ^= 1
     with pytest.raises(AuthenticationError, match="/tmp/ckpt/chk-1/_metadata: authentication failed"):
         read_file(sid, "/tmp/ckpt/chk-1/_metadata", bytes(raw))
@@ -184,12 +184,12 @@ def test_tenants_by_path_prefix(keyring_uri, tmp_path):
     raw = write_file(sid, "enc+file:/ckpt/acme/job/chk-1/_metadata", data)
     h = hooks.parse(raw)
     assert h.tenant == "acme" and h.slots[0].kms_uri == acme
-    assert CheckpointCrypto([acme]).decrypt_bytes(raw) == data
+    assert CheckpointCrypto([acme]).decrypt_bytes(raw, name="job/chk-1/_metadata") == data
     assert hooks.parse(write_file(sid, "enc+file:/ckpt/other/x", data)).tenant == ""
     from heliosdb_flink_crypto.lifecycle.tenants import TenantMismatchError
     with pytest.raises(TenantMismatchError):  # a tenant's file copied under another tenant's path
         read_file(sid, "enc+file:/ckpt/other/x", raw)
-    assert read_file(sid, "enc+file:///ckpt/acme/y", raw) == data
+    assert read_file(sid, "enc+file:///ckpt/acme/job/chk-1/_metadata", raw) == data
 
 
 def test_finish_reports_the_file_and_discard_does_not(keyring_uri):

@@ -97,11 +97,17 @@ def test_hostile_length_fields_inside_the_header(files):
         raw[tenant_at:tenant_at + 2] = blob
         with pytest.raises(HeliosCryptoError):
             parse(bytes(raw))
+    name_at = tenant_at + 2  # version 2: the name follows the tenant (empty here)
+    for blob in (struct.pack(">H", 0xFFFF), struct.pack(">H", 1025)):
+        raw = bytearray(ct)
+        raw[name_at:name_at + 2] = blob
+        with pytest.raises(HeliosCryptoError, match="name length|past the header"):
+            parse(bytes(raw))
     raw = bytearray(ct)
-    raw[tenant_at + 2] = 0  # slot count 0 (tenant is empty here)
+    raw[name_at + 2] = 0  # slot count 0 (tenant and name are empty here)
     with pytest.raises(HeliosCryptoError):
         parse(bytes(raw))
-    assert h.tenant == ""
+    assert h.tenant == "" and h.name == ""
 
 
 def test_length_arithmetic_rejects_impossible_lengths():

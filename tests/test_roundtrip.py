@@ -126,7 +126,7 @@ def test_reader_over_real_file(tmp_path, crypto, payload):
 
 def test_writer_can_close_its_sink(crypto, tmp_path):
     f = open(tmp_path / "out", "wb")
-    with crypto.writer(f, close_sink=True) as w:
+    with crypto.writer(f, close_sink=True) as w:  # a file opened by path: bound to its name (F-24)
         w.write(b"state")
     assert f.closed
-    assert crypto.decrypt_bytes((tmp_path / "out").read_bytes()) == b"state"
+    assert crypto.decrypt_bytes((tmp_path / "out").read_bytes(), name="out") == b"state"

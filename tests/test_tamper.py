@@ -143,7 +143,7 @@ def test_reader_refuses_partial_reads_of_tampered_segments(c, sample):
     data, ct, h, seg_ct = sample
     bad = bytearray(ct)
     bad[h.length + 3 * seg_ct + 1] ^= 1
-    with c.reader(io.BytesIO(bytes(bad)), path="p") as r:
+    with c.reader(io.BytesIO(bytes(bad)), path="p", name="") as r:
         assert r.read(SEG) == data[:SEG]  # untouched segments still read
         r.seek(3 * SEG)
         with pytest.raises(AuthenticationError):

@@ -7,8 +7,8 @@ import sys
 import tempfile
 
 from ..config import parse_size
-from ..crypto import DEFAULT_SEGMENT_SIZE, CheckpointCrypto
-from ..errors import AuthenticationError, FormatError, HeliosCryptoError, KeyAccessError
+from ..crypto import DEFAULT_SEGMENT_SIZE, CheckpointCrypto, name_for
+from ..errors import AuthenticationError, FormatError, HeliosCryptoError, KeyAccessError, MisplacedFileError
 from ..format import PREFIX_LEN, SUITE_IDS, SUITE_NAMES, parse, parse_prefix
 from ..format.layout import plaintext_length
 from ..kms.local import LocalKeyring
@@ -31,6 +31,7 @@ def register(sub) -> None:
     enc.add_argument("--algorithm", choices=sorted(SUITE_IDS), default="aes-256-gcm")
     enc.add_argument("--segment-size", default=str(DEFAULT_SEGMENT_SIZE), help="e.g. 256kb (default)")
     enc.add_argument("--tenant", default="", help="tenant id bound into the header")
+    enc.add_argument("--name", help="binding name sealed into the header (default: OUTPUT's, rule F-24)")
     enc.add_argument("input", help="plaintext file, or - for standard input")
     enc.add_argument("output", help="encrypted file to write")
     add_conf(enc)
@@ -41,6 +42,7 @@ def register(sub) -> None:
     dec.add_argument("output", help="plaintext file, or - for standard output")
     add_trust(dec)
     add_conf(dec)
+    add_read_options(dec)
     dec.set_defaults(func=cmd_decrypt)
 
     ins = sub.add_parser("inspect", help="show a file's header (never key material)")
@@ -53,7 +55,17 @@ def register(sub) -> None:
     ver.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     add_trust(ver)
     add_conf(ver)
+    add_read_options(ver)
     ver.set_defaults(func=cmd_verify)
+
+
+def add_read_options(p, expect_name: bool = True) -> None:
+    if expect_name:
+        p.add_argument("--expect-name", metavar="NAME",
+                       help="the binding name the file must be sealed for (a file deliberately moved; "
+                            "default: the one its path gives, rule F-24)")
+    p.add_argument("--read-v1", action="store_true",
+                   help="also read format version 1 files (not bound to their place)")
 
 
 def cmd_keyring_init(args) -> int:
@@ -67,7 +79,8 @@ def cmd_encrypt(args) -> int:
                               segment_size=parse_size(args.segment_size), tenant=args.tenant)
     src = sys.stdin.buffer if args.input == "-" else open(args.input, "rb")
     try:
-        with atomic_output(args.output) as out, crypto.writer(out) as w:
+        name = name_for(args.output) if args.name is None else args.name
+        with atomic_output(args.output) as out, crypto.writer(out, name=name) as w:
             _copy(src, w)
     finally:
         if src is not sys.stdin.buffer:
@@ -76,8 +89,8 @@ def cmd_encrypt(args) -> int:
 
 
 def cmd_decrypt(args) -> int:
-    crypto = opener(args)
-    with crypto.open_path(args.input) as r:
+    crypto = opener(args, read_v1=args.read_v1)
+    with crypto.open_path(args.input, name=args.expect_name) as r:
         if args.output == "-":
             _copy(r, sys.stdout.buffer)
         else:
@@ -97,7 +110,7 @@ def describe(path: str) -> dict:
     return {
         "path": path, "format_version": h.version, "algorithm": SUITE_NAMES[h.suite],
         "segment_size": h.segment_size, "header_length": h.length, "file_id": h.file_id,
-        "dek_id": h.dek_id.hex(), "created_ms": h.created_ms, "tenant": h.tenant,
+        "dek_id": h.dek_id.hex(), "created_ms": h.created_ms, "tenant": h.tenant, "name": h.name,
         "ciphertext_length": size,
         "plaintext_length": plaintext_length(size, h.length, h.segment_size, h.suite, path),
         "key_slots": [{"kms_uri": s.kms_uri, "key_version": s.key_version,
@@ -133,12 +146,14 @@ def iter_files(paths):
             yield p
 
 
-def verify_file(crypto: CheckpointCrypto, path: str) -> tuple[bool, str]:
+def verify_file(crypto: CheckpointCrypto, path: str, name: str | None = None) -> tuple[bool, str]:
     try:
-        with crypto.open_path(path) as r:
+        with crypto.open_path(path, name=name) as r:
             return True, f"{r.verify_all()} bytes"
     except KeyAccessError as e:
         return False, f"key unavailable: {e}"
+    except MisplacedFileError as e:
+        return False, str(e).removeprefix(f"{path}: ")
     except AuthenticationError:
         return False, "authentication failed (tampered, truncated or wrong key)"
     except FormatError as e:
@@ -148,12 +163,12 @@ def verify_file(crypto: CheckpointCrypto, path: str) -> tuple[bool, str]:
 
 
 def cmd_verify(args) -> int:
-    crypto = opener(args)
+    crypto = opener(args, read_v1=args.read_v1)
     files = list(iter_files(args.paths))
     progress = Progress(len(files), "verify", enabled=not args.quiet)
     failed = []
     for path in files:
-        ok, why = verify_file(crypto, path)
+        ok, why = verify_file(crypto, path, args.expect_name)
         if not ok:
             failed.append((path, why))
         progress.step(path)

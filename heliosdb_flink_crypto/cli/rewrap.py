@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..lifecycle import rewrap as rw
+from .core import add_read_options
 from .trust import add_conf, add_trust, conf_of, opener, settings_of
 from .progress import Progress
 
@@ -11,6 +12,9 @@ def register(sub) -> None:
                                       "data is not re-encrypted")
     _common(p)
     p.add_argument("--verify", action="store_true", help="authenticate every byte before rewriting a file")
+    p.add_argument("--rebind", action="store_true",
+                   help="bind every file to its current path whatever place it was sealed for: only for "
+                        "trees you moved or renamed yourself (a file swapped in is accepted too)")
     p.set_defaults(func=cmd_rewrap)
 
     r = sub.add_parser("reencrypt", help="decrypt and encrypt every file again under new data keys "
@@ -26,6 +30,7 @@ def _common(p) -> None:
                         "current versions)")
     add_trust(p, "--from", "--kms")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    add_read_options(p, expect_name=False)
     add_conf(p)
 
 
@@ -42,9 +47,10 @@ def _report(summary, verb: str) -> int:
 
 
 def cmd_rewrap(args) -> int:
-    crypto = opener(args, args.to)
+    crypto = opener(args, args.to, read_v1=args.read_v1)
     try:
-        summary = rw.run(args.paths, lambda path: rw.rewrap_file(path, crypto, args.to or None, args.verify),
+        summary = rw.run(args.paths, lambda path: rw.rewrap_file(path, crypto, args.to or None, args.verify,
+                                                                 args.rebind),
                          lambda n: Progress(n, "rewrap", enabled=not args.quiet), crypto.bus)
     finally:
         crypto.close()
@@ -52,7 +58,7 @@ def cmd_rewrap(args) -> int:
 
 
 def cmd_reencrypt(args) -> int:
-    crypto = opener(args, args.to)  # decrypts only: the writers wrap new data keys
+    crypto = opener(args, args.to, read_v1=args.read_v1)  # decrypts only: the writers wrap new data keys
     writers = rw.reencrypt_writers(args.to or None, settings_of(conf_of(args)), crypto.bus, crypto)
     try:
         summary = rw.run(args.paths, lambda path: rw.reencrypt_file(path, crypto, writers),

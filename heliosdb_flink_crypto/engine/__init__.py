@@ -1,7 +1,8 @@
 """The crypto engine: per-file keys, segment ciphers, headers, streaming writer and reader."""
-from .envelope import DataKey, kms_context, new_header, open_header, seal_header
+from .envelope import (DataKey, check_binding, check_version, kms_context, name_for, new_header, open_header,
+                       seal_header)
 from .stream import DecryptingReader, EncryptingWriter
 from .suites import FileKeys
 
-__all__ = ["DataKey", "kms_context", "new_header", "open_header", "seal_header",
+__all__ = ["DataKey", "check_binding", "check_version", "kms_context", "name_for", "new_header", "open_header", "seal_header",
            "DecryptingReader", "EncryptingWriter", "FileKeys"]

@@ -6,8 +6,9 @@ import os
 import time
 from dataclasses import dataclass, field, replace
 
-from ..errors import AuthenticationError
-from ..format import Header, KeySlot, serialize_unsigned, validate_segment_size
+from ..errors import AuthenticationError, FormatError, MisplacedFileError
+from ..format import VERSION, VERSION_1, Header, KeySlot, binding_name, serialize_unsigned, validate_segment_size
+from ..format.binding import is_uri
 from .suites import FileKeys
 
 
@@ -28,11 +29,12 @@ def kms_context(dek_id: bytes, tenant: str) -> dict[str, str]:
 
 
 def new_header(data_key: DataKey, suite: int, segment_size: int, rng=os.urandom,
-               clock=time.time) -> tuple[Header, bytes, FileKeys]:
-    """A fresh header (new salt and nonce prefix) for one file, its bytes, and its keys."""
+               clock=time.time, *, name: str = "", version: int = VERSION) -> tuple[Header, bytes, FileKeys]:
+    """A fresh header (new salt and nonce prefix) for one file bound to ``name`` (F-24), its bytes,
+    and its keys. ``version=1`` only reproduces the version 1 vectors."""
     validate_segment_size(segment_size)
     h = Header(suite, segment_size, rng(32), rng(7), data_key.dek_id, int(clock() * 1000),
-               data_key.tenant, data_key.slots)
+               data_key.tenant, data_key.slots, version=version, name=name)
     keys = FileKeys(data_key.key, h)
     return seal_header(h, keys)
 
@@ -52,6 +54,30 @@ def open_header(h: Header, raw: bytes, dek: bytes, path: str | None = None) -> F
     if not ok:
         raise AuthenticationError(path)
     return keys
+
+
+def check_version(h: Header, read_v1: bool, path: str | None = None) -> None:
+    """Version 1 files carry no binding (F-24): read only where explicitly enabled (F-30)."""
+    if h.version == VERSION_1 and not read_v1:
+        raise FormatError("format version 1 file (not bound to its place): reading version 1 is off; "
+                          "enable it (heliosdb.crypto.format.read-v1, CLI --read-v1) and rewrap such files",
+                          path)
+
+
+def name_for(path: str | None) -> str:
+    """The binding name (F-24) of ``path``: a URI, or a local path (a relative one taken from the
+    current directory, so ``chk-7/_metadata`` gets its job folder); "" without a path."""
+    if path is None:
+        return ""
+    path = os.fspath(path)
+    return binding_name(path if is_uri(path) else os.path.abspath(path))
+
+
+def check_binding(h: Header, expected: str, path: str | None = None) -> None:
+    """After the header authenticated: it must be sealed for ``expected`` (F-24). Version 1 headers
+    carry no name (check_version decides whether they may be read at all)."""
+    if h.version != VERSION_1 and h.name != expected:
+        raise MisplacedFileError(path, h.name, expected)
 
 
 def h_len(raw: bytes) -> int:

@@ -109,7 +109,10 @@ class DecryptingReader(io.RawIOBase):
     """Seekable read-only file object over an encrypted file; decrypts only the segments it needs.
 
     Every byte returned has been authenticated. ``pread(offset, n)`` is a positional read that
-    does not move the position.
+    does not move the position. The end of the file authenticates (F-18, F-25): ``size``, a seek
+    relative to the end, and every read that returns fewer bytes than asked (end of file) first
+    authenticate the final (last-flagged) segment, lazily (a sequential read has read it anyway).
+    Reads below a cut still return the bytes of the segments that authenticate.
     """
 
     def __init__(self, source, header_len: int, keys: FileKeys, segment_size: int,
@@ -121,8 +124,10 @@ class DecryptingReader(io.RawIOBase):
         self._mem = memoryview(source).cast("B") if isinstance(source, MEMORY_TYPES) else None
         if ciphertext_len is None:
             ciphertext_len = len(self._mem) if self._mem is not None else source.seek(0, os.SEEK_END)
-        self.size = plaintext_length(ciphertext_len, header_len, segment_size, keys.suite, path)
-        self._count = segment_count(self.size, segment_size)
+        # from the length alone, not yet authenticated: internal until the final segment is (F-25)
+        self._size = plaintext_length(ciphertext_len, header_len, segment_size, keys.suite, path)
+        self._count = segment_count(self._size, segment_size)
+        self._end_ok = False
         self._o = overhead(keys.suite)
         self._ct = bytearray(segment_size + self._o)
         self._pt = bytearray(segment_size)
@@ -130,6 +135,16 @@ class DecryptingReader(io.RawIOBase):
         self._close_source, self._on_close, self._on_auth_failure = close_source, on_close, on_auth_failure
         self.crypto_seconds, self.crypto_bytes = 0.0, 0  # segments authenticated and decrypted
         self.failed = False
+
+    @property
+    def size(self) -> int:
+        """The plaintext length, once the final segment authenticated."""
+        self._authenticate_end()
+        return self._size
+
+    def _authenticate_end(self) -> None:
+        if not self._end_ok:
+            self._load(self._count - 1)
 
     def readable(self) -> bool:
         return True
@@ -141,14 +156,17 @@ class DecryptingReader(io.RawIOBase):
         return self._pos
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self.size}[whence]
+        if whence == os.SEEK_END:
+            base = self.size  # a position relative to the end: the end authenticates first
+        else:
+            base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos}[whence]
         if base + offset < 0:
             raise ValueError(f"negative seek position {base + offset}")
         self._pos = base + offset
         return self._pos
 
     def _plain_len(self, index: int) -> int:
-        return self.size - index * self._seg if index == self._count - 1 else self._seg
+        return self._size - index * self._seg if index == self._count - 1 else self._seg
 
     def _load(self, index: int, dst=None) -> None:
         """Authenticate and decrypt segment ``index`` into the segment cache, or into ``dst``
@@ -188,12 +206,13 @@ class DecryptingReader(io.RawIOBase):
                 view.release()  # an mmap cannot close while a view of it lives
         self.crypto_seconds += perf_counter() - t
         self.crypto_bytes += n
+        self._end_ok |= last
         if dst is None:
             self._cur, self._cur_len = index, n
 
     def pread(self, offset: int, n: int) -> bytes:
         out = bytearray()
-        end = min(self.size, offset + n)
+        end = min(self._size, offset + n)
         while offset < end:
             index = offset // self._seg
             self._load(index)
@@ -201,17 +220,20 @@ class DecryptingReader(io.RawIOBase):
             take = min(self._cur_len - start, end - offset)
             out += memoryview(self._pt)[start:start + take]
             offset += take
+        if len(out) < n:  # a short read reports the end of the file: it authenticates first
+            self._authenticate_end()
         return bytes(out)
 
     def readinto(self, b) -> int:
         mv = memoryview(b).cast("B")
-        end = min(self.size, self._pos + len(mv))
+        end = min(self._size, self._pos + len(mv))
         done = 0
         while self._pos < end:
             index = self._pos // self._seg
             start = self._pos - index * self._seg
             whole = self._plain_len(index)
             if start == 0 and end - self._pos >= whole and index != self._cur:
+                # straight into the caller's buffer; a failing segment leaves it zeroed (suites.py)
                 self._load(index, mv[done:done + whole])
                 done += whole
                 self._pos += whole
@@ -221,13 +243,17 @@ class DecryptingReader(io.RawIOBase):
             mv[done:done + take] = memoryview(self._pt)[start:start + take]
             done += take
             self._pos += take
+        if done < len(mv):  # end of file (a short read, or 0): only after the final segment authenticated
+            self._authenticate_end()
         return done
 
     def read(self, n: int = -1) -> bytes:
-        if n is None or n < 0:
-            n = max(0, self.size - self._pos)
-        buf = bytearray(min(n, max(0, self.size - self._pos)))
+        rest = max(0, self._size - self._pos)
+        whole = n is None or n < 0  # "the rest of the file", even when that is nothing
+        buf = bytearray(rest if whole else min(n, rest))
         got = self.readinto(buf)
+        if whole or got < n:
+            self._authenticate_end()
         return bytes(buf[:got])
 
     readall = read
@@ -236,7 +262,7 @@ class DecryptingReader(io.RawIOBase):
         """Authenticate every segment (the whole file); returns the plaintext length."""
         for i in range(self._count):
             self._load(i)
-        return self.size
+        return self._size
 
     def _auth_failed(self) -> None:
         self.failed = True

@@ -1,10 +1,11 @@
 """Per-file keys and the two segment ciphers (docs/format.md F-12, F-13, F-18..F-22).
 
-Keys: HKDF-SHA256(ikm=DEK, salt=file salt, info=LABEL || suite || S || nonce prefix || DEK id ||
-tenant) yields 128 bytes: segment key, segment MAC key (CBC suite), header MAC key, key commitment.
-Everything the body depends on is in ``info``, so changing any of those header fields changes
-every key; the wrapped-DEK slots are covered by the header MAC only, so a rewrap rewrites the
-header alone.
+Keys: HKDF-SHA256(ikm=DEK, salt=file salt, info=LABEL[version] || suite || S || nonce prefix ||
+DEK id || tenant) yields 128 bytes: segment key, segment MAC key (CBC suite), header MAC key, key
+commitment. Everything the body depends on is in ``info``, so changing any of those header fields
+changes every key; the wrapped-DEK slots and the binding name are covered by the header MAC only,
+so a rewrap or a re-bind (rename) rewrites the header alone. The label differs per format version,
+so a file's keys differ across versions.
 """
 from __future__ import annotations
 
@@ -18,10 +19,10 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from ..format import SUITE_AES_CBC_HMAC, SUITE_AES_GCM, Header, nonce
+from ..format import SUITE_AES_CBC_HMAC, SUITE_AES_GCM, VERSION, VERSION_1, Header, nonce
 from ..format.layout import CBC_OVERHEAD, GCM_TAG
 
-LABEL = b"heliosdb-flink-crypto/v1"
+LABELS = {VERSION_1: b"heliosdb-flink-crypto/v1", VERSION: b"heliosdb-flink-crypto/v2"}
 
 
 class SegmentAuthError(Exception):
@@ -29,7 +30,7 @@ class SegmentAuthError(Exception):
 
 
 def derive(dek: bytes, h: Header) -> tuple[bytes, bytes, bytes, bytes]:
-    info = (LABEL + struct.pack(">BI", h.suite, h.segment_size) + h.nonce_prefix + h.dek_id
+    info = (LABELS[h.version] + struct.pack(">BI", h.suite, h.segment_size) + h.nonce_prefix + h.dek_id
             + h.tenant.encode())
     okm = HKDF(algorithm=hashes.SHA256(), length=128, salt=h.salt, info=info).derive(dek)
     return okm[:32], okm[32:64], okm[64:96], okm[96:]
@@ -83,6 +84,8 @@ def _gcm(key: bytes):
         try:
             aead.decrypt_into(n, src, None, memoryview(dst)[:out])
         except InvalidTag:
+            # decrypt_into has written the unauthenticated plaintext already: wipe it (F-22)
+            memoryview(dst)[:out] = bytes(out)
             raise SegmentAuthError() from None
         return out
 

@@ -13,7 +13,8 @@ Operations (``dispatch(op, ...)``):
 * ``configure(conf_json) -> session`` the ``heliosdb.crypto.*`` entries of Flink's configuration,
   validated with :func:`heliosdb_flink_crypto.config.load` (a ConfigError names the key).
 * ``register(address, size) -> buffer`` / ``unregister(buffer)``
-* ``writer(session, path) -> (handle, header_bytes, segment_size, overhead)``
+* ``writer(session, path) -> (handle, header_bytes, segment_size, overhead)``: the file is bound to
+  ``path``'s binding name (F-24); ``reader`` checks the header against it
 * ``seal(handle, index, last, src_buffer, src_len, dst_buffer) -> sealed_len``
 * ``seal_bytes(handle, index, last, data) -> sealed bytes`` (the copying fallback)
 * ``finish(handle, plaintext_bytes)`` the file is complete / ``discard(handle)`` it was aborted
@@ -22,11 +23,12 @@ Operations (``dispatch(op, ...)``):
 * ``open_bytes(handle, index, last, data) -> plaintext bytes``
 * ``close(handle)`` the reader is done (reported as a decrypted file, or a failed one)
 * ``malformed(session, path, reason)`` the shim could not frame a file (bad magic, length)
+* ``reseal(session, src, dst, header) -> header | b""``: a rename changes the binding name (rebind.py)
 * ``metrics_snapshot() -> json``; ``ping() -> version``
 * ``flink_metrics(conf_json) -> json`` / ``check_restore(session, job_dir, pointer) -> tenant``: the
   lib jar's metered state backend and tenant checkpoint storage (lib_ops.py)
-* ``insecure_reader_with_dek(path, header_bytes, dek_hex) -> handle``: tests only (format vectors),
-  refused unless ``HELIOSDB_INSECURE_TEST_HOOKS=1``
+* ``insecure_reader_with_dek(path, header_bytes, dek_hex, bound_name) -> handle``: tests only
+  (format vectors, version 1 readable), refused unless ``HELIOSDB_INSECURE_TEST_HOOKS=1``
 
 Every error raised names the file; no message carries key material. Keys stay in this process.
 """
@@ -40,12 +42,13 @@ import threading
 import time
 
 from .. import __version__, config
-from ..engine import open_header
+from ..engine import check_binding, check_version, open_header
 from ..engine.suites import SegmentAuthError
 from ..errors import AuthenticationError, ConfigError, FormatError, HeliosCryptoError
 from ..format import overhead, parse
-from ..crypto import file_fields
+from ..crypto import file_fields, name_for
 from .lib_ops import OPS as _LIB_OPS
+from .rebind import OPS as _REBIND_OPS
 from .session import Session
 
 
@@ -135,7 +138,7 @@ def _handle(h: int, kind):
 def writer(sid: int, path: str) -> tuple[int, bytes, int, int]:
     try:
         crypto = session(sid).crypto_for(path)
-        h, raw, keys, done = crypto.new_file()
+        h, raw, keys, done = crypto.new_file(name=name_for(path))
     except HeliosCryptoError as e:  # a KMS error does not know the file: name it
         if path in str(e):
             raise
@@ -209,13 +212,15 @@ def malformed(sid: int, path: str, reason: str) -> None:
     session(sid).crypto_for(path).report_open_failure(FormatError(reason, path), path, reason=reason)
 
 
-def insecure_reader_with_dek(path: str, header: bytes, dek_hex: str) -> int:
-    """TESTS ONLY (format vectors carry their DEK): open a header with a caller-given data key.
-    Refused unless the process runs with HELIOSDB_INSECURE_TEST_HOOKS=1."""
+def insecure_reader_with_dek(path: str, header: bytes, dek_hex: str, bound_name: str = "") -> int:
+    """TESTS ONLY (format vectors carry their DEK): open a header with a caller-given data key and
+    check it is sealed for ``bound_name``. Refused unless HELIOSDB_INSECURE_TEST_HOOKS=1."""
     if os.environ.get("HELIOSDB_INSECURE_TEST_HOOKS") != "1":
         raise PermissionError("insecure_reader_with_dek is for tests (HELIOSDB_INSECURE_TEST_HOOKS=1)")
     h = parse(header, path)
+    check_version(h, True, path)
     keys = open_header(h, bytes(header[:h.length]), bytes.fromhex(dek_hex), path)
+    check_binding(h, bound_name, path)
     hid = next(_ids)
     _handles[hid] = _Reader(keys, path, h.segment_size)  # no events: not a real read
     return hid
@@ -294,6 +299,7 @@ OPS = {"configure": configure, "register": register, "unregister": unregister, "
        "malformed": malformed, "insecure_reader_with_dek": insecure_reader_with_dek, "open": open,
        "open_bytes": open_bytes, "close": close, "metrics_snapshot": metrics_snapshot, "ping": ping}
 OPS.update(_LIB_OPS)  # the lib jar's operations (flink_metrics, check_restore): lib_ops.py
+OPS.update(_REBIND_OPS)  # reseal (the shim's rename): rebind.py
 
 
 def dispatch(op: str, *args):

@@ -4,7 +4,7 @@ Layout (big-endian; rule numbers refer to docs/format.md):
 
   offset size  field
   0      4     magic b"HFCE"                                        (F-1)
-  4      1     format version = 1                                   (F-2)
+  4      1     format version: 2 (1 = no name, read only when enabled)  (F-2, F-30)
   5      1     suite: 1 = AES-256-GCM, 2 = AES-256-CBC-HMAC-SHA256   (F-3)
   6      2     flags, must be 0                                     (F-4)
   8      4     header length H, PREFIX_LEN+... <= MAX_HEADER_LEN    (F-5)
@@ -15,6 +15,7 @@ Layout (big-endian; rule numbers refer to docs/format.md):
   56     16    DEK id (random per data key)                         (F-9)
   72     8     created, Unix milliseconds
   80     var   tenant: u16 length + UTF-8 (<= MAX_TENANT)           (F-10)
+  ..     var   name (v2 only): u16 length + UTF-8 (<= MAX_NAME)     (F-24)
   ..     1     key slot count K, 1..MAX_SLOTS                       (F-11)
   ..     var   K slots: kms uri, key version, wrapped DEK, each u16 length + bytes
   H-64   32    key commitment                                       (F-12)
@@ -28,7 +29,9 @@ from dataclasses import dataclass, field
 from ..errors import FormatError
 
 MAGIC = b"HFCE"
-VERSION = 1
+VERSION = 2  # what writers write
+VERSION_1 = 1  # no name field; readable only where explicitly enabled (read_v1)
+VERSIONS = (VERSION_1, VERSION)
 SUITE_AES_GCM = 1
 SUITE_AES_CBC_HMAC = 2
 SUITE_NAMES = {SUITE_AES_GCM: "AES-256-GCM", SUITE_AES_CBC_HMAC: "AES-256-CBC-HMAC-SHA256"}
@@ -45,6 +48,7 @@ MIN_SEGMENT_SIZE = 16  # tests use tiny segments; writers default far larger
 MAX_SEGMENT_SIZE = 16 * 1024 * 1024
 MAX_HEADER_LEN = 64 * 1024
 MAX_TENANT = 255
+MAX_NAME = 1024
 MAX_SLOTS = 8
 MAX_URI = 2048
 MAX_KEY_VERSION = 256
@@ -73,6 +77,7 @@ class Header:
     commitment: bytes = b""
     mac: bytes = b""
     version: int = VERSION
+    name: str = ""  # the binding name (F-24); always "" in version 1
 
     @property
     def file_id(self) -> str:
@@ -103,8 +108,13 @@ def serialize_unsigned(h: Header) -> bytes:
     validate_segment_size(h.segment_size)
     if not 1 <= len(h.slots) <= MAX_SLOTS:
         raise ValueError(f"a header holds 1 to {MAX_SLOTS} key slots, not {len(h.slots)}")
+    if h.version not in VERSIONS or (h.version == VERSION_1 and h.name):
+        raise ValueError(f"format version {h.version} cannot hold the name {h.name!r}")
     body = [FIXED.pack(h.salt, h.nonce_prefix, 0, h.dek_id, h.created_ms),
-            _lp(h.tenant.encode(), MAX_TENANT, "tenant"), bytes([len(h.slots)])]
+            _lp(h.tenant.encode(), MAX_TENANT, "tenant")]
+    if h.version != VERSION_1:
+        body.append(_lp(h.name.encode(), MAX_NAME, "name"))
+    body.append(bytes([len(h.slots)]))
     for s in h.slots:
         body += [_lp(s.kms_uri.encode(), MAX_URI, "KMS URI"),
                  _lp(s.key_version.encode(), MAX_KEY_VERSION, "key version"),
@@ -117,24 +127,31 @@ def serialize_unsigned(h: Header) -> bytes:
 
 
 def parse_prefix(data: bytes, path: str | None = None) -> tuple[int, int, int]:
-    """(suite, header length, segment size) from the first PREFIX_LEN bytes, every field checked."""
+    """(suite, header length, segment size) from the first PREFIX_LEN bytes, every field checked.
+    Both versions share this prefix and the segment layout; whether version 1 may be read is the
+    reader's policy (CheckpointCrypto's read_v1), not the format's."""
     if len(data) < PREFIX_LEN:
         raise FormatError("too short to be an encrypted checkpoint file", path)
     magic, version, suite, flags, hlen, seg = PREFIX.unpack_from(data)
     if magic != MAGIC:
         raise FormatError("not an encrypted checkpoint file (bad magic)", path)
-    if version != VERSION:
+    if version not in VERSIONS:
         raise FormatError(f"unsupported format version {version}", path)
     if suite not in SUITE_NAMES:
         raise FormatError(f"unknown algorithm suite {suite}", path)
     if flags:
         raise FormatError("reserved flags are set", path)
-    minimum = PREFIX_LEN + FIXED.size + 2 + 1 + 6 + COMMITMENT_LEN + MAC_LEN
+    minimum = min_header_length(version)
     if not minimum <= hlen <= MAX_HEADER_LEN:
         raise FormatError(f"header length {hlen} outside [{minimum}, {MAX_HEADER_LEN}]", path)
     if not MIN_SEGMENT_SIZE <= seg <= MAX_SEGMENT_SIZE or seg % 16:
         raise FormatError(f"segment size {seg} is not allowed", path)
     return suite, hlen, seg
+
+
+def min_header_length(version: int) -> int:
+    """Prefix, fixed fields, empty tenant (and name), one slot of empty fields, commitment, MAC."""
+    return PREFIX_LEN + FIXED.size + 2 + (2 if version != VERSION_1 else 0) + 1 + 6 + COMMITMENT_LEN + MAC_LEN
 
 
 class _Cursor:
@@ -171,6 +188,8 @@ def parse(data: bytes, path: str | None = None) -> Header:
     if reserved:
         raise FormatError("reserved byte is set", path)
     tenant = c.text(MAX_TENANT, "tenant")
+    version = data[4]
+    name = c.text(MAX_NAME, "name") if version != VERSION_1 else ""
     count = c.take(1)[0]
     if not 1 <= count <= MAX_SLOTS:
         raise FormatError(f"key slot count {count} outside [1, {MAX_SLOTS}]", path)
@@ -180,4 +199,4 @@ def parse(data: bytes, path: str | None = None) -> Header:
         raise FormatError("header length does not match its fields", path)
     tail = c.data[c.end:]
     return Header(suite, seg, salt, prefix, dek_id, created, tenant, slots,
-                  commitment=tail[:COMMITMENT_LEN], mac=tail[COMMITMENT_LEN:])
+                  commitment=tail[:COMMITMENT_LEN], mac=tail[COMMITMENT_LEN:], version=version, name=name)

@@ -15,6 +15,9 @@ from .header import SUITE_AES_CBC_HMAC, SUITE_AES_GCM
 GCM_TAG = 16
 CBC_OVERHEAD = 48  # one PKCS#7 block (<=16) + filler to a fixed 16 + 32-byte HMAC tag
 OVERHEAD = {SUITE_AES_GCM: GCM_TAG, SUITE_AES_CBC_HMAC: CBC_OVERHEAD}
+#: the most segments a file may have (F-14): indexes 0 .. MAX_SEGMENTS - 1. Writers refuse to seal
+#: index MAX_SEGMENTS (nonce() below) and readers refuse a length implying more segments, so a
+#: writer never produces a file its readers reject. The Java shim's SegmentLayout has the same value.
 MAX_SEGMENTS = 2**32 - 1
 
 
@@ -52,6 +55,6 @@ _NONCE_TAIL = struct.Struct(">IB")
 
 def nonce(prefix: bytes, index: int, last: bool) -> bytes:
     """STREAM nonce: 7-byte file prefix || segment index (u32) || last flag (F-18)."""
-    if not 0 <= index <= MAX_SEGMENTS:
-        raise FormatError(f"segment index {index} out of range")
+    if not 0 <= index < MAX_SEGMENTS:
+        raise FormatError(f"segment index {index} out of range (a file holds at most {MAX_SEGMENTS} segments)")
     return prefix + _NONCE_TAIL.pack(index, 1 if last else 0)

@@ -9,7 +9,11 @@ written anew beside the old one and renamed over it (files.replacing: crash-safe
 *Reencrypt* (compromise recovery: a DEK or KEK may be known to an attacker): every byte is
 decrypted, authenticated and encrypted again under a new DEK wrapped by the target URIs.
 
-Both keep the tenant, suite and segment size, and emit one ``rewrap`` / ``reencrypt`` event per file.
+Both keep the tenant, suite, segment size and binding name (rule F-24), and emit one ``rewrap`` /
+``reencrypt`` event per file. A format version 1 file (read only with ``read_v1``) becomes a version 2
+file bound to its path; its body keys change with the version, so rewrap seals its body again under
+the same DEK. ``rebind=True`` (rewrap) accepts whatever name a file is sealed for and binds it to its
+path: for trees an operator moved or renamed on purpose (it accepts a file swapped in just as well).
 """
 from __future__ import annotations
 
@@ -19,10 +23,10 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Sequence
 
-from ..crypto import CheckpointCrypto
-from ..engine import open_header, seal_header
+from ..crypto import CheckpointCrypto, name_for
+from ..engine import DataKey, EncryptingWriter, new_header, open_header, seal_header
 from ..errors import HeliosCryptoError, KeyAccessError
-from ..format import parse
+from ..format import VERSION, VERSION_1, parse
 from ..kms.cache import DekCache
 from ..kms.identity import shown, stored_uri
 from .files import is_encrypted, iter_files, local_path, read_header, replacing
@@ -50,9 +54,9 @@ class Summary:
 
 
 def rewrap_file(path: str, crypto: CheckpointCrypto, targets: Sequence[str] | None = None,
-                verify: bool = False) -> FileResult:
+                verify: bool = False, rebind: bool = False) -> FileResult:
     """Rewrap one file's DEK under ``targets`` (default: the trusted URIs its header's slots name),
-    current versions.
+    current versions; with ``rebind`` also bind it to ``path`` whatever name it is sealed for.
 
     ``crypto`` opens the file (its trusted URIs decide which KMS may unwrap) and wraps for the targets.
     """
@@ -62,23 +66,32 @@ def rewrap_file(path: str, crypto: CheckpointCrypto, targets: Sequence[str] | No
         if not is_encrypted(f):
             return FileResult(path, "skipped", "not an encrypted file")
         h, raw = read_header(f, path)
-        h, keys = crypto.open_file(raw, path)
+        accept = h.name if rebind else None  # None: the name its path gives (F-24)
+        h, keys = crypto.open_file(raw, path, name=accept)
+        name = name_for(path) if rebind or h.version == VERSION_1 else h.name
         uris = list(targets) if targets else same_keys(crypto, h, path)
         current = [(stored_uri(u), crypto.provider(u).current_key_version()) for u in uris]
         before = [(s.kms_uri, s.key_version) for s in h.slots]
-        if before == current:
+        if before == current and h.version == VERSION and h.name == name:
             return FileResult(path, "current", "already wrapped under " + _names(current))
         if verify:
-            with crypto.reader(f, path=path) as r:
+            with crypto.reader(f, path=path, name=accept) as r:
                 r.verify_all()
         dek = crypto.data_key(h, path)  # in the cache since open_file
         slots, _ = crypto.wrap_dek(dek, h.dek_id, h.tenant, uris, path=path, file_id=h.file_id)
-        new_h, new_raw, _ = seal_header(replace(h, slots=tuple(slots)), keys)
-        open_header(parse(new_raw, path), new_raw, dek, path)  # the new header authenticates
-        with replacing(path, st) as out:
-            out.write(new_raw)
-            f.seek(h.length)
-            shutil.copyfileobj(f, out, COPY_CHUNK)
+        if h.version == VERSION_1:  # other body keys in version 2: the body is sealed again
+            _, new_raw, new_keys = new_header(DataKey(h.dek_id, dek, tuple(slots), h.tenant), h.suite,
+                                              h.segment_size, name=name)
+            with crypto.reader(f, path=path) as r, replacing(path, st) as out:
+                with EncryptingWriter(out, new_raw, new_keys, h.segment_size) as w:
+                    shutil.copyfileobj(r, w, COPY_CHUNK)
+        else:
+            new_h, new_raw, _ = seal_header(replace(h, slots=tuple(slots), name=name), keys)
+            open_header(parse(new_raw, path), new_raw, dek, path)  # the new header authenticates
+            with replacing(path, st) as out:
+                out.write(new_raw)
+                f.seek(h.length)
+                shutil.copyfileobj(f, out, COPY_CHUNK)
     after = [(s.kms_uri, s.key_version) for s in slots]
     crypto.bus.emit("rewrap", "ok", path=path, file_id=h.file_id, tenant=h.tenant, kms_uri=uris[0],
                     key_version=after[0][1], previous=_names(before), seconds=time.perf_counter() - t0)
@@ -111,7 +124,7 @@ def reencrypt_file(path: str, opener: CheckpointCrypto, writers: Callable[[objec
         h, _ = read_header(f, path)
         w = writers(h)
         with opener.reader(f, path=path) as r, replacing(path, st) as out:
-            with w.writer(out, tenant=h.tenant) as enc:
+            with w.writer(out, tenant=h.tenant, name=name_for(path)) as enc:
                 shutil.copyfileobj(r, enc, COPY_CHUNK)
     opener.bus.emit("reencrypt", "ok", path=path, file_id=h.file_id, tenant=h.tenant, kms_uri=w.kms_uris[0],
                     bytes=r.size, seconds=time.perf_counter() - t0)

@@ -132,18 +132,18 @@ class TenantCrypto(CheckpointCrypto):
     """A CheckpointCrypto bound to one tenant: writes only that tenant's files, and refuses to open
     a file whose header names another tenant (before any KMS call)."""
 
-    def new_file(self, tenant: str | None = None):
+    def new_file(self, tenant: str | None = None, **kw):
         if tenant not in (None, self.tenant):
             raise ValueError(f"this crypto belongs to tenant {self.tenant!r}, not {tenant!r}")
-        return super().new_file(None)
+        return super().new_file(None, **kw)
 
-    def open_file(self, raw: bytes, path: str | None = None):
+    def open_file(self, raw: bytes, path: str | None = None, **kw):
         h = parse(raw, path)
         if h.tenant != self.tenant:
             self.bus.emit("tenant_mismatch", "denied", path=path, file_id=h.file_id, tenant=self.tenant,
                           header_tenant=h.tenant)
             raise TenantMismatchError(path, h.tenant, self.tenant)
-        return super().open_file(raw, path)
+        return super().open_file(raw, path, **kw)
 
 
 class TenantRouter:
@@ -154,10 +154,10 @@ class TenantRouter:
 
     def __init__(self, tenants: TenantMap, *, suite: int = SUITE_AES_GCM, segment_size: int | None = None,
                  settings: Mapping[str, str] | None = None, cache_policy: CachePolicy | None = None,
-                 bus: EventBus | None = None):
+                 bus: EventBus | None = None, read_v1: bool = False):
         self.map = tenants
         self._kw = {"suite": suite, "settings": dict(settings or {}), "cache_policy": cache_policy,
-                    "bus": bus or BUS}
+                    "bus": bus or BUS, "read_v1": read_v1}
         if segment_size:
             self._kw["segment_size"] = segment_size
         self._cryptos: dict[str, TenantCrypto] = {}
@@ -174,7 +174,7 @@ class TenantRouter:
         settings = {k: x for k, x in v.items() if k.startswith("heliosdb.crypto.kms.") and k.count(".") >= 4}
         return cls(TenantMap.from_config(v), suite=SUITE_IDS[v["heliosdb.crypto.algorithm"]],
                    segment_size=v["heliosdb.crypto.segment-size"], settings=settings,
-                   cache_policy=policy, bus=bus)
+                   cache_policy=policy, bus=bus, read_v1=v["heliosdb.crypto.format.read-v1"])
 
     def crypto_for_tenant(self, tenant: Tenant) -> TenantCrypto:
         with self._lock:

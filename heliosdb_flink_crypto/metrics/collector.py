@@ -23,7 +23,7 @@ from ..observe import BUS, EventBus
 FILE_BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120)
 KMS_BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10)
 OPS = frozenset({"encrypt", "decrypt", "dek_generate", "wrap", "unwrap", "auth_failure", "rotate",
-                 "rewrap", "reencrypt", "delete", "destroy", "min_version", "tenant_mismatch", "kms_call"})
+                 "rewrap", "reencrypt", "rebind", "delete", "destroy", "min_version", "tenant_mismatch", "kms_call"})
 KMS_OPS = frozenset({"dek_generate", "wrap", "unwrap", "rewrap", "rotate", "current_key_version",
                      "test_connection", "destroy"})
 REASONS = frozenset(n for n in dir(errors) if isinstance(getattr(errors, n), type)

@@ -47,6 +47,12 @@ public final class CryptoOptions {
                     .stringType().defaultValue("262144")
                     .withDescription("Plaintext bytes per authenticated segment (multiple of 16, 16 b .. 16 mb).");
 
+    /** bool. */
+    public static final ConfigOption<Boolean> FORMAT_READ_V1 =
+            ConfigOptions.key("heliosdb.crypto.format.read-v1")
+                    .booleanType().defaultValue(false)
+                    .withDescription("Also read files of format version 1, which are not bound to their place (a swapped or rolled-back version 1 file is not detected); for reading checkpoints written before version 2 until they are rewrapped.");
+
     /** string. */
     public static final ConfigOption<String> PYTHON_EXECUTABLE =
             ConfigOptions.key("heliosdb.crypto.python.executable")
@@ -209,6 +215,7 @@ public final class CryptoOptions {
             KMS_DECRYPT_URIS,
             ALGORITHM,
             SEGMENT_SIZE,
+            FORMAT_READ_V1,
             PYTHON_EXECUTABLE,
             CACHE_MAX_AGE,
             CACHE_MAX_BYTES,
