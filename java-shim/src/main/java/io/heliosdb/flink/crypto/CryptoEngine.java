@@ -151,10 +151,19 @@ final class CryptoEngine {
         return (Long) bridge.call("reader", session, path, header);
     }
 
-    /** TESTS ONLY: open a header with a given data key (format vectors); Python refuses it unless
-     *  HELIOSDB_INSECURE_TEST_HOOKS=1. */
-    long insecureOpenWithDek(String path, byte[] header, String dekHex) throws IOException {
-        return (Long) bridge.call("insecure_reader_with_dek", path, header, dekHex);
+    /**
+     * The header {@code src}'s file needs at {@code dst} (rule F-24): {@code header} (its first bytes,
+     * at least the header) authenticated and checked against {@code src} as a read would, re-sealed
+     * for {@code dst}'s binding name; an empty array when nothing is to be re-sealed.
+     */
+    byte[] reseal(String src, String dst, byte[] header) throws IOException {
+        return (byte[]) bridge.call("reseal", session, src, dst, header);
+    }
+
+    /** TESTS ONLY: open a header with a given data key (format vectors), checking it is sealed for
+     *  {@code boundName}; Python refuses it unless HELIOSDB_INSECURE_TEST_HOOKS=1. */
+    long insecureOpenWithDek(String path, byte[] header, String dekHex, String boundName) throws IOException {
+        return (Long) bridge.call("insecure_reader_with_dek", path, header, dekHex, boundName);
     }
 
     /** Authenticates and decrypts {@code len} bytes of sealed segment {@code index}; returns plaintext length. */

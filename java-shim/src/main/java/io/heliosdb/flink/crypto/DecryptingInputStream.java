@@ -13,6 +13,12 @@ import java.nio.ByteBuffer;
  * authenticated, and every byte returned has been authenticated. Implements
  * {@link ByteBufferReadable} so positional reads (ForSt) need no seek.
  *
+ * <p>The end of the file authenticates (docs/format.md F-25): no read returns -1, no skip reaches the
+ * end and {@link #available} counts no byte past the current window before the final (last-flagged)
+ * segment has authenticated; reading sequentially it has been read by then anyway, otherwise it is
+ * fetched and authenticated first (one more segment read). Reads below a cut still return the bytes
+ * of segments that authenticate.
+ *
  * <p>Decrypted segments are kept as a window: one segment on random access; reading sequentially,
  * the next window (four times the current one, up to {@link NativeBuffers#BATCH_BYTES}) is fetched
  * from the inner stream and decrypted by one Python call, both on a worker, while the caller consumes
@@ -50,6 +56,7 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
     private long prefetchFirst = -1;
     private long prefetchSegments;
     private long pos;
+    private boolean endAuthenticated; // the final segment has authenticated
     private boolean closed;
 
     DecryptingInputStream(FSDataInputStream in, long ciphertextLen, CryptoEngine engine, String path)
@@ -65,13 +72,9 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
         this.path = path;
         byte[] header;
         try {
-            byte[] prefix = new byte[SegmentLayout.PREFIX_LEN];
-            readFully(in, prefix, 0, prefix.length, path);
-            this.layout = SegmentLayout.parsePrefix(prefix, path);
+            header = SegmentLayout.readHeader(in, path);
+            this.layout = SegmentLayout.parsePrefix(header, path);
             this.size = layout.plaintextLength(ciphertextLen, path);
-            header = new byte[layout.headerLen];
-            System.arraycopy(prefix, 0, header, 0, prefix.length);
-            readFully(in, header, prefix.length, header.length - prefix.length, path);
         } catch (CryptoIOException e) {
             in.close();
             engine.malformed(path, e.getMessage()); // counted as an authentication failure
@@ -90,19 +93,16 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
         this.batchSegments = engine.buffers.zeroCopy() ? NativeBuffers.batchSegments(layout.segmentSize) : 1;
     }
 
-    /** Plaintext length of the file. */
-    long size() {
+    /** Plaintext length of the file, once its final segment authenticated. */
+    synchronized long size() throws IOException {
+        authenticateEnd();
         return size;
     }
 
-    private static void readFully(FSDataInputStream in, byte[] b, int off, int len, String path) throws IOException {
-        while (len > 0) {
-            int r = in.read(b, off, len);
-            if (r < 0) {
-                throw new CryptoIOException(path + ": authentication failed (file tampered, truncated or wrong key)");
-            }
-            off += r;
-            len -= r;
+    /** Loads (so authenticates) the final segment unless that happened already. */
+    private void authenticateEnd() throws IOException {
+        if (!endAuthenticated) {
+            load(count - 1);
         }
     }
 
@@ -124,6 +124,7 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
                 windowLen = CryptoEngine.opened(c); // its failure is this read's failure
                 first = prefetchFirst;
                 segments = prefetchSegments;
+                endAuthenticated |= first + segments == count;
             } else {
                 settle(c);
             }
@@ -134,6 +135,7 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
             windowLen = engine.open(handle, idx, idx == count - 1, sealed[slot], want, plain[slot]);
             first = idx;
             segments = 1;
+            endAuthenticated |= idx == count - 1;
         }
         long next = first + segments;
         if (sequential && next < count && engine.buffers.zeroCopy()) {
@@ -166,7 +168,7 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
             try {
                 while (b.hasRemaining()) {
                     if (direct.read(offset + b.position(), b) < 0) {
-                        throw new CryptoIOException(path + ": authentication failed (file tampered, truncated or wrong key)");
+                        throw CryptoIOException.authentication(path);
                     }
                 }
                 return want;
@@ -181,7 +183,9 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
         in.seek(offset); // where the stream already is when reading sequentially: no new request
         while (b.hasRemaining()) {
             int take = Math.min(scratch.length, b.remaining());
-            readFully(in, scratch, 0, take, path);
+            if (!SegmentLayout.readFully(in, scratch, 0, take)) { // shorter than its length said
+                throw CryptoIOException.authentication(path);
+            }
             b.put(scratch, 0, take);
         }
         return want;
@@ -235,6 +239,7 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
     @Override
     public synchronized int read() throws IOException {
         if (pos >= size) {
+            authenticateEnd();
             return -1;
         }
         load(pos / layout.segmentSize);
@@ -258,10 +263,15 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
         return n;
     }
 
-    /** Copies plaintext from {@code at} into {@code dst} (up to its remaining); -1 at end of file. */
+    /** Copies plaintext from {@code at} into {@code dst} (up to its remaining); -1 at end of file,
+     *  once the final segment authenticated. */
     private int copy(long at, ByteBuffer dst) throws IOException {
         if (at >= size) {
-            return dst.hasRemaining() ? -1 : 0;
+            if (!dst.hasRemaining()) {
+                return 0;
+            }
+            authenticateEnd();
+            return -1;
         }
         int done = 0;
         while (dst.hasRemaining() && at < size) {
@@ -295,18 +305,31 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
     }
 
     @Override
-    public synchronized long skip(long n) {
+    public synchronized long skip(long n) throws IOException {
         if (n <= 0) {
             return 0;
+        }
+        if (pos + n >= size) { // reaches the end: only once the end authenticated
+            authenticateEnd();
         }
         long skipped = Math.min(n, Math.max(0, size - pos));
         pos += skipped;
         return skipped;
     }
 
+    /** Bytes readable without blocking: up to the end once it authenticated, else what is left of
+     *  the current window (authenticated plaintext) from the position. */
     @Override
     public synchronized int available() {
-        return (int) Math.min(Integer.MAX_VALUE, Math.max(0, size - pos));
+        long left;
+        if (endAuthenticated) {
+            left = size - pos;
+        } else if (first >= 0 && pos >= first * layout.segmentSize && pos < first * layout.segmentSize + windowLen) {
+            left = first * layout.segmentSize + windowLen - pos;
+        } else {
+            left = 0;
+        }
+        return (int) Math.min(Integer.MAX_VALUE, Math.max(0, left));
     }
 
     @Override

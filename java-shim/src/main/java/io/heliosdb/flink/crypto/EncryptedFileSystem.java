@@ -130,43 +130,26 @@ public class EncryptedFileSystem extends FileSystem implements WrappingProxy<Fil
         return out;
     }
 
-    private FileStatus decorate(FileStatus s) throws IOException {
+    private FileStatus decorate(FileStatus s) {
         Path outer = toOuter(s.getPath());
-        return new PlainFileStatus(s, outer, s.isDir() ? s.getLen() : plaintextLength(s));
+        return new AuthenticatedFileStatus(s, outer, () -> authenticatedLength(s, outer));
     }
 
-    /**
-     * Plaintext length from the 16-byte prefix and the ciphertext length. A file that is not (yet)
-     * a complete encrypted file (being written, aborted, foreign) is listed with length 0; reading
-     * it fails closed.
-     */
-    long plaintextLength(FileStatus s) throws IOException {
-        long ct = s.getLen();
-        if (ct < SegmentLayout.PREFIX_LEN) {
-            return 0;
-        }
-        byte[] prefix = new byte[SegmentLayout.PREFIX_LEN];
-        try (FSDataInputStream in = inner.open(s.getPath())) {
-            int off = 0;
-            while (off < prefix.length) {
-                int r = in.read(prefix, off, prefix.length - off);
-                if (r < 0) {
-                    return 0;
-                }
-                off += r;
-            }
-        }
-        try {
-            return SegmentLayout.parsePrefix(prefix, s.getPath().toString()).plaintextLength(ct, s.getPath().toString());
-        } catch (CryptoIOException e) {
-            return 0;
+    /** Plaintext length of a file, after its header and final segment authenticated (F-25). */
+    private long authenticatedLength(FileStatus s, Path outer) throws IOException {
+        CryptoEngine e = engine();
+        try (DecryptingInputStream in = new DecryptingInputStream(inner.open(s.getPath()), s.getLen(), e,
+                outer.toString())) {
+            return in.size();
         }
     }
 
+    /** The inner blocks from {@code start} on (ciphertext offsets exceed plaintext ones by the header and
+     *  tags: covering to the end keeps every block of the range; no length is authenticated for it). */
     @Override
     public BlockLocation[] getFileBlockLocations(FileStatus file, long start, long len) throws IOException {
         FileStatus in = inner.getFileStatus(toInner(file.getPath()));
-        return inner.getFileBlockLocations(in, start, Math.max(len, 0) + (in.getLen() - file.getLen()));
+        return inner.getFileBlockLocations(in, start, Math.max(0, in.getLen() - start));
     }
 
     @Override
@@ -228,9 +211,12 @@ public class EncryptedFileSystem extends FileSystem implements WrappingProxy<Fil
         return inner.mkdirs(toInner(f));
     }
 
+    /** Re-seals the header when the binding name changes (RocksDB/ForSt {@code *.dbtmp}, Flink's job
+     *  result store); otherwise an inner rename. See {@link Rebinding}. */
     @Override
     public boolean rename(Path src, Path dst) throws IOException {
-        return inner.rename(toInner(src), toInner(dst));
+        return Rebinding.rename(inner, getKind() == FileSystemKind.FILE_SYSTEM, this::engine, src, dst,
+                toInner(src), toInner(dst));
     }
 
     @Override
@@ -241,53 +227,5 @@ public class EncryptedFileSystem extends FileSystem implements WrappingProxy<Fil
     @Override
     public String toString() {
         return "EncryptedFileSystem(" + scheme + " over " + inner + ")";
-    }
-
-    /** A FileStatus with the outer path and the plaintext length. */
-    static final class PlainFileStatus implements FileStatus {
-        private final FileStatus s;
-        private final Path path;
-        private final long len;
-
-        PlainFileStatus(FileStatus s, Path path, long len) {
-            this.s = s;
-            this.path = path;
-            this.len = len;
-        }
-
-        @Override
-        public long getLen() {
-            return len;
-        }
-
-        @Override
-        public long getBlockSize() {
-            return s.getBlockSize();
-        }
-
-        @Override
-        public short getReplication() {
-            return s.getReplication();
-        }
-
-        @Override
-        public long getModificationTime() {
-            return s.getModificationTime();
-        }
-
-        @Override
-        public long getAccessTime() {
-            return s.getAccessTime();
-        }
-
-        @Override
-        public boolean isDir() {
-            return s.isDir();
-        }
-
-        @Override
-        public Path getPath() {
-            return path;
-        }
     }
 }

@@ -212,7 +212,7 @@ class BackgroundIoTest {
                 "no batch was written in the background: " + sink.watched.threads);
 
         Source source = new Source(file, Long.MAX_VALUE);
-        try (DecryptingInputStream in = new DecryptingInputStream(source, file.length, engine, "bg-read")) {
+        try (DecryptingInputStream in = new DecryptingInputStream(source, file.length, engine, "bg-write")) {
             byte[] all = new byte[data.length];
             for (int off = 0, chunk = 3; off < all.length; chunk = chunk * 7 % 173 + 1) {
                 int n = in.read(all, off, Math.min(chunk, all.length - off));
@@ -252,7 +252,7 @@ class BackgroundIoTest {
     @Test
     void aReadFailingInTheBackgroundFailsOnlyTheWindowThatNeedsIt() throws Exception {
         byte[] data = TestSupport.data(SEG * 200, 13);
-        byte[] file = encrypt(new Sink(Long.MAX_VALUE), data, "bg-source");
+        byte[] file = encrypt(new Sink(Long.MAX_VALUE), data, "bg-read-fail");
         int failAt = file.length - SEG * 60; // somewhere in a later prefetched window
         try (DecryptingInputStream in = new DecryptingInputStream(new Source(file, failAt), file.length, engine,
                 "bg-read-fail")) {
