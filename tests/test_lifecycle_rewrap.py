@@ -88,7 +88,7 @@ def test_failing_files_are_named_and_the_rest_still_done(tmp_path, keyring_uri, 
     files = make_tree(tmp_path / "cp", crypto, n=3)
     bad_header, bad_body, good = list(files)
     raw = bytearray(bad_header.read_bytes())
-    raw[80 + 2] ^= 1  # a tenant/slot-count byte: the header no longer authenticates
+    raw[80 + 2] ^= 1  # the name length byte: the header no longer parses
     bad_header.write_bytes(bytes(raw))
     raw = bytearray(bad_body.read_bytes())
     raw[-5] ^= 1

@@ -6,7 +6,7 @@ import mmap
 import os
 from time import perf_counter
 
-from ..errors import AuthenticationError
+from ..errors import AuthenticationError, FormatError
 from ..format import overhead, plaintext_length, segment_count, segment_offset
 from .suites import FileKeys, SegmentAuthError
 
@@ -125,7 +125,12 @@ class DecryptingReader(io.RawIOBase):
         if ciphertext_len is None:
             ciphertext_len = len(self._mem) if self._mem is not None else source.seek(0, os.SEEK_END)
         # from the length alone, not yet authenticated: internal until the final segment is (F-25)
-        self._size = plaintext_length(ciphertext_len, header_len, segment_size, keys.suite, path)
+        try:
+            self._size = plaintext_length(ciphertext_len, header_len, segment_size, keys.suite, path)
+        except FormatError:
+            if self._mem is not None:
+                self._mem.release()  # else the caller cannot close its mmap
+            raise
         self._count = segment_count(self._size, segment_size)
         self._end_ok = False
         self._o = overhead(keys.suite)
