@@ -24,10 +24,7 @@ import java.nio.ByteBuffer;
  * from the inner stream and decrypted by one Python call, both on a worker, while the caller consumes
  * the current one (a failure there is reported when that window is read; without direct memory for it,
  * there is no prefetch). The caller waits for the prefetch before it touches the inner stream itself.
- * Flink's local file stream is read straight into the native buffers by position; any other inner
- * stream as a stream through a byte[] ({@link InnerChannels#positional}: a positional read of an object
- * store's stream is a request of its own, and Flink's Hadoop wrapper fills a direct ByteBuffer one
- * byte at a time).
+ * Sealed bytes come from a {@link CiphertextSource}.
  */
 final class DecryptingInputStream extends FSDataInputStream implements ByteBufferReadable {
 
@@ -37,7 +34,7 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
     }
 
     private final FSDataInputStream in;
-    private ByteBufferReadable direct; // positional reads (Flink's local file stream only)
+    private final CiphertextSource source;
     private final CryptoEngine engine;
     private final String path;
     private final SegmentLayout layout;
@@ -47,7 +44,6 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
     private final int batchSegments;
     private final NativeBuffers.Registered[] sealed = new NativeBuffers.Registered[2];
     private final NativeBuffers.Registered[] plain = new NativeBuffers.Registered[2];
-    private byte[] scratch;
     private int slot;
     private long first = -1; // the window: segments [first, first + segments) in plain[slot]
     private long segments;
@@ -67,7 +63,6 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
     DecryptingInputStream(FSDataInputStream in, long ciphertextLen, CryptoEngine engine, String path,
                           HeaderOpener opener) throws IOException {
         this.in = in;
-        this.direct = InnerChannels.positional(in);
         this.engine = engine;
         this.path = path;
         byte[] header;
@@ -89,6 +84,7 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
             in.close();
             throw e;
         }
+        this.source = new CiphertextSource(in, path, layout.segmentSize + layout.overhead);
         this.count = SegmentLayout.segmentCount(size, layout.segmentSize);
         this.batchSegments = engine.buffers.zeroCopy() ? NativeBuffers.batchSegments(layout.segmentSize) : 1;
     }
@@ -164,30 +160,7 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
         int want = (int) (endOffset - offset);
         ByteBuffer b = sealed[s].buffer.duplicate();
         b.clear().limit(want);
-        if (direct != null) {
-            try {
-                while (b.hasRemaining()) {
-                    if (direct.read(offset + b.position(), b) < 0) {
-                        throw CryptoIOException.authentication(path);
-                    }
-                }
-                return want;
-            } catch (UnsupportedOperationException e) {
-                direct = null; // declared but not supported by this stream (some Hadoop streams): copy
-                b.clear().limit(want);
-            }
-        }
-        if (scratch == null) {
-            scratch = new byte[layout.segmentSize + layout.overhead];
-        }
-        in.seek(offset); // where the stream already is when reading sequentially: no new request
-        while (b.hasRemaining()) {
-            int take = Math.min(scratch.length, b.remaining());
-            if (!SegmentLayout.readFully(in, scratch, 0, take)) { // shorter than its length said
-                throw CryptoIOException.authentication(path);
-            }
-            b.put(scratch, 0, take);
-        }
+        source.readFully(offset, b);
         return want;
     }
 
