@@ -145,8 +145,8 @@ def main(argv=None) -> int:
         f"{RECORDS // KEYS} = {RECORDS} records / {KEYS} keys: nothing lost, nothing counted twice")
 
     step(6, total, "Tamper with one byte: verification (and any restore) fails, naming the file")
-    copy = os.path.join(work, "tampered-savepoint")
-    shutil.rmtree(copy, ignore_errors=True)
+    copy = os.path.join(work, "tampered", os.path.basename(sp_path))  # a savepoint moves as a folder
+    shutil.rmtree(os.path.dirname(copy), ignore_errors=True)
     shutil.copytree(sp_path, copy)
     victim = max(harness.all_files(copy), key=os.path.getsize)
     harness.flip_byte(victim)

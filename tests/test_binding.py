@@ -5,6 +5,7 @@ rename); version 1 files (no binding) are read only where enabled and become ver
 import json
 import os
 import shutil
+from dataclasses import replace
 
 import pytest
 
@@ -14,7 +15,7 @@ from heliosdb_flink_crypto.crypto import name_for
 from heliosdb_flink_crypto.engine import DataKey, EncryptingWriter, new_header
 from heliosdb_flink_crypto.errors import MisplacedFileError
 from heliosdb_flink_crypto.flink import hooks
-from heliosdb_flink_crypto.format import MAX_NAME, parse
+from heliosdb_flink_crypto.format import MAX_NAME, parse, serialize_unsigned
 from heliosdb_flink_crypto.store import EncryptedCheckpointStore
 
 SEG = 64
@@ -91,6 +92,10 @@ def test_names_are_bounded_and_checked_after_the_header_authenticated(tmp_path, 
     assert len(crypto.encrypt_bytes(b"x", name="n" * MAX_NAME)) > MAX_NAME
     with pytest.raises(ValueError, match="name is 1025 bytes"):
         crypto.encrypt_bytes(b"x", name="n" * (MAX_NAME + 1))
+    h = parse(crypto.encrypt_bytes(b"x"))
+    for version, name in ((1, "x"), (3, "")):  # version 1 has no name field; no version 3 exists
+        with pytest.raises(ValueError, match=f"format version {version} cannot hold"):
+            serialize_unsigned(replace(h, version=version, name=name))
     ct = bytearray(crypto.encrypt_bytes(b"x", name="abc"))
     at = bytes(ct).index(b"abc")
     ct[at] = ord("x")  # "xbc": now it names the expected place, but the header MAC fails first

@@ -62,3 +62,21 @@ def test_generator_writes_the_file_and_detects_a_stale_one(tmp_path, capsys):
     assert options_java.main(["--root", str(tmp_path)]) == 0
     assert target.read_text() == open(JAVA).read()
     assert options_java.main(["--root", str(tmp_path), "--check"]) == 0
+
+
+def test_the_shims_format_limits_are_the_formats():
+    """Writer and readers agree on the largest segment count and the other limits in both languages."""
+    from heliosdb_flink_crypto.format import header, layout
+    src = open(os.path.join(ROOT, "java-shim", "src", "main", "java", "io", "heliosdb", "flink", "crypto",
+                            "SegmentLayout.java")).read()
+
+    def const(name):
+        value = re.search(rf"static final (?:int|long) {name} = ([^;]+);", src).group(1)
+        return eval(value.rstrip("L").replace("0xFFFFFFFFL", "0xFFFFFFFF"), {}, {
+            "PREFIX_LEN": header.PREFIX_LEN, "MIN_HEADER_V1": header.min_header_length(1)})
+
+    assert const("MAX_SEGMENTS") == layout.MAX_SEGMENTS
+    assert const("MAX_NAME") == header.MAX_NAME
+    assert (const("MIN_HEADER_V1"), const("MIN_HEADER")) == (header.min_header_length(1), header.min_header_length(2))
+    assert (const("VERSION_1"), const("VERSION")) == (header.VERSION_1, header.VERSION)
+    assert (const("MAX_HEADER"), const("MAX_SEGMENT")) == (header.MAX_HEADER_LEN, header.MAX_SEGMENT_SIZE)

@@ -31,8 +31,9 @@ def savepoint(tmp_path_factory, crypto_conf):
 
 
 def _restore_tampered(tmp, savepoint_dir, name, pick, crypto_conf):
-    copy = os.path.join(str(tmp), name)
-    shutil.copytree(savepoint_dir, copy)  # savepoints are relocatable: the copy restores as well
+    # savepoints are relocatable as a folder (its name is part of _metadata's binding): the copy restores too
+    copy = os.path.join(str(tmp), name, os.path.basename(savepoint_dir))
+    shutil.copytree(savepoint_dir, copy)
     files = [p for p in h.all_files(copy) if pick(os.path.basename(p))]
     assert len(files) == 1, files
     h.flip_byte(files[0])
@@ -45,7 +46,7 @@ def _restore_tampered(tmp, savepoint_dir, name, pick, crypto_conf):
 def test_untouched_copy_of_the_savepoint_restores(savepoint, crypto_conf):
     """The control for the two tamper tests: the same copy, unmodified, restores and continues."""
     tmp, sp = savepoint
-    copy = os.path.join(str(tmp), "untouched")
+    copy = os.path.join(str(tmp), "untouched", os.path.basename(sp))
     shutil.copytree(sp, copy)
     run = h.run_job(str(tmp), "untouched-restore", f"enc+file://{tmp}/untouched-checkpoints",
                     restore=f"enc+file://{copy}", conf=crypto_conf, records=RECORDS, keys=KEYS, pad=PAD,

@@ -24,7 +24,7 @@ import harness as h
 import s3_plugin
 from cluster import free_port
 from heliosdb_flink_crypto import CheckpointCrypto
-from heliosdb_flink_crypto.format import PREFIX_LEN, parse, parse_prefix
+from heliosdb_flink_crypto.format import PREFIX_LEN, binding_name, parse, parse_prefix
 
 pytestmark = [pytest.mark.slow, pytest.mark.kms]
 
@@ -95,7 +95,8 @@ def test_s3_objects_are_ciphertext_naming_the_aws_kms_key(s3_job, prefix):
             _, hlen, _ = parse_prefix(data[:PREFIX_LEN], key)
             header = parse(data[:hlen], key)
             assert [(s.kms_uri, s.key_version) for s in header.slots] == [(s3_job["uri"], s3_job["arn"])]
-            plain[key] = crypto.decrypt_bytes(data, key)  # authenticates with the real KMS round trip
+            # authenticates with the real KMS round trip, and checks the object is bound to its key (F-24)
+            plain[key] = crypto.decrypt_bytes(data, key, name=binding_name(f"s3://bucket/{key}"))
     finally:
         crypto.close()
     # the control: decrypted, the same objects do hold the keyed state
