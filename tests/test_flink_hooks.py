@@ -3,7 +3,6 @@ itself in a real JVM (PyFlink's gateway, over py4j)."""
 import ctypes
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -12,7 +11,7 @@ import pytest
 from heliosdb_flink_crypto import AuthenticationError, CheckpointCrypto, ConfigError
 from heliosdb_flink_crypto.cli import main
 from heliosdb_flink_crypto.flink import JAR_NAME, SCHEMES, hooks, install, jar_path, local
-from heliosdb_flink_crypto.format import PREFIX_LEN, parse_prefix, plaintext_length
+from heliosdb_flink_crypto.format import PREFIX_LEN, binding_name, parse_prefix, plaintext_length
 from heliosdb_flink_crypto.observe import BUS
 
 SEG = 64
@@ -405,10 +404,11 @@ def test_shim_in_pyflink_jvm_interoperates_with_the_python_engine(keyring_uri, t
     raw = (tmp_path / "java-wrote").read_bytes()
     assert raw[:4] == b"HFCE" and data[:64] not in raw
     engine = CheckpointCrypto([keyring_uri])
-    assert engine.decrypt_bytes(raw) == data
+    assert engine.decrypt_bytes(raw, name="java-wrote") == data  # bound to the name Java wrote it under
     assert fs.getFileStatus(p).getLen() == len(data)
 
-    (tmp_path / "python-wrote").write_bytes(CheckpointCrypto([keyring_uri], segment_size=1024).encrypt_bytes(data))
+    python = CheckpointCrypto([keyring_uri], segment_size=1024)
+    (tmp_path / "python-wrote").write_bytes(python.encrypt_bytes(data, name="python-wrote"))
     q = Path(f"enc+file://{tmp_path}/python-wrote")
     inp = fs.open(q)
     inp.seek(40_000)
@@ -420,8 +420,7 @@ def test_shim_in_pyflink_jvm_interoperates_with_the_python_engine(keyring_uri, t
     with pytest.raises(Exception, match="UnsupportedOperationException"):
         fs.createRecoverableWriter()
 
-    shutil.copyfile(tmp_path / "python-wrote", tmp_path / "tampered")
-    b = bytearray((tmp_path / "tampered").read_bytes())
+    b = bytearray(python.encrypt_bytes(data, name="tampered"))
     b[-5] ^= 1
     (tmp_path / "tampered").write_bytes(bytes(b))
     t = fs.open(Path(f"enc+file://{tmp_path}/tampered"))
@@ -493,7 +492,7 @@ def test_flink_install_into_a_standalone_cluster(keyring_uri, tmp_path, monkeypa
             time.sleep(0.5)
         assert raw is not None, c.logs()
         assert raw[:4] == b"HFCE"
-        assert len(CheckpointCrypto([keyring_uri]).decrypt_bytes(raw, path)) > 0
+        assert len(CheckpointCrypto([keyring_uri]).decrypt_bytes(raw, path, name=binding_name(path))) > 0
 
 
 def test_enable_keeps_one_plugins_folder_per_process_and_removes_it_at_exit(shim_jar, tmp_path):
