@@ -195,3 +195,27 @@ def test_an_impossible_length_is_a_format_error_before_anything_is_read(tmp_path
     cut(p, hlen(p))
     with pytest.raises(FormatError, match="no final segment"):
         crypto.open_path(str(p))
+
+
+def test_the_shims_native_buffer_holds_no_plaintext_of_a_failing_segment(keyring_uri):
+    """What DecryptingInputStream hands Python: a native buffer to decrypt into. A segment that fails
+    leaves nothing in it (the shim never hands the buffer out then, and it goes back to a pool)."""
+    import json
+    from test_flink_hooks import JavaBuffer, write_file
+    from heliosdb_flink_crypto.flink import hooks
+    hooks.reset()
+    try:
+        sid = hooks.dispatch("configure", json.dumps({"heliosdb.crypto.kms.uri": keyring_uri,
+                                                      "heliosdb.crypto.segment-size": str(SEG)}))
+        data = b"secret-plaintext" * 4
+        raw = bytearray(write_file(sid, "/ckpt/f", data))
+        raw[-1] ^= 1  # the tag of the only segment
+        hl = parse(bytes(raw)).length
+        hid = hooks.dispatch("reader", sid, "/ckpt/f", bytes(raw[:hl]))
+        src, dst = JavaBuffer(SEG + 16), JavaBuffer(SEG)
+        src.put(bytes(raw[hl:]))
+        with pytest.raises(AuthenticationError):
+            hooks.dispatch("open", hid, 0, True, src.id, len(raw) - hl, dst.id)
+        assert dst.get(SEG) == bytes(SEG)
+    finally:
+        hooks.reset()
