@@ -33,6 +33,13 @@ def read(crypto, path, **kw):
         return r.read()
 
 
+@pytest.fixture(autouse=True)
+def trusted(monkeypatch, keyring_uri):
+    """The CLI trusts only configured KMS URIs: the test keyring, from the environment."""
+    monkeypatch.setenv("HELIOSDB_CRYPTO_KMS", keyring_uri)
+    monkeypatch.delenv("HELIOSDB_CRYPTO_CONFIG", raising=False)
+
+
 @pytest.fixture
 def job(tmp_path, crypto):
     """Two retained checkpoints of a job: a state file each and a _metadata each."""

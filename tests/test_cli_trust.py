@@ -121,7 +121,7 @@ def test_a_file_sealed_under_an_attackers_kms_is_never_laundered(tmp_path, monke
         flink.decrypt_bytes(planted.read_bytes(), path=str(planted))
     for p, data in genuine.items():
         assert [s.kms_uri for s in parse(p.read_bytes()).slots] == [new]
-        assert flink.decrypt_bytes(p.read_bytes()) == data
+        assert flink.decrypt_bytes(p.read_bytes(), name=p.name) == data  # bound to its name (F-24)
 
 
 def test_reencrypt_targets_come_from_the_command_or_the_trusted_set(keyring_uri):

@@ -53,7 +53,8 @@ def test_a_file_cut_to_one_segment_overhead_never_reads_as_empty(tmp_path, keyri
         crypto.decrypt_bytes(p.read_bytes(), name="state")
 
 
-def test_decrypt_of_a_cut_file_fails_and_writes_nothing(tmp_path, keyring_uri, capsys):
+def test_decrypt_of_a_cut_file_fails_and_writes_nothing(tmp_path, keyring_uri, capsys, monkeypatch):
+    monkeypatch.setenv("HELIOSDB_CRYPTO_KMS", keyring_uri)
     crypto = CheckpointCrypto([keyring_uri], segment_size=SEG)
     p, out = tmp_path / "state", tmp_path / "plain"
     write(crypto, p, os.urandom(1000))
@@ -64,7 +65,8 @@ def test_decrypt_of_a_cut_file_fails_and_writes_nothing(tmp_path, keyring_uri, c
     assert main(["decrypt", str(p), "-"]) == 2
 
 
-def test_an_empty_file_with_a_smashed_tag_never_reads_as_empty(tmp_path, keyring_uri):
+def test_an_empty_file_with_a_smashed_tag_never_reads_as_empty(tmp_path, keyring_uri, monkeypatch, capsys):
+    monkeypatch.setenv("HELIOSDB_CRYPTO_KMS", keyring_uri)
     crypto = CheckpointCrypto([keyring_uri], segment_size=SEG)
     good, bad = tmp_path / "good", tmp_path / "bad"
     write(crypto, good, b"")
@@ -80,7 +82,9 @@ def test_an_empty_file_with_a_smashed_tag_never_reads_as_empty(tmp_path, keyring
     with crypto.open_path(str(bad)) as r:
         with pytest.raises(AuthenticationError):
             r.readall()
+    capsys.readouterr()
     assert main(["decrypt", str(bad), str(tmp_path / "out")]) == 2
+    assert "authentication failed" in capsys.readouterr().err and not (tmp_path / "out").exists()
 
 
 def test_truncation_at_every_segment_boundary_fails_at_the_end_not_below_the_cut(tmp_path, keyring_uri):
