@@ -4,5 +4,5 @@ from .envelope import (DataKey, check_binding, check_version, kms_context, name_
 from .stream import DecryptingReader, EncryptingWriter
 from .suites import FileKeys
 
-__all__ = ["DataKey", "check_binding", "check_version", "kms_context", "name_for", "new_header", "open_header", "seal_header",
-           "DecryptingReader", "EncryptingWriter", "FileKeys"]
+__all__ = ["DataKey", "check_binding", "check_version", "kms_context", "name_for", "new_header", "open_header",
+           "seal_header", "DecryptingReader", "EncryptingWriter", "FileKeys"]
