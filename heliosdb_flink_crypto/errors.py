@@ -20,6 +20,15 @@ class FormatError(HeliosCryptoError):
         super().__init__(f"{path}: {message}" if path else message)
 
 
+class MetadataFormatError(FormatError):
+    """Decrypted checkpoint metadata (a ``_metadata`` file's plaintext) that Flink's own reader would
+    not accept, or that this reader does not know: names the file and the byte offset."""
+
+    def __init__(self, message: str, path: str | None = None, offset: int = 0):
+        self.offset = offset
+        super().__init__(f"checkpoint metadata, at byte {offset}: {message}", path)
+
+
 class AuthenticationError(HeliosCryptoError):
     """The file failed authentication: tampered, truncated, spliced, or the wrong key.
 

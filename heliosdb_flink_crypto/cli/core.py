@@ -56,6 +56,10 @@ def register(sub) -> None:
     add_trust(ver)
     add_conf(ver)
     add_read_options(ver)
+    ver.add_argument("--checkpoint", action="store_true",
+                     help="each PATH is a checkpoint (chk-N), savepoint or job folder: check it as a whole "
+                          "(referenced files, their place, orphans)")
+    ver.add_argument("--json", action="store_true", help="with --checkpoint: machine-readable output")
     ver.set_defaults(func=cmd_verify)
 
 
@@ -163,7 +167,12 @@ def verify_file(crypto: CheckpointCrypto, path: str, name: str | None = None) ->
 
 
 def cmd_verify(args) -> int:
+    if args.json and not args.checkpoint:
+        raise ValueError("--json needs --checkpoint")
     crypto = opener(args, read_v1=args.read_v1)
+    if args.checkpoint:
+        from .checkpoint import run
+        return run(crypto, args.paths, args.json)
     files = list(iter_files(args.paths))
     progress = Progress(len(files), "verify", enabled=not args.quiet)
     failed = []
