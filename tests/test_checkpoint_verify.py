@@ -12,12 +12,14 @@ import shutil
 import pytest
 
 import metadata_writer as w
-from heliosdb_flink_crypto import CheckpointCrypto
+from heliosdb_flink_crypto import CheckpointCrypto, errors
 from heliosdb_flink_crypto.cli import main
 from heliosdb_flink_crypto.kms.local import LocalKeyring
 from heliosdb_flink_crypto.lifecycle.checkpoints import _failure, components, verify_checkpoints
 
 JOB = "0123456789abcdef0123456789abcdef"
+#: format version 2 binds every file to its place (rule F-24): a file copied elsewhere is "misplaced"
+BOUND = hasattr(errors, "MisplacedFileError")
 
 
 def seal(crypto, path, data: bytes) -> None:
@@ -92,16 +94,25 @@ def test_missing_tampered_and_resized_files_are_named(tree, crypto):
     assert not r.ok and r.to_dict()["problem_counts"] == {"missing": 1, "size": 1, "unauthenticated": 1}
 
 
-def test_a_state_file_swapped_for_one_of_another_size_is_named(tree, crypto):
-    shutil.copyfile(tree["chk-6/a"], tree["chk-7/b"])
+def test_a_state_file_of_another_size_is_named(tree, crypto):
+    seal(crypto, tree["chk-7/b"], os.urandom(100))  # sealed with the key, in its place: only the size tells
     r = verify_checkpoints(crypto, [tree["job"]])
     assert kinds(r) == [("size", tree["chk-7/b"])]
     assert "_metadata records 120 bytes, the file holds 100" in r.problems[0].detail
 
 
+def test_another_checkpoints_file_copied_over_a_referenced_one_is_named(tree, crypto):
+    shutil.copyfile(tree["chk-6/a"], tree["chk-7/b"])
+    r = verify_checkpoints(crypto, [tree["job"]])
+    assert kinds(r) == [("misplaced" if BOUND else "size", tree["chk-7/b"])]
+
+
 def test_older_metadata_over_newer_is_named_and_orphans_are_not_guessed(tree, crypto):
-    newer = os.path.join(tree["job"], "chk-7", "_metadata")
-    shutil.copyfile(os.path.join(tree["job"], "chk-6", "_metadata"), newer)
+    older, newer = (os.path.join(tree["job"], c, "_metadata") for c in ("chk-6", "chk-7"))
+    shutil.copyfile(older, newer)
+    r = verify_checkpoints(crypto, [tree["job"]])
+    assert kinds(r) == [("misplaced" if BOUND else "checkpoint-id", newer), ("unchecked", tree["job"])]
+    seal(crypto, newer, checkpoint_metadata(6, w.relative("a", 100)))  # sealed in its place, wrong id
     r = verify_checkpoints(crypto, [tree["job"]])
     assert kinds(r) == [("checkpoint-id", newer), ("unchecked", tree["job"])]
     assert "holds checkpoint 6, but lies in chk-7" in r.problems[0].detail
@@ -115,6 +126,17 @@ def test_orphans_anywhere_under_the_job_or_savepoint(tree, crypto):
     os.symlink("/etc", os.path.join(tree["job"], "shared", "link"))
     r = verify_checkpoints(crypto, [tree["job"], tree["sp"]])
     assert kinds(r) == sorted(("orphan", p) for p in extra + [os.path.join(tree["job"], "shared", "link")])
+
+
+def test_folders_of_jobs_and_savepoints(tree, crypto, tmp_path):
+    roots = [os.path.dirname(tree["job"]), os.path.dirname(tree["sp"])]
+    r = verify_checkpoints(crypto, roots)
+    assert r.ok and [c.checkpoint_id for c in r.checked] == [6, 7, 9]
+    seal(crypto, os.path.join(roots[0], "README"), b"x")
+    os.makedirs(os.path.join(roots[1], "empty"))
+    r = verify_checkpoints(crypto, roots)
+    assert kinds(r) == [("unchecked", os.path.join(roots[0], "README")),
+                        ("unchecked", os.path.join(roots[1], "empty"))]
 
 
 def test_a_copied_tree_is_checked_where_it_is(tree, crypto, tmp_path):

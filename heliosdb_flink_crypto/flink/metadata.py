@@ -17,10 +17,11 @@ a length or count beyond the bytes left, or nesting deeper than ``MAX_DEPTH`` ra
 """
 from __future__ import annotations
 
-import struct
+import contextlib
 from dataclasses import dataclass
 
 from ..errors import MetadataFormatError
+from .javaio import JavaInput
 
 HEADER_MAGIC = 0x4960672D
 MASTER_STATE_MAGIC = 0xC96B1696
@@ -69,60 +70,23 @@ def parse_metadata(data: bytes, path: str | None = None) -> CheckpointMetadata:
     return _Parser(data, path).metadata()
 
 
-def _java_utf(raw: bytes) -> str:
-    """Java's modified UTF-8 (DataInput.readUTF): NUL as C0 80, supplementary characters as two
-    3-byte surrogates."""
-    s = raw.replace(b"\xc0\x80", b"\x00").decode("utf-8", "surrogatepass")
-    return s.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
-
-
-class _Parser:
+class _Parser(JavaInput):
     def __init__(self, data: bytes, path: str | None):
-        self.b, self.pos, self.path, self.depth = bytes(data), 0, path, 0
+        super().__init__(data, path, MetadataFormatError)
+        self.depth, self.version = 0, 0
         self.files: list[FileRef] = []
         self.inline: list[tuple[str, int]] = []
         self.dirs: list[str] = []
-        self.version = 0
 
-    # -- primitives: every read checked against the bytes left ------------------------------
-    def fail(self, message: str, at: int | None = None):
-        raise MetadataFormatError(message, self.path, self.pos if at is None else at)
-
-    def take(self, n: int, what: str) -> bytes:
-        left = len(self.b) - self.pos
-        if n < 0 or n > left:
-            self.fail(f"{what}: {n} bytes wanted, {left} left")
-        self.pos += n
-        return self.b[self.pos - n:self.pos]
-
-    def num(self, fmt: str, what: str) -> int:
-        return struct.unpack(fmt, self.take(struct.calcsize(fmt), what))[0]
-
-    def i32(self, what: str) -> int:
-        return self.num(">i", what)
-
-    def i64(self, what: str) -> int:
-        return self.num(">q", what)
-
-    def count(self, what: str, item_size: int = 1, n: int | None = None) -> int:
-        """A count read here (or ``n``, just read): refused when negative or when that many items of
-        at least ``item_size`` bytes cannot fit in the bytes left."""
-        at = self.pos if n is None else self.pos - 4
-        n = self.i32(what) if n is None else n
-        if n < 0 or n * item_size > len(self.b) - self.pos:
-            self.fail(f"{what}: {n} does not fit in the {len(self.b) - self.pos} bytes left", at)
-        return n
-
-    def utf(self, what: str) -> str:
-        at = self.pos
-        raw = self.take(self.num(">H", what), what)
+    @contextlib.contextmanager
+    def nested(self):
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            self.fail(f"state handles nested deeper than {MAX_DEPTH}")
         try:
-            return _java_utf(raw)
-        except UnicodeError:
-            self.fail(f"{what}: not valid modified UTF-8", at)
-
-    def blob(self, what: str) -> int:
-        return len(self.take(self.count(what), what))
+            yield
+        finally:
+            self.depth -= 1
 
     # -- structure --------------------------------------------------------------------------
     def metadata(self) -> CheckpointMetadata:
@@ -211,19 +175,6 @@ class _Parser:
         self.take(8 * self.count("number of offsets", 8), "offsets")
         self.take(8, "state size")
         self.stream(where)
-
-    def nested(self):
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            self.fail(f"state handles nested deeper than {MAX_DEPTH}")
-        return self
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.depth -= 1
-        return False
 
     def key_groups(self) -> None:
         self.take(4, "first key group")

@@ -1,8 +1,9 @@
 """Check checkpoint and savepoint folders as a whole (``verify --checkpoint``).
 
 A folder holding ``_metadata`` is one checkpoint (``chk-<n>``, inside its job's folder) or a
-savepoint; a folder holding ``chk-*`` folders is a job's folder (every retained checkpoint in it,
-i.e. every ``chk-<n>`` holding a ``_metadata``). For each checkpoint checked: ``_metadata``
+savepoint; a folder holding ``chk-*``, ``shared`` or ``taskowned`` is a job's folder (every retained
+checkpoint in it, i.e. every ``chk-<n>`` holding a ``_metadata``); a folder of those is each of them.
+For each checkpoint checked: ``_metadata``
 authenticates, is bound to its place and holds checkpoint ``<n>``; every file it references exists,
 authenticates as a whole, is bound to its place and holds the number of bytes ``_metadata`` records.
 Then every file under the job's folder (or the savepoint folder) that no retained checkpoint
@@ -81,10 +82,7 @@ def verify_checkpoints(crypto: CheckpointCrypto, paths) -> CheckpointVerificatio
     out = CheckpointVerification()
     scopes: dict[str, set[str]] = {}  # job or savepoint folder -> checkpoint folders to check
     for p in paths:
-        scope, wanted, why = _classify(os.path.abspath(p))
-        if why:
-            out.problems.append(Problem(p, "unreadable", why))
-        else:
+        for scope, wanted in _targets(os.path.abspath(p), out):
             scopes.setdefault(scope, set()).update(wanted)
     for scope, wanted in scopes.items():
         _Scope(crypto, scope, out).check(sorted(wanted, key=_checkpoint_order))
@@ -96,19 +94,48 @@ def _checkpoint_order(folder: str):
     return (0, int(m.group(1)), "") if m else (1, 0, folder)
 
 
-def _classify(path: str) -> tuple[str, list[str], str]:
-    """(scope folder, checkpoint folders to check, "" or why ``path`` is none of those)."""
+def _targets(path: str, out: CheckpointVerification) -> list[tuple[str, list[str]]]:
+    """(scope folder, checkpoint folders to check) for ``path``: a checkpoint, savepoint or job
+    folder, or a folder of those (``execution.checkpointing.dir``, a savepoint directory) whose
+    other entries are reported, never skipped silently."""
     if os.path.basename(path) == METADATA and os.path.isfile(path):
         path = os.path.dirname(path)
-    if not os.path.isdir(path) or os.path.islink(path):
-        return "", [], "not a folder (give a checkpoint, savepoint or job folder)"
+    if not os.path.isdir(path):
+        out.problems.append(Problem(path, "unreadable", "not a folder (give a checkpoint, savepoint or job folder)"))
+        return []
+    found = _classify(path)
+    if found:
+        return [found]
+    try:
+        entries = sorted(os.listdir(path))
+    except OSError as e:
+        out.problems.append(Problem(path, "unreadable", f"folder not readable ({e.strerror})"))
+        return []
+    targets, others = [], []
+    for name in entries:
+        sub = os.path.join(path, name)
+        found = _classify(sub) if os.path.isdir(sub) and not os.path.islink(sub) else None
+        (targets.append(found) if found else others.append(sub))
+    if not targets:
+        out.problems.append(Problem(path, "unreadable", "holds no _metadata and no chk-* folders: not a "
+                                    "checkpoint, savepoint or job folder, nor a folder of those"))
+    for sub in others if targets else ():
+        out.problems.append(Problem(sub, "unchecked", "not a checkpoint, savepoint or job folder"))
+    return targets
+
+
+def _classify(path: str) -> tuple[str, list[str]] | None:
+    """(scope folder, checkpoint folders to check) if ``path`` is a checkpoint, savepoint or job folder."""
     if os.path.isfile(os.path.join(path, METADATA)):
         parent = os.path.dirname(path)
-        return (parent if CHECKPOINT_DIR.fullmatch(os.path.basename(path)) else path), [path], ""
-    retained = _retained(path)
-    if retained or any(os.path.isdir(os.path.join(path, d)) for d in JOB_SUBDIRS):
-        return path, retained, ""
-    return "", [], "holds no _metadata and no chk-* folders: not a checkpoint, savepoint or job folder"
+        return (parent if CHECKPOINT_DIR.fullmatch(os.path.basename(path)) else path), [path]
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return None
+    if any(CHECKPOINT_DIR.fullmatch(n) or n in JOB_SUBDIRS for n in names):
+        return path, _retained(path)
+    return None
 
 
 def _retained(job: str) -> list[str]:
