@@ -148,17 +148,25 @@ def test_a_copied_tree_is_checked_where_it_is(tree, crypto, tmp_path):
 
 
 def test_references_outside_the_folder(tree, crypto, tmp_path):
-    outside = str(tmp_path / "other" / "file")
-    seal(crypto, outside, os.urandom(30))
+    # changelog files live under <dstl base path>/<job>/dstl/, and count the bytes after a format byte
+    changelog = str(tmp_path / "dstl" / JOB / "dstl" / "file")
+    seal(crypto, changelog, os.urandom(30))
     job = tree["job"]
-    seal(crypto, os.path.join(job, "chk-7", "_metadata"), checkpoint_metadata(
-        7, w.relative("b", 120), w.file(outside, 30), w.file("s3://bucket/x/y", 3)))
+    keyed = w.changelog(deltas=[w.changelog_files([w.file(f"enc+file:{changelog}", 29)])])
+    seal(crypto, os.path.join(job, "chk-7", "_metadata"), w.metadata(6, 7, [w.operator_state(6, {
+        0: w.subtask(6, managed_keyed=keyed), 1: w.subtask(6, managed_keyed=w.key_groups(w.relative("b", 120))),
+        2: w.subtask(6, managed_keyed=w.key_groups(w.file("s3://bucket/x/y", 3)))})]))
     seal(crypto, os.path.join(job, "chk-6", "_metadata"), checkpoint_metadata(6, w.relative("../chk-7/b", 120)))
     r = verify_checkpoints(crypto, [job])
     assert kinds(r) == [("orphan", tree["chk-6/a"]), ("orphan", tree["shared/s1"]),
                         ("orphan", tree["taskowned/tm/p"]), ("unchecked", "../chk-7/b"),
                         ("unchecked", "s3://bucket/x/y")]
-    assert [c.external for c in r.checked] == [0, 1]
+    assert [(c.files, c.external) for c in r.checked] == [(0, 0), (2, 1)]
+    detail = {p.path: p.detail for p in r.problems}
+    assert detail["../chk-7/b"].endswith("a relative path out of its folder (Flink writes none)")
+    assert "on a filesystem this machine cannot open" in detail["s3://bucket/x/y"]
+    seal(crypto, changelog, os.urandom(28))  # fewer bytes than the changelog handle counts
+    assert ("size", changelog) in kinds(verify_checkpoints(crypto, [job]))
 
 
 def test_unusable_files_and_paths(tree, crypto, tmp_path):

@@ -29,6 +29,7 @@ def test_every_handle_type_of_each_version(version):
     assert m.directories == ("t", "s", "t", "s")
     assert sorted(n for _, n in m.inline) == sorted([6, 6, 6] + ([16] if version >= 3 else []))
     assert m.properties_length == (len(w.PROPERTIES) if version >= 4 else 0)
+    assert [f.path for f in m.files if not f.exact] == ["file:/data/job/log"]  # changelog: a format byte
     where = {f.path: f.where for f in m.files}
     assert where["file:/data/job/sst"].endswith("subtask 0: managed keyed state, shared 1.sst")
     assert where["file:/data/job/seg"].endswith("managed operator state (shared segment)")

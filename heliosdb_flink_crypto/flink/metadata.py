@@ -43,14 +43,17 @@ MODES = 3  # OperatorStateHandle.Mode: SPLIT_DISTRIBUTE, UNION, BROADCAST
 class FileRef:
     """A file a checkpoint references. ``path`` as written: a URI or absolute path, or, when
     ``relative``, a path relative to the folder holding ``_metadata``. ``size``: bytes of state the
-    handle records (the file's plaintext length; for a segment, the segment's; -1: unknown).
-    ``offset``: where a file-merging segment starts in its file. ``where``: the handle, for people."""
+    handle records (the file's plaintext length; for a segment, the segment's; -1: unknown), unless
+    not ``exact``: changelog files (StateChangeFsUploader counts the bytes after the one-byte
+    compression flag it writes first). ``offset``: where a file-merging segment starts in its file.
+    ``where``: the handle, for people."""
     path: str
     size: int
     where: str
     relative: bool = False
     segment: bool = False
     offset: int = 0
+    exact: bool = True
 
 
 @dataclass(frozen=True)
@@ -219,7 +222,7 @@ class _Parser(JavaInput):
                 self.take(8, "key group range")
                 for i in range(self.count("number of changelog files", 9)):
                     self.take(8, "offset")
-                    self.stream(f"{where}, changelog file {i}")
+                    self.stream(f"{where}, changelog file {i}", exact=False)
                 self.take(16, "state size and checkpointed size")
                 self.utf("state handle id")
                 if t == CHANGELOG_FILE_V2:
@@ -245,7 +248,7 @@ class _Parser(JavaInput):
                 self.fail("file-merging operator state without a segment handle")
         self.stream(where)
 
-    def stream(self, where: str, inline_only: bool = False) -> None:
+    def stream(self, where: str, inline_only: bool = False, exact: bool = True) -> None:
         at, t = self.pos, self.num(">B", "state handle type")
         if inline_only and t not in (NULL, BYTES):
             self.fail(f"expected inline state (a byte stream handle), found handle type {t}", at)
@@ -257,13 +260,13 @@ class _Parser(JavaInput):
                 self.inline.append((where, self.blob("inline state")))
             elif t == FILE:
                 size = self.i64("state size")
-                self.files.append(FileRef(self.utf("file path"), size, where))
+                self.files.append(FileRef(self.utf("file path"), size, where, exact=exact))
             elif t == RELATIVE:
                 rel = self.utf("relative path")
-                self.files.append(FileRef(rel, self.i64("state size"), where, relative=True))
+                self.files.append(FileRef(rel, self.i64("state size"), where, relative=True, exact=exact))
             elif t == KEY_GROUPS:
                 self.key_groups()
-                self.stream(where)
+                self.stream(where, exact=exact)
             elif t == SEGMENT:
                 start, size = self.i64("segment start"), self.i64("segment size")
                 scope = self.i32("scope")

@@ -221,21 +221,23 @@ class _Scope:
 
     def local(self, folder: str, ref: FileRef) -> str | None:
         """Where ``ref`` is on this machine: relative handles below the _metadata folder; absolute
-        ones below the job or savepoint folder checked (found by its name, so a tree copied or moved
-        elsewhere is checked where it is now), else the path itself on a local filesystem; None for
-        a file on another filesystem outside the folder checked."""
+        ones below the folder checked, also when that tree was copied or moved (found by the folder's
+        name followed by what Flink writes there); else the path itself on a local filesystem; None
+        for a file on another filesystem outside the folder checked."""
         scheme, parts = components(ref.path)
+        if ".." in parts or (ref.relative and (scheme or ref.path.startswith("/"))):
+            return None
         if ref.relative:
-            if scheme or ref.path.startswith("/") or ".." in parts:
-                return None
             return os.path.join(folder, *parts)
+        as_is = "/" + "/".join(parts)
+        if scheme in LOCAL_SCHEMES and as_is.startswith(self.folder + os.sep):
+            return as_is
         name = os.path.basename(self.folder)
         for i in range(len(parts) - 2, -1, -1):
-            if parts[i] == name and ".." not in parts[i + 1:]:
+            if parts[i] == name and (not self.is_job or parts[i + 1] in JOB_SUBDIRS
+                                     or CHECKPOINT_DIR.fullmatch(parts[i + 1])):
                 return os.path.join(self.folder, *parts[i + 1:])
-        if scheme in LOCAL_SCHEMES and ".." not in parts:
-            return "/" + "/".join(parts)
-        return None
+        return as_is if scheme in LOCAL_SCHEMES else None
 
     def verify_refs(self, folder: str, meta: CheckpointMetadata, checked: Checked) -> None:
         meta_name = os.path.join(os.path.basename(folder), METADATA)
@@ -243,8 +245,9 @@ class _Scope:
         for ref, path in self.resolved(folder, meta):
             why = f"referenced by {meta_name} ({ref.where})"
             if path is None:
-                self.problem(ref.path, "unchecked", f"{why}: outside the folder checked, on a "
-                             "filesystem this machine cannot open; check that folder too")
+                self.problem(ref.path, "unchecked", f"{why}: " + (
+                    "a relative path out of its folder (Flink writes none)" if ref.relative else
+                    "outside the folder checked, on a filesystem this machine cannot open; check that folder too"))
                 continue
             if path not in seen:
                 seen.add(path)
@@ -256,7 +259,7 @@ class _Scope:
             if ref.segment and ref.offset + ref.size > size:
                 self.problem(path, "size", f"{why}: segment of {ref.size} bytes at {ref.offset} lies "
                              f"beyond the file's {size} bytes")
-            elif not ref.segment and ref.size >= 0 and ref.size != size:
+            elif not ref.segment and ref.size >= 0 and (ref.size != size if ref.exact else ref.size > size):
                 self.problem(path, "size", f"{why}: _metadata records {ref.size} bytes, the file holds "
                              f"{size} (another file's content under this name?)")
 

@@ -3,7 +3,8 @@
 * The metadata reader against Flink's own serializers (MetadataV3 to V6, every handle type, written
   by PyFlink's JVM: jobs/write_metadata.py) and against the ``_metadata`` of real jobs: a HashMap
   job's retained checkpoints and savepoint (relative handles), RocksDB incremental (shared/ files),
-  file merging (segments in taskowned/).
+  file merging (segments in taskowned/), the changelog backend (files under its own base path),
+  unaligned checkpoints (channel state).
 * Whole-folder checks on those trees, untouched (exit 0) and attacked as someone with write access
   to the storage would: a referenced file deleted, another checkpoint's file copied over a
   referenced one, chk-(N-1)'s ``_metadata`` over chk-N's, an extra unreferenced file. Each is
@@ -56,6 +57,21 @@ def rocksdb(tmp_path_factory, crypto_conf):
 def merging(tmp_path_factory, crypto_conf):
     return _first_run(tmp_path_factory.mktemp("merging"), crypto_conf,
                       conf={"execution.checkpointing.file-merging.enabled": "true"})
+
+
+@pytest.fixture(scope="module")
+def changelog(tmp_path_factory, crypto_conf):
+    tmp = tmp_path_factory.mktemp("changelog")
+    return _first_run(tmp, crypto_conf, conf={"state.changelog.enabled": "true",
+                                              "state.changelog.storage": "filesystem",
+                                              "state.changelog.dstl.dfs.base-path": f"enc+file://{tmp}/dstl"})
+
+
+@pytest.fixture(scope="module")
+def unaligned(tmp_path_factory, crypto_conf):
+    # a slow keyed operator backs records up in the network: barriers overtake them (channel state)
+    return _first_run(tmp_path_factory.mktemp("unaligned"), crypto_conf, unaligned=True, slow_ms=2,
+                      throttle_ms=0)
 
 
 def _metadata(keyring, folder):
@@ -135,14 +151,34 @@ def test_reader_on_file_merging_segments(merging, keyring):
     assert all("/taskowned/" in f.path or "/shared/" in f.path for f in segments)
 
 
+def test_reader_on_changelog_files(changelog, keyring):
+    m = _metadata(keyring, changelog["retained"][-1])
+    logs = [f for f in m.files if ", changelog file " in f.where]
+    assert logs and all(f"{changelog['tmp']}/dstl/" in f.path and not f.exact for f in logs)
+
+
+def test_reader_on_unaligned_channel_state(unaligned, keyring):
+    m = _metadata(keyring, unaligned["retained"][-1])
+    channels = [f for f in m.files if "input channel state" in f.where or "output subpartition state" in f.where]
+    assert channels and all(f.relative and os.path.isfile(os.path.join(unaligned["retained"][-1], f.path))
+                            for f in channels)
+
+
 # -- untouched trees -------------------------------------------------------------------------------
-@pytest.mark.parametrize("tree", ["hashmap", "rocksdb"])
+@pytest.mark.parametrize("tree", ["hashmap", "rocksdb", "unaligned"])
 def test_untouched_job_and_savepoint_check_out(tree, request, keyring):
     t = request.getfixturevalue(tree)
     code, out = _verify(keyring, t["job"], t["savepoint"])
     assert (code, out["problems"]) == (0, [])
     assert [c["kind"] for c in out["checkpoints"]] == ["checkpoint", "checkpoint", "savepoint"]
     assert all(c["files"] >= 1 for c in out["checkpoints"]) and out["files_verified"] >= 6
+
+
+def test_changelog_checkpoints_check_out_with_their_files_where_they_are(changelog, keyring):
+    code, out = _verify(keyring, changelog["job"], changelog["savepoint"])
+    assert (code, out["problems"]) == (0, [])
+    assert [c["kind"] for c in out["checkpoints"]] == ["checkpoint", "checkpoint", "savepoint"]
+    assert out["checkpoints"][1]["external"] >= 1  # the changelog files, outside the job's folder
 
 
 def test_file_merging_checkpoints_check_out(merging, keyring):
