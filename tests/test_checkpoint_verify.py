@@ -12,14 +12,12 @@ import shutil
 import pytest
 
 import metadata_writer as w
-from heliosdb_flink_crypto import CheckpointCrypto, errors
+from heliosdb_flink_crypto import CheckpointCrypto
 from heliosdb_flink_crypto.cli import main
 from heliosdb_flink_crypto.kms.local import LocalKeyring
 from heliosdb_flink_crypto.lifecycle.checkpoints import _failure, components, verify_checkpoints
 
 JOB = "0123456789abcdef0123456789abcdef"
-#: format version 2 binds every file to its place (rule F-24): a file copied elsewhere is "misplaced"
-BOUND = hasattr(errors, "MisplacedFileError")
 
 
 def seal(crypto, path, data: bytes) -> None:
@@ -104,14 +102,14 @@ def test_a_state_file_of_another_size_is_named(tree, crypto):
 def test_another_checkpoints_file_copied_over_a_referenced_one_is_named(tree, crypto):
     shutil.copyfile(tree["chk-6/a"], tree["chk-7/b"])
     r = verify_checkpoints(crypto, [tree["job"]])
-    assert kinds(r) == [("misplaced" if BOUND else "size", tree["chk-7/b"])]
+    assert kinds(r) == [("misplaced", tree["chk-7/b"])]
 
 
 def test_older_metadata_over_newer_is_named_and_orphans_are_not_guessed(tree, crypto):
     older, newer = (os.path.join(tree["job"], c, "_metadata") for c in ("chk-6", "chk-7"))
     shutil.copyfile(older, newer)
     r = verify_checkpoints(crypto, [tree["job"]])
-    assert kinds(r) == [("misplaced" if BOUND else "checkpoint-id", newer), ("unchecked", tree["job"])]
+    assert kinds(r) == [("misplaced", newer), ("unchecked", tree["job"])]
     seal(crypto, newer, checkpoint_metadata(6, w.relative("a", 100)))  # sealed in its place, wrong id
     r = verify_checkpoints(crypto, [tree["job"]])
     assert kinds(r) == [("checkpoint-id", newer), ("unchecked", tree["job"])]
@@ -235,3 +233,5 @@ def test_cli_text_json_and_exit_status(tree, crypto, keyring_uri, capsys):
     assert [c["checkpoint_id"] for c in out["checkpoints"]] == [6, 7]
     assert main(["verify", "--json", tree["job"]]) == 2
     assert "--json needs --checkpoint" in capsys.readouterr().err
+    assert main(["verify", "--kms", keyring_uri, "--checkpoint", "--expect-name", "x", tree["job"]]) == 2
+    assert "--expect-name names one file's place" in capsys.readouterr().err

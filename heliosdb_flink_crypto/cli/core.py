@@ -169,6 +169,8 @@ def verify_file(crypto: CheckpointCrypto, path: str, name: str | None = None) ->
 def cmd_verify(args) -> int:
     if args.json and not args.checkpoint:
         raise ValueError("--json needs --checkpoint")
+    if args.checkpoint and args.expect_name:
+        raise ValueError("--expect-name names one file's place; --checkpoint checks every file at its own")
     crypto = opener(args, read_v1=args.read_v1)
     if args.checkpoint:
         from .checkpoint import run

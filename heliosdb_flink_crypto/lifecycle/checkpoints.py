@@ -18,13 +18,8 @@ from dataclasses import asdict, dataclass, field
 
 from ..crypto import CheckpointCrypto
 from ..errors import (AuthenticationError, FormatError, HeliosCryptoError, KeyAccessError,
-                      MetadataFormatError)
+                      MetadataFormatError, MisplacedFileError)
 from ..flink.metadata import CheckpointMetadata, FileRef, parse_metadata
-
-try:  # format version 2 (rule F-24): a file sealed for another place
-    from ..errors import MisplacedFileError
-except ImportError:  # pragma: no cover - until format version 2 is on this branch
-    MisplacedFileError = None
 
 METADATA = "_metadata"
 CHECKPOINT_DIR = re.compile(r"chk-([0-9]+)")
@@ -299,7 +294,7 @@ class _Scope:
 
 def _failure(e: Exception) -> tuple[str, str]:
     """(problem kind, detail) for a file that could not be opened or did not authenticate."""
-    if MisplacedFileError is not None and isinstance(e, MisplacedFileError):
+    if isinstance(e, MisplacedFileError):  # sealed for another place (rule F-24)
         return "misplaced", str(e)
     if isinstance(e, AuthenticationError):
         return "unauthenticated", "authentication failed (tampered, truncated, swapped or wrong key)"

@@ -21,7 +21,7 @@ import sys
 import pytest
 
 import harness as h
-from heliosdb_flink_crypto import CheckpointCrypto, errors
+from heliosdb_flink_crypto import CheckpointCrypto
 from heliosdb_flink_crypto.flink.metadata import parse_metadata
 
 pytestmark = pytest.mark.slow
@@ -199,15 +199,13 @@ def test_a_deleted_state_file_is_named(hashmap, keyring, tmp_path):
     assert text.returncode == 1 and text.stdout.startswith(f"MISSING {victim}: referenced by ")
 
 
-@pytest.mark.xfail(not hasattr(errors, "MisplacedFileError"), strict=True,
-                   reason="a same-size file is told apart only by the name it is bound to (format version 2)")
 def test_another_checkpoints_file_under_a_referenced_name_is_named(hashmap, keyring, tmp_path):
     t = _copy(hashmap, tmp_path)
     older, newer = (_state_file(keyring, f) for f in t["retained"])
     shutil.copyfile(older, newer)
     code, out = _verify(keyring, t["job"])
     assert code == 1
-    assert [(p["kind"] in ("misplaced", "size"), p["path"]) for p in out["problems"]] == [(True, newer)], out
+    assert [(p["kind"], p["path"]) for p in out["problems"]] == [("misplaced", newer)], out
 
 
 def test_older_metadata_over_newer_is_named(hashmap, keyring, tmp_path):
@@ -215,8 +213,7 @@ def test_older_metadata_over_newer_is_named(hashmap, keyring, tmp_path):
     older, newer = (os.path.join(f, "_metadata") for f in t["retained"])
     shutil.copyfile(older, newer)
     code, out = _verify(keyring, t["job"])
-    assert code == 1 and [p for p in out["problems"] if p["path"] == newer][0]["kind"] in ("misplaced",
-                                                                                           "checkpoint-id")
+    assert code == 1 and [p for p in out["problems"] if p["path"] == newer][0]["kind"] == "misplaced"
     assert {p["path"] for p in out["problems"]} <= {newer, t["job"]}
 
 
@@ -240,4 +237,4 @@ def test_another_shared_file_over_a_referenced_one_is_named(rocksdb, keyring, tm
     shutil.copyfile(small, big)
     code, out = _verify(keyring, t["job"])
     assert code == 1 and {p["path"] for p in out["problems"]} == {big}, out["problems"]
-    assert {p["kind"] for p in out["problems"]} <= {"misplaced", "size"}
+    assert {p["kind"] for p in out["problems"]} == {"misplaced"}
