@@ -11,11 +11,25 @@ from typing import Any, Callable, Mapping
 from .errors import ConfigError
 
 PREFIX = "heliosdb.crypto."
-_SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|k|mb|m|gb|g|kib|mib|gib)?\s*$", re.I)
+_SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|k|mb|m|gb|g|kib|mib|gib)?\s*$", re.I | re.A)
 _MULT = {None: 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
          "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d)?\s*$", re.I)
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d)?\s*$", re.I | re.A)
 _SECONDS = {None: 1, "ms": 0.001, "s": 1, "min": 60, "m": 60, "h": 3600, "d": 86400}
+
+
+def number(v) -> int | None:
+    """``v`` as a whole number if it is one written in ASCII digits, else None. (``int()`` and
+    ``str.isdigit()`` also take other scripts' digits: ``int('١٢') == 12``.)"""
+    return int(v) if isinstance(v, str) and v.isascii() and v.isdigit() else None
+
+
+def parse_number(v: str) -> int:
+    """``number(v)``, or ValueError naming the value (an argparse ``type``)."""
+    n = number(v)
+    if n is None:
+        raise ValueError(f"{v!r} is not a whole number in ASCII digits")
+    return n
 
 
 def parse_size(v: str) -> int:

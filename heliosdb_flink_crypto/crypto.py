@@ -7,7 +7,6 @@ or through any provider that can unwrap one of the header's key slots.
 from __future__ import annotations
 
 import hashlib
-import mmap
 import os
 import time
 from typing import Iterable, Mapping
@@ -21,6 +20,7 @@ from .format import PREFIX_LEN, SUITE_AES_GCM, Header, KeySlot, parse, parse_pre
 from .kms import KeyProvider, open_provider
 from .kms.cache import CachePolicy, DekCache, DekRef
 from .kms.identity import TrustedSet, shown, stored_uri, untrusted_message
+from .localfile import PositionalFile
 from .observe import BUS, EventBus
 
 DEFAULT_SEGMENT_SIZE = 256 * 1024
@@ -232,8 +232,8 @@ class CheckpointCrypto:
 
     def reader(self, source, path: str | None = None, ciphertext_len: int | None = None,
                close_source: bool = False, *, name: str | None = None) -> DecryptingReader:
-        """A seekable plaintext reader over ``source``: a seekable binary file, or bytes / mmap
-        (decrypted in place); the file must be sealed for ``name`` (None: ``path``'s binding name)."""
+        """A seekable plaintext reader over ``source``: a seekable binary file, or bytes (decrypted
+        in place); the file must be sealed for ``name`` (None: ``path``'s binding name)."""
         try:
             if isinstance(source, MEMORY_TYPES):
                 head = bytes(source[:PREFIX_LEN])
@@ -268,13 +268,10 @@ class CheckpointCrypto:
         self.bus.emit("decrypt", "error", path=path, error=type(e).__name__, **fields)
 
     def open_path(self, path: str, *, name: str | None = None) -> DecryptingReader:
-        """A reader over a local file, memory-mapped (segments decrypt in place), checked against
+        """A reader over a local regular file, read by position (a file that shrinks meanwhile fails
+        authentication; NotRegularFileError for a FIFO, socket, device or directory), checked against
         ``path``'s binding name (or ``name``: a file deliberately moved)."""
-        with open(path, "rb") as f:
-            if os.fstat(f.fileno()).st_size == 0:
-                raise FormatError("empty file: not an encrypted checkpoint file", path)
-            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        return self.reader(mm, path=path, close_source=True, name=name)
+        return self.reader(PositionalFile.open(path), path=path, close_source=True, name=name)
 
     def encrypt_bytes(self, data: bytes, tenant: str | None = None, *, name: str = "") -> bytes:
         import io

@@ -91,3 +91,11 @@ class ConfigError(HeliosCryptoError, ValueError):
     def __init__(self, key: str, message: str):
         self.key = key
         super().__init__(f"{key}: {message}")
+
+
+class NotRegularFileError(HeliosCryptoError, OSError):
+    """A path that should hold a file holds something else (directory, FIFO, socket, device, link)."""
+
+    def __init__(self, path: str, what: str):
+        self.path, self.what = path, what
+        super().__init__(f"{path}: {what}, not a regular file; not read")

@@ -1,5 +1,6 @@
 """keys rotate / status / min-version / usage / destroy, as an operator runs them."""
 import json
+import os
 
 import pytest
 
@@ -45,16 +46,19 @@ def test_rotate_and_status(tmp_path, keyring_uri, capsys):
 
 
 def test_usage_reports_versions_still_needed(savepoints, keyring_uri, capsys):
-    assert main(["keys", "usage", "--kms", keyring_uri, str(savepoints)]) == 0
+    assert main(["keys", "usage", "--kms", keyring_uri, str(savepoints)]) == 1  # the broken file could not be checked
     out = capsys.readouterr().out
     assert "  version 1: 2 file(s)" in out and "tenants: <default>, acme" in out
     assert "  version 2: 1 file(s)" in out and "oldest version still needed: 1" in out
     assert f"not encrypted: {savepoints}/sp-2/notes.txt" in out
-    assert "unreadable header: " in out and "3 encrypted file(s) of 5" in out
-    assert main(["keys", "usage", "--json", "--kms", keyring_uri, str(savepoints / "sp-2")]) == 0
+    assert f"FAILED {savepoints}/sp-2/broken: unreadable header: " in out
+    assert "3 encrypted file(s) of 5; 1 could not be checked" in out
+    assert main(["keys", "usage", "--json", "--kms", keyring_uri, str(savepoints / "sp-2")]) == 1
     r = json.loads(capsys.readouterr().out)
     assert list(r["keys"][keyring_uri]) == ["2"] and r["keys"][keyring_uri]["2"]["files"] == 1
-    assert r["encrypted"] == 1 and r["files"] == 3
+    assert r["encrypted"] == 1 and r["files"] == 3 and list(r["failed"]) == [str(savepoints / "sp-2" / "broken")]
+    os.unlink(savepoints / "sp-2" / "broken")
+    assert main(["keys", "usage", "--kms", keyring_uri, str(savepoints)]) == 0
 
 
 def test_min_version_guarded_by_usage_then_enforced(savepoints, keyring_uri, capsys):
@@ -64,6 +68,10 @@ def test_min_version_guarded_by_usage_then_enforced(savepoints, keyring_uri, cap
     assert LocalKeyring(keyring_uri).min_decrypt_version == 1  # nothing changed
     assert main(["rewrap", "-q", "--kms", keyring_uri, str(savepoints)]) == 1  # the broken file fails; the rest is rewrapped
     capsys.readouterr()
+    assert main(["keys", "min-version", keyring_uri, "2", "--check", str(savepoints)]) == 1
+    out = capsys.readouterr().out  # the broken file could not be checked: it might need version 1
+    assert f"NOT CHECKED {savepoints}/sp-2/broken: unreadable header" in out and "NEEDS OLDER" not in out
+    os.unlink(savepoints / "sp-2" / "broken")
     assert main(["keys", "min-version", keyring_uri, "2", "--check", str(savepoints)]) == 0
     assert LocalKeyring(keyring_uri).min_decrypt_version == 2
     assert key_usage([str(savepoints)])["keys"][keyring_uri].keys() == {"2"}

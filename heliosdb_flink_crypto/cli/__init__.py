@@ -2,17 +2,20 @@
 
 Each module in ``COMMAND_MODULES`` has ``register(subparsers)``; a sub-command's handler takes the
 parsed args and returns an exit code. Errors of the package print one line to stderr and exit 2
-(1 is reserved for "checked, and something failed", as ``verify`` uses it). Logging: cli.logs
-(``-v`` is this package's debug log only); trusted KMS URIs and settings: cli.trust.
+(1 is reserved for "checked, and something failed", as ``verify`` uses it; 3 for a bug). Logging:
+cli.logs (``-v`` is this package's debug log only); trusted KMS URIs and settings: cli.trust. Every
+line for people goes through ``term.say`` (untrusted strings escaped).
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 from ..errors import HeliosCryptoError
 from . import logs
+from .term import say
 
 COMMAND_MODULES = ["core", "audit", "keys", "rewrap", "kms", "flink"]
 
@@ -37,10 +40,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (HeliosCryptoError, ValueError, OSError, ImportError) as e:
-        print(f"heliosdb-flink-crypto {args.command}: error: {e}", file=sys.stderr)
+        say(f"heliosdb-flink-crypto {args.command}: error: {e}", err=True)
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as e:  # a bug: one line, never a traceback (-v logs it)
+        logging.getLogger(__name__).debug("unexpected error", exc_info=True)
+        say(f"heliosdb-flink-crypto {args.command}: unexpected error ({type(e).__name__}: {e}); "
+            "this is a bug, please report it (-v shows where)", err=True)
+        return 3
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 
+from .term import say
+
 
 def register(sub) -> None:
     p = sub.add_parser("audit", help="work with the tamper-evident audit log",
@@ -56,10 +58,10 @@ def verify_command(args) -> int:
                               "last_seq": r.last_seq, "last_hash": r.last_hash, "bad_file": r.bad_file,
                               "bad_line": r.bad_line, "reason": r.reason, "notes": r.notes}))
         elif r.ok:
-            print(f"OK {files[-1]} ({len(files)} file(s)): {r.records} records, seq {r.first_seq}..{r.last_seq}, "
+            say(f"OK {files[-1]} ({len(files)} file(s)): {r.records} records, seq {r.first_seq}..{r.last_seq}, "
                   f"last hash {r.last_hash}")
             for note in r.notes:
-                print(f"  note: {note}")
+                say(f"  note: {note}")
         else:
-            print(f"FAIL {r.where()}: {r.reason}")
+            say(f"FAIL {r.where()}: {r.reason}")
     return 1 if failed else 0

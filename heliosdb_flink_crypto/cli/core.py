@@ -1,6 +1,7 @@
 """Core sub-commands: keyring init, encrypt, decrypt, inspect, verify."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -8,12 +9,15 @@ import tempfile
 
 from ..config import parse_size
 from ..crypto import DEFAULT_SEGMENT_SIZE, CheckpointCrypto, name_for
-from ..errors import AuthenticationError, FormatError, HeliosCryptoError, KeyAccessError, MisplacedFileError
-from ..format import PREFIX_LEN, SUITE_IDS, SUITE_NAMES, parse, parse_prefix
+from ..errors import (AuthenticationError, FormatError, HeliosCryptoError, KeyAccessError, MisplacedFileError,
+                      NotRegularFileError)
+from ..format import SUITE_IDS, SUITE_NAMES
 from ..format.layout import plaintext_length
 from ..kms.local import LocalKeyring
+from ..lifecycle.files import iter_files, open_file, read_header, reason
 from .progress import Progress
 from .trust import add_conf, add_trust, conf_of, opener, settings_of
+from .term import say
 
 CHUNK = 1 << 20
 
@@ -74,7 +78,7 @@ def add_read_options(p, expect_name: bool = True) -> None:
 
 def cmd_keyring_init(args) -> int:
     ring = LocalKeyring.create(args.uri)
-    print(f"created keyring {ring.path} (key version {ring.current_key_version()}, mode 0600)")
+    say(f"created keyring {ring.path} (key version {ring.current_key_version()}, mode 0600)")
     return 0
 
 
@@ -105,12 +109,9 @@ def cmd_decrypt(args) -> int:
 
 def describe(path: str) -> dict:
     """Header fields of ``path`` as plain data: ids, URIs, versions, sizes. No key material."""
-    with open(path, "rb") as f:
-        head = f.read(PREFIX_LEN)
-        _, hlen, _ = parse_prefix(head, path)
-        head += f.read(hlen - PREFIX_LEN)
-        size = f.seek(0, os.SEEK_END)
-    h = parse(head, path)
+    with open_file(path) as f:
+        h, _ = read_header(f, path)
+        size = os.fstat(f.fileno()).st_size
     return {
         "path": path, "format_version": h.version, "algorithm": SUITE_NAMES[h.suite],
         "segment_size": h.segment_size, "header_length": h.length, "file_id": h.file_id,
@@ -129,25 +130,11 @@ def cmd_inspect(args) -> int:
         return 0
     for k, v in d.items():
         if k != "key_slots":
-            print(f"{k:18} {v}")
+            say(f"{k:18} {v}")
     for i, s in enumerate(d["key_slots"]):
-        print(f"key slot {i}:        {s['kms_uri']} (version {s['key_version']}, "
-              f"{s['wrapped_dek_length']}-byte wrapped DEK)")
+        say(f"key slot {i}:        {s['kms_uri']} (version {s['key_version']}, "
+            f"{s['wrapped_dek_length']}-byte wrapped DEK)")
     return 0
-
-
-def iter_files(paths):
-    """Every regular file under ``paths`` (files or directories, recursive), sorted, symlinks not followed."""
-    for p in paths:
-        if os.path.isdir(p):
-            for root, dirs, files in os.walk(p):
-                dirs.sort()
-                for name in sorted(files):
-                    full = os.path.join(root, name)
-                    if not os.path.islink(full):
-                        yield full
-        else:
-            yield p
 
 
 def verify_file(crypto: CheckpointCrypto, path: str, name: str | None = None) -> tuple[bool, str]:
@@ -155,15 +142,19 @@ def verify_file(crypto: CheckpointCrypto, path: str, name: str | None = None) ->
         with crypto.open_path(path, name=name) as r:
             return True, f"{r.verify_all()} bytes"
     except KeyAccessError as e:
-        return False, f"key unavailable: {e}"
+        return False, f"key unavailable: {reason(e, path)}"
     except MisplacedFileError as e:
-        return False, str(e).removeprefix(f"{path}: ")
+        return False, reason(e, path)
     except AuthenticationError:
         return False, "authentication failed (tampered, truncated or wrong key)"
+    except NotRegularFileError as e:
+        return False, e.what + ", not a regular file"
     except FormatError as e:
-        return False, f"not a valid encrypted file: {e}"
-    except (HeliosCryptoError, OSError) as e:
-        return False, str(e)
+        return False, f"not a valid encrypted file: {reason(e, path)}"
+    except (HeliosCryptoError, OSError, ValueError) as e:
+        return False, reason(e, path)
+    except Exception as e:  # a bug; the run goes on to the other files
+        return False, f"unexpected error ({type(e).__name__}: {e}); this is a bug, please report it"
 
 
 def cmd_verify(args) -> int:
@@ -175,19 +166,26 @@ def cmd_verify(args) -> int:
     if args.checkpoint:
         from .checkpoint import run
         return run(crypto, args.paths, args.json)
-    files = list(iter_files(args.paths))
-    progress = Progress(len(files), "verify", enabled=not args.quiet)
-    failed = []
-    for path in files:
-        ok, why = verify_file(crypto, path, args.expect_name)
+    entries = list(iter_files(args.paths))
+    progress = Progress(sum(1 for e in entries if not (e.problem or e.note)), "verify", enabled=not args.quiet)
+    failed, notes, checked = [], [], 0
+    for e in entries:
+        if e.problem or e.note:
+            (failed if e.problem else notes).append((e.path, e.problem or e.note))
+            checked += bool(e.problem)
+            continue
+        ok, why = verify_file(crypto, e.path, args.expect_name)
+        checked += 1
         if not ok:
-            failed.append((path, why))
-        progress.step(path)
+            failed.append((e.path, why))
+        progress.step(e.path)
     progress.done()
     for path, why in failed:
-        print(f"FAILED {path}: {why}")
-    print(f"verified {len(files) - len(failed)} of {len(files)} files; {len(failed)} failed")
-    return 1 if failed or not files else 0
+        say(f"FAILED {path}: {why}")
+    for path, why in notes:
+        say(f"skipped {path}: {why}")
+    say(f"verified {checked - len(failed)} of {checked} files; {len(failed)} failed")
+    return 1 if failed or not checked else 0
 
 
 def _copy(src, dst) -> None:
@@ -207,7 +205,8 @@ def _copy(src, dst) -> None:
 
 
 class atomic_output:
-    """Write to a temp file beside ``path``; rename into place only on success, delete on failure."""
+    """Write to a temp file beside ``path``; rename into place only on success. On any failure
+    (writing, flushing, renaming) the temp file is removed: no partial output is ever left."""
 
     def __init__(self, path: str, mode: int = 0o600):
         self.path, self.mode = path, mode
@@ -224,10 +223,17 @@ class atomic_output:
             if exc_type is None:
                 self.f.flush()
                 os.fsync(self.f.fileno())
-            self.f.close()
-        finally:
-            if exc_type is None:
+                self.f.close()
                 os.replace(self.tmp, self.path)
-            else:
-                os.unlink(self.tmp)
+                return False
+        except BaseException:
+            self._discard()
+            raise
+        self._discard()
         return False
+
+    def _discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self.f.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.tmp)

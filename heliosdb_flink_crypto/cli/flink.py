@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 import sys
 
+from .term import say
+
 
 def register(sub) -> None:
     p = sub.add_parser("flink", help="Flink integration: install the enc+ FileSystem plugin")
@@ -38,10 +40,10 @@ def cmd_install(args) -> int:
     r = install(args.flink_home, python_executable=args.python, kms_uri=args.kms_uri,
                 checkpoint_dir=args.checkpoint_dir, dry_run=args.dry_run, jar=args.jar)
     for a in r.actions:
-        print(("would " if args.dry_run else "") + a, file=sys.stderr)
+        say(("would " if args.dry_run else "") + a, err=True)
     for w in r.warnings:
-        print("warning: " + w, file=sys.stderr)
-    print(f"add to {os.path.join(os.path.abspath(args.flink_home), 'conf', 'config.yaml')}:", file=sys.stderr)
+        say("warning: " + w, err=True)
+    say(f"add to {os.path.join(os.path.abspath(args.flink_home), 'conf', 'config.yaml')}:", err=True)
     sys.stdout.write(r.config)
     return 0
 

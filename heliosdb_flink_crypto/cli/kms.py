@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import sys
 import time
 
 from ..errors import KmsError
 from ..kms import open_provider
 from .trust import add_conf, conf_of, settings_of
+from .term import say
 
 
 def register(sub) -> None:
@@ -70,16 +70,16 @@ def cmd_check(args) -> int:
     except KmsError as e:
         if args.json:
             print(json.dumps({"uri": args.uri, "ok": False, "error": str(e), "error_type": type(e).__name__}))
-        print(f"heliosdb-flink-crypto kms check: FAILED: {e}", file=sys.stderr)
+        say(f"heliosdb-flink-crypto kms check: FAILED: {e}", err=True)
         return 1
     if args.json:
         print(json.dumps(r))
     else:
-        print(f"{r['uri']}: {'ok' if r['ok'] else 'FAILED: unwrap returned a different key'}")
-        print(f"  key version        {r['key_version']}")
-        print(f"  connect            {r['connect_ms']} ms")
-        print(f"  generate data key  {r['generate_data_key_ms']} ms")
-        print(f"  wrap               {r['wrap_ms_median']} ms median, {r['wrap_ms_max']} ms max "
+        say(f"{r['uri']}: {'ok' if r['ok'] else 'FAILED: unwrap returned a different key'}")
+        say(f"  key version        {r['key_version']}")
+        say(f"  connect            {r['connect_ms']} ms")
+        say(f"  generate data key  {r['generate_data_key_ms']} ms")
+        say(f"  wrap               {r['wrap_ms_median']} ms median, {r['wrap_ms_max']} ms max "
               f"({r['round_trips']} round trips)")
-        print(f"  unwrap             {r['unwrap_ms_median']} ms median, {r['unwrap_ms_max']} ms max")
+        say(f"  unwrap             {r['unwrap_ms_median']} ms median, {r['unwrap_ms_max']} ms max")
     return 0 if r["ok"] else 1

@@ -15,6 +15,8 @@ import logging
 import re
 import sys
 
+from .term import CleanFormatter
+
 PACKAGE = "heliosdb_flink_crypto"
 SDK_LOGGERS = ("botocore", "boto3", "urllib3", "azure", "google", "grpc", "pkcs11", "s3transfer")
 REDACTED = "<redacted>"
@@ -61,7 +63,7 @@ def setup(verbose: bool = False, sdk_wire: bool = False, stream=None) -> None:
     if _handler is not None:
         root.removeHandler(_handler)
     _handler = logging.StreamHandler(stream or sys.stderr)
-    _handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    _handler.setFormatter(CleanFormatter("%(levelname)s %(name)s: %(message)s"))  # escaped: term.py
     _handler.addFilter(RedactingFilter())
     root.addHandler(_handler)
     root.setLevel(logging.WARNING)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import sys
 import time
 
+from .term import clean
+
 
 class Progress:
     def __init__(self, total: int, what: str, enabled: bool = True, stream=None):
@@ -18,7 +20,7 @@ class Progress:
         if not self.enabled:
             return
         if self.tty:
-            self.stream.write(f"\r{self.what}: {self.n}/{self.total} {item[-60:]:60}")
+            self.stream.write(f"\r{self.what}: {self.n}/{self.total} {clean(item)[-60:]:60}")
         else:
             decile = self.n * 10 // self.total
             if decile != self._last_decile:

@@ -5,6 +5,7 @@ from ..lifecycle import rewrap as rw
 from .core import add_read_options
 from .trust import add_conf, add_trust, conf_of, opener, settings_of
 from .progress import Progress
+from .term import say
 
 
 def register(sub) -> None:
@@ -36,12 +37,12 @@ def _common(p) -> None:
 
 def _report(summary, verb: str) -> int:
     for r in summary.failed:
-        print(f"FAILED {r.path}: {r.detail}")
+        say(f"FAILED {r.path}: {r.detail}")
     skipped = [r for r in summary.results if r.status == "skipped"]
     for r in skipped:
-        print(f"skipped {r.path}: {r.detail}")
+        say(f"skipped {r.path}: {r.detail}")
     done = summary.count(verb)
-    print(f"{verb} {done}, already current {summary.count('current')}, skipped {len(skipped)}, "
+    say(f"{verb} {done}, already current {summary.count('current')}, skipped {len(skipped)}, "
           f"failed {len(summary.failed)} of {len(summary.results)} files")
     return 1 if summary.failed or not summary.results else 0
 

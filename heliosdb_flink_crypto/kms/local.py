@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import binascii
 import fcntl
 import json
 import os
+import stat
+import tempfile
 import time
 from urllib.parse import urlsplit
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ..errors import KmsAccessDeniedError, KmsError, KmsInvalidCiphertextError
+from ..config import number
+from ..errors import KmsAccessDeniedError, KmsError, KmsInvalidCiphertextError, NotRegularFileError
+from ..localfile import open_regular
 from .base import Context, KeyProvider
 
 KEYRING_FORMAT = 1
@@ -60,7 +65,7 @@ class LocalKeyring(KeyProvider):
         data = {"format": KEYRING_FORMAT, "current": "1", "min_decrypt_version": 1,
                 "versions": {"1": _new_version()}}
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         except FileExistsError:
             raise ValueError(f"{path}: keyring exists already; not overwritten") from None
         with os.fdopen(fd, "w") as f:
@@ -72,34 +77,47 @@ class LocalKeyring(KeyProvider):
 
     def _load(self) -> None:
         try:
-            st = os.stat(self.path)
-            if (st.st_mtime_ns, st.st_size) == self._stamp:
+            st = os.lstat(self.path)
+            if (st.st_mtime_ns, st.st_size) == self._stamp and stat.S_ISREG(st.st_mode):
                 return
-            with open(self.path) as f:
+            with os.fdopen(open_regular(self.path, follow=False)) as f:
+                st = os.fstat(f.fileno())
                 data = json.load(f)
         except FileNotFoundError:
             raise self._fail("open", "keyring file does not exist", KmsAccessDeniedError) from None
+        except NotRegularFileError as e:
+            raise self._fail("open", f"keyring path is {e.what}; refused (name the keyring file itself)") from None
         except (OSError, ValueError) as e:
             raise self._fail("open", f"keyring unreadable: {type(e).__name__}") from None
-        if data.get("format") != KEYRING_FORMAT or data.get("current") not in data.get("versions", {}):
-            raise self._fail("open", "not a keyring file of format 1")
+        wrong = _shape_error(data)
+        if wrong:
+            raise self._fail("open", f"not a keyring file of format {KEYRING_FORMAT}: {wrong}")
         self._data, self._stamp = data, (st.st_mtime_ns, st.st_size)
 
     @contextlib.contextmanager
     def _editing(self):
-        """Lock, reload, let the caller change ``self._data``, write atomically with 0600."""
-        with open(self.path + ".lock", "a") as lock:
+        """Lock, reload, let the caller change ``self._data``, write atomically with 0600: a new
+        file from mkstemp in the keyring's own folder (no name anyone can plant a link at), renamed
+        over the keyring. Never follows a symbolic link."""
+        lock_fd = os.open(self.path + ".lock", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        with os.fdopen(lock_fd, "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             self._stamp = None
             self._load()
             yield self._data
-            tmp = f"{self.path}.tmp{os.getpid()}"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as f:
-                json.dump(self._data, f, indent=1)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
+            folder, name = os.path.split(os.path.abspath(self.path))
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+            try:
+                with os.fdopen(fd, "w") as f:
+                    os.fchmod(f.fileno(), 0o600)
+                    json.dump(self._data, f, indent=1)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, self.path)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
             self._stamp = None
             self._load()
 
@@ -144,7 +162,8 @@ class LocalKeyring(KeyProvider):
             raise self._fail(op, f"no key version {version!r}", KmsAccessDeniedError)
         if entry.get("state") != "enabled":
             raise self._fail(op, f"key version {version} is {entry.get('state')}", KmsAccessDeniedError)
-        if op == "unwrap" and version.isdigit() and int(version) < self.min_decrypt_version:
+        n = number(version)
+        if op == "unwrap" and n is not None and n < self.min_decrypt_version:
             raise self._fail(op, f"key version {version} is below the minimum decryption version "
                              f"{self.min_decrypt_version}", KmsAccessDeniedError)
         return AESGCM(base64.b64decode(entry["key"]))
@@ -168,6 +187,35 @@ class LocalKeyring(KeyProvider):
 
     def test_connection(self) -> None:
         self._kek(self.current_key_version(), "test")
+
+
+def _shape_error(data) -> str:
+    """What is wrong with the shape of a loaded keyring ("" if nothing). Names no key material."""
+    if not isinstance(data, dict) or data.get("format") != KEYRING_FORMAT:
+        return "not an object with \"format\": 1"
+    versions = data.get("versions")
+    if not isinstance(versions, dict) or not versions:
+        return "no \"versions\" object"
+    for name, e in versions.items():
+        if number(name) is None:
+            return f"version name {name!r} is not a number"
+        if not isinstance(e, dict) or not isinstance(e.get("state"), str) \
+                or not isinstance(e.get("created", 0), (int, float)):
+            return f"version {name} is not an object with a state and a creation time"
+        if e["state"] == "enabled" and not _is_key(e.get("key")):
+            return f"version {name} holds no 256-bit key"
+    if not isinstance(data.get("current"), str) or data["current"] not in versions:
+        return "\"current\" names no version"
+    if type(data.get("min_decrypt_version", 1)) is not int:
+        return "\"min_decrypt_version\" is not a whole number"
+    return ""
+
+
+def _is_key(text) -> bool:
+    try:
+        return isinstance(text, str) and len(base64.b64decode(text, validate=True)) == 32
+    except (binascii.Error, ValueError):
+        return False
 
 
 def _new_version() -> dict:

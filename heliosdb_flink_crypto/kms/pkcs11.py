@@ -24,6 +24,7 @@ import os
 import threading
 from urllib.parse import parse_qs, urlsplit
 
+from ..config import number
 from ..errors import ConfigError, KmsAccessDeniedError, KmsError, KmsInvalidCiphertextError
 from . import retry
 from .base import Context, KeyProvider
@@ -122,8 +123,8 @@ class Pkcs11Provider(KeyProvider):
         out = {}
         for obj in session.get_objects({Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.LABEL: self.key_label}):
             vid = bytes(obj[Attribute.ID] or b"").decode("ascii", "replace")
-            if vid.isdigit():
-                out[int(vid)] = obj
+            if number(vid) is not None:
+                out[number(vid)] = obj
         return out
 
     def _version(self, session, op: str, version: str | None = None):
@@ -133,9 +134,10 @@ class Pkcs11Provider(KeyProvider):
         if version is None:
             n = max(versions)
             return n, versions[n]
-        if not version.isdigit() or int(version) not in versions:
+        n = number(version)
+        if n not in versions:
             raise KmsAccessDeniedError(PROVIDER, self.key, op, f"no key version {version!r} (destroyed or never made)")
-        return int(version), versions[int(version)]
+        return n, versions[n]
 
     # -- KeyProvider ---------------------------------------------------------------
     def wrap(self, dek: bytes, context: Context) -> tuple[bytes, str]:
@@ -191,7 +193,9 @@ class Pkcs11Provider(KeyProvider):
         """Erase one key version (or every one) from the token: files wrapped by it become unreadable."""
         def do(session):
             versions = self._versions(session)
-            names = [int(version)] if version is not None else sorted(versions)
+            names = [number(version)] if version is not None else sorted(versions)
+            if None in names:
+                raise ValueError(f"{self.key}: key version {version!r} is not a number")
             for n in names:
                 if n not in versions:
                     raise ValueError(f"{self.key}: no key version {n}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from ..config import number
 from ..errors import KmsError
 from ..kms import KeyProvider
 from ..observe import BUS, EventBus
@@ -27,8 +28,8 @@ def set_min_version(p: KeyProvider, minimum: int, cryptos: Iterable = (), bus: E
     if int(minimum) < 1:
         raise ValueError("the minimum version is 1 or more")
     fn(int(minimum))
-    n = _drop(cryptos, lambda ref: ref.key == p.identity and str(ref.key_version).isdigit()
-              and int(ref.key_version) < int(minimum))
+    n = _drop(cryptos, lambda ref: ref.key == p.identity and number(str(ref.key_version)) is not None
+              and number(str(ref.key_version)) < int(minimum))
     (bus or BUS).emit("min_version", "ok", kms_uri=p.uri, key_version=str(minimum))
     return n
 

@@ -1,30 +1,106 @@
-"""File helpers shared by rewrap, reencrypt and the usage report: walk a tree, read a header,
-replace a file crash-safely."""
+"""File helpers shared by verify, rewrap, reencrypt and the usage report: walk a tree (reporting
+what could not be entered), read a header, replace a file crash-safely."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
+import stat
+from dataclasses import dataclass
+from typing import Iterable, Iterator
 
+from ..errors import HeliosCryptoError
 from ..format import MAGIC, PREFIX_LEN, Header, parse, parse_prefix
+from ..localfile import kind, open_regular
 
 TMP_MARK = ".hfc-tmp-"
 
 
-def iter_files(paths):
-    """Regular files under ``paths`` (files or directories), sorted, symlinks not followed, our own
-    temporary files (``*.hfc-tmp-*``, left by an interrupted run) skipped."""
+@dataclass(frozen=True)
+class Entry:
+    """One thing found under the paths given: a regular file to process (``problem`` and ``note``
+    empty), an entry that could not be checked (``problem``: a failure), or one skipped on purpose
+    (``note``: reported, not a failure)."""
+
+    path: str
+    problem: str = ""
+    note: str = ""
+
+
+def iter_files(paths: Iterable[str]) -> Iterator[Entry]:
+    """Every entry under ``paths`` (files or directories, recursive, sorted by name): regular files,
+    and every entry that is not one or could not be entered (unreadable folder, FIFO, socket, device,
+    symbolic link, loop) as a problem, so nothing is left out silently. A path given that is a
+    symbolic link is followed; links below it are not (their targets may lie outside the tree).
+    Our own temporary files (``*.hfc-tmp-*``, left by an interrupted run) are noted, not processed."""
     for p in paths:
         p = local_path(p)
-        if os.path.isdir(p):
-            for root, dirs, files in os.walk(p):
-                dirs.sort()
-                for name in sorted(files):
-                    full = os.path.join(root, name)
-                    if TMP_MARK not in name and not os.path.islink(full):
-                        yield full
+        try:
+            st = os.stat(p)
+        except OSError as e:
+            yield Entry(p, _missing(p, e))
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            yield from _walk(p, {(st.st_dev, st.st_ino)})
         else:
-            yield p
+            yield _entry(p, st)
+
+
+def _walk(folder: str, seen: set) -> Iterator[Entry]:
+    try:
+        with os.scandir(folder) as it:
+            names = sorted(e.name for e in it)
+    except OSError as e:
+        yield Entry(folder, f"folder not read: {e.strerror or e}")
+        return
+    for name in names:
+        full = os.path.join(folder, name)
+        try:
+            st = os.lstat(full)
+        except FileNotFoundError:
+            yield Entry(full, note="deleted meanwhile")
+            continue
+        except OSError as e:
+            yield Entry(full, f"not read: {e.strerror or e}")
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            if (st.st_dev, st.st_ino) in seen:
+                yield Entry(full, "a folder loop (seen before on this walk)")
+                continue
+            yield from _walk(full, seen | {(st.st_dev, st.st_ino)})
+        elif stat.S_ISLNK(st.st_mode):
+            yield Entry(full, _link(full))
+        elif TMP_MARK in name and stat.S_ISREG(st.st_mode):
+            yield Entry(full, note="temporary file of an interrupted rewrap (safe to delete)")
+        else:
+            yield _entry(full, st)
+
+
+def _entry(path: str, st: os.stat_result) -> Entry:
+    return Entry(path) if stat.S_ISREG(st.st_mode) else Entry(path, f"{kind(st.st_mode)}, not a regular file")
+
+
+def _link(path: str) -> str:
+    try:
+        os.stat(path)
+    except OSError as e:
+        return _missing(path, e)
+    return "a symbolic link inside a tree (not followed: name its target instead)"
+
+
+def _missing(path: str, e: OSError) -> str:
+    if e.errno == errno.ELOOP:
+        return "a symbolic link loop"
+    if e.errno == errno.ENOENT and os.path.islink(path):
+        return "a dangling symbolic link"
+    return (e.strerror or str(e)).lower() if e.errno == errno.ENOENT else f"not read: {e.strerror or e}"
+
+
+def reason(e: BaseException, path: str) -> str:
+    """An error as the tail of a line that already names ``path``."""
+    text = e.strerror if isinstance(e, OSError) and e.strerror and not isinstance(e, HeliosCryptoError) else str(e)
+    return text[len(path) + 2:] if text.startswith(f"{path}: ") else text
 
 
 def local_path(p: str) -> str:
@@ -76,3 +152,9 @@ def replacing(path: str, stat: os.stat_result):
         os.fsync(dfd)
     finally:
         os.close(dfd)
+
+
+def open_file(path: str, *, follow: bool = True):
+    """``path`` opened for reading, buffered: regular files only (localfile.open_regular);
+    ``follow=False`` also refuses a symbolic link (for files that are rewritten in place)."""
+    return os.fdopen(open_regular(path, follow=follow), "rb")

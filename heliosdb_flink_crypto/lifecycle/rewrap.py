@@ -29,7 +29,7 @@ from ..errors import HeliosCryptoError, KeyAccessError
 from ..format import VERSION, VERSION_1, parse
 from ..kms.cache import DekCache
 from ..kms.identity import shown, stored_uri
-from .files import is_encrypted, iter_files, local_path, read_header, replacing
+from .files import is_encrypted, iter_files, open_file, read_header, reason, replacing
 
 COPY_CHUNK = 1 << 20
 
@@ -61,7 +61,7 @@ def rewrap_file(path: str, crypto: CheckpointCrypto, targets: Sequence[str] | No
     ``crypto`` opens the file (its trusted URIs decide which KMS may unwrap) and wraps for the targets.
     """
     t0 = time.perf_counter()
-    with open(path, "rb") as f:
+    with open_file(path, follow=False) as f:
         st = os.fstat(f.fileno())
         if not is_encrypted(f):
             return FileResult(path, "skipped", "not an encrypted file")
@@ -117,7 +117,7 @@ def same_keys(crypto: CheckpointCrypto, h, path: str | None = None) -> list[str]
 def reencrypt_file(path: str, opener: CheckpointCrypto, writers: Callable[[object], CheckpointCrypto]) -> FileResult:
     """Decrypt ``path`` with ``opener`` and encrypt it again with ``writers(header)`` (a new DEK)."""
     t0 = time.perf_counter()
-    with open(path, "rb") as f:
+    with open_file(path, follow=False) as f:
         st = os.fstat(f.fileno())
         if not is_encrypted(f):
             return FileResult(path, "skipped", "not an encrypted file")
@@ -136,23 +136,26 @@ def _names(pairs) -> str:
 
 
 def run(paths: Iterable[str], one: Callable[[str], FileResult], progress=None, bus=None) -> Summary:
-    """Apply ``one`` to every file under ``paths``; a failing file is recorded, never fatal.
+    """Apply ``one`` to every file under ``paths``; a failing file is recorded, never fatal, and so is
+    every entry that could not be checked (files.iter_files).
     ``progress(total)`` makes an object with ``step(path)`` and ``done()`` (cli.progress.Progress)."""
-    paths = list(paths)
-    results = [FileResult(p, "failed", "no such file or directory") for p in paths
-               if not os.path.lexists(local_path(p))]
-    files = list(iter_files(p for p in paths if os.path.lexists(local_path(p))))
+    entries = list(iter_files(paths))
     if progress is not None:
-        progress = progress(len(files))
-    for path in files:
+        progress = progress(sum(1 for e in entries if not (e.problem or e.note)))
+    results = []
+    for e in entries:
+        path = e.path
+        if e.problem or e.note:
+            results.append(FileResult(path, "failed" if e.problem else "skipped", e.problem or e.note))
+            continue
         try:
             res = one(path)
         except FileNotFoundError:
             res = FileResult(path, "skipped", "deleted meanwhile")
-        except (HeliosCryptoError, OSError, ValueError) as e:
-            res = FileResult(path, "failed", str(e))
+        except (HeliosCryptoError, OSError, ValueError) as err:
+            res = FileResult(path, "failed", reason(err, path))
             if bus is not None:
-                bus.emit("rewrap", "error", path=path, error=str(e))
+                bus.emit("rewrap", "error", path=path, error=str(err))
         results.append(res)
         if progress is not None:
             progress.step(path)

@@ -1,0 +1,246 @@
+"""The CLI on hostile trees (issue 11 §4): one line per bad entry, the run goes on, the exit status
+says something failed; never a traceback, a hang, a signal death or a silent skip."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from heliosdb_flink_crypto import CheckpointCrypto
+from heliosdb_flink_crypto.cli import main
+from heliosdb_flink_crypto.config import parse_size
+from heliosdb_flink_crypto.errors import KmsError
+from heliosdb_flink_crypto.format import parse
+from heliosdb_flink_crypto.kms.local import LocalKeyring
+from heliosdb_flink_crypto.testing.corpus import ESCAPES, reheader, slots
+from heliosdb_flink_crypto.testing.hostile import bad_keyrings, make_socket, permissions_enforced
+
+
+def seal(path, keyring_uri, data=b"state " * 20, *extra):
+    src = path.parent / ".src"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    src.write_bytes(data)
+    assert main(["encrypt", "--kms", keyring_uri, "--segment-size", "16", *extra, str(src), str(path)]) == 0
+    src.unlink()
+    return path.read_bytes()
+
+
+def lines(text, start):
+    return [line for line in text.splitlines() if line.startswith(start)]
+
+
+def test_a_header_only_file_is_one_failure_and_the_tree_is_still_checked(tmp_path, keyring_uri, capsys):
+    """It ended verify with 'BufferError: cannot close exported pointers exist' (an mmap closed while
+    a view of it lived) and the files after it were never checked."""
+    raw = seal(tmp_path / "t" / "a-header-only", keyring_uri)
+    (tmp_path / "t" / "a-header-only").write_bytes(raw[:parse(raw).length])
+    seal(tmp_path / "t" / "b-good", keyring_uri)
+    capsys.readouterr()
+    assert main(["verify", "-q", str(tmp_path / "t")]) == 1
+    out = capsys.readouterr().out
+    assert lines(out, "FAILED ") == [f"FAILED {tmp_path}/t/a-header-only: not a valid encrypted file: "
+                                     "truncated: no final segment"]
+    assert "verified 1 of 2 files; 1 failed" in out
+
+
+def test_a_file_that_shrinks_while_read_fails_authentication_not_the_process(tmp_path, keyring_uri):
+    """A memory map of a file cut meanwhile kills the process with SIGBUS; positional reads see a
+    short file and fail authentication, naming it."""
+    victim = tmp_path / "t" / "shrinks"
+    seal(victim, keyring_uri, os.urandom(64 * 1024), "--segment-size", "4kb")
+    seal(tmp_path / "t" / "steady", keyring_uri)
+    script = textwrap.dedent(f"""
+        import sys
+        from heliosdb_flink_crypto.testing.hostile import shrink_on_unwrap
+        shrink_on_unwrap({str(victim)!r}, 1000)
+        from heliosdb_flink_crypto.cli import main
+        sys.exit(main(["verify", "-q", {str(tmp_path / "t")!r}]))
+    """)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)  # not -7 (SIGBUS)
+    assert lines(r.stdout, "FAILED ") == [f"FAILED {victim}: authentication failed (tampered, truncated "
+                                          "or wrong key)"]
+    assert "verified 1 of 2 files; 1 failed" in r.stdout and os.path.getsize(victim) == 1000
+
+
+@pytest.mark.timeout(120)  # a FIFO opened for reading waits for a writer forever
+def test_fifo_socket_device_and_folder_never_hang_and_are_named(tmp_path, keyring_uri, capsys):
+    t = tmp_path / "t"
+    seal(t / "good", keyring_uri)
+    os.mkfifo(t / "fifo")
+    make_socket(str(t / "socket"))
+    os.mknod(t / "null", 0o600 | 0o020000, os.makedev(1, 3))
+    capsys.readouterr()
+    assert main(["verify", "-q", str(t)]) == 1
+    out = capsys.readouterr().out
+    assert lines(out, "FAILED ") == [f"FAILED {t}/fifo: a FIFO, not a regular file",
+                                     f"FAILED {t}/null: a character device, not a regular file",
+                                     f"FAILED {t}/socket: a socket, not a regular file"]
+    for name, what in (("fifo", "a FIFO"), ("socket", "a socket"), ("null", "a character device"), ("", "a directory")):
+        for argv in (["inspect", str(t / name)], ["decrypt", str(t / name), str(tmp_path / "out")],
+                     ["verify", "-q", str(t / name)] if name else ["inspect", str(t)]):
+            assert main(argv) in (1, 2), argv
+            out, err = capsys.readouterr()
+            assert f"{what}, not a regular file" in out + err, argv
+    assert not (tmp_path / "out").exists() and sorted(os.listdir(tmp_path)) == ["keyring.json", "t"]
+    for argv in (["keys", "usage", str(t)], ["rewrap", "-q", str(t)], ["reencrypt", "-q", str(t)],
+                 ["keys", "min-version", keyring_uri, "2", "--check", str(t)],
+                 ["keys", "destroy", keyring_uri, "--check", str(t), "--yes"]):
+        assert main(argv) == 1, argv
+        out = capsys.readouterr().out
+        for name, what in (("fifo", "a FIFO"), ("socket", "a socket"), ("null", "a character device")):
+            assert len([x for x in out.splitlines() if f"{t}/{name}: " in x and what in x]) == 1, (argv, out)
+    assert LocalKeyring(keyring_uri).min_decrypt_version == 1
+    assert LocalKeyring(keyring_uri).versions()["1"]["state"] == "enabled"
+
+
+def test_what_a_walk_cannot_enter_is_a_failure_and_check_refuses(tmp_path, keyring_uri, capsys):
+    """An unreadable sub-folder was skipped silently: min-version --check passed, and the file in it,
+    which needs version 1, could never be restored again."""
+    t = tmp_path / "t"
+    seal(t / "chk-1" / "_metadata", keyring_uri)
+    seal(t / "locked" / "state", keyring_uri)
+    os.symlink("loop-b", t / "loop-a")
+    os.symlink("loop-a", t / "loop-b")
+    os.symlink("gone", t / "dangling")
+    LocalKeyring(keyring_uri).rotate()
+    assert main(["rewrap", "-q", str(t / "chk-1")]) == 0
+    os.chmod(t / "locked", 0)
+    capsys.readouterr()
+    try:
+        with permissions_enforced() as enforced:
+            if not enforced:
+                pytest.skip("cannot make file permissions apply to this process")
+            assert main(["keys", "min-version", keyring_uri, "2", "--check", str(t)]) == 1
+            out = capsys.readouterr().out
+            assert lines(out, "NOT CHECKED ") == [f"NOT CHECKED {t}/dangling: a dangling symbolic link",
+                                                  f"NOT CHECKED {t}/locked: folder not read: Permission denied",
+                                                  f"NOT CHECKED {t}/loop-a: a symbolic link loop",
+                                                  f"NOT CHECKED {t}/loop-b: a symbolic link loop"]
+            assert LocalKeyring(keyring_uri).min_decrypt_version == 1  # refused
+            assert main(["keys", "destroy", keyring_uri, "--version", "1", "--check", str(t), "--yes"]) == 1
+            assert "refusing to destroy version 1" in capsys.readouterr().out
+            assert LocalKeyring(keyring_uri).versions()["1"]["state"] == "enabled"
+            for argv in (["verify", "-q", str(t)], ["keys", "usage", str(t)], ["rewrap", "-q", str(t)]):
+                assert main(argv) == 1, argv
+                out = capsys.readouterr().out
+                assert f"{t}/locked: folder not read: Permission denied" in out, argv
+                assert f"{t}/loop-a: a symbolic link loop" in out and f"{t}/dangling: a dangling" in out
+    finally:
+        os.chmod(t / "locked", 0o700)
+
+
+def test_untrusted_strings_are_escaped_before_the_terminal(tmp_path, keyring_uri, capsys):
+    seal(tmp_path / "t" / "tenant", keyring_uri, b"x", "--tenant", ESCAPES)
+    raw = seal(tmp_path / "t" / f"name{ESCAPES}", keyring_uri)
+    (tmp_path / "t" / "forged").write_bytes(reheader(raw, lambda h: slots(h, kms_uri=f"local:///{ESCAPES}")))
+    bad_name = os.fsencode(tmp_path / "t") + b"/not-utf8-\xff"
+    with open(bad_name, "wb") as f:
+        f.write(b"junk")
+    shown = "\\x1b]0;owned\\x07\\x1b[2J\\x0d\\u202e"
+    capsys.readouterr()
+    runs = [(["inspect", str(tmp_path / "t" / "tenant")], 0, f"tenant             {shown}"),
+            (["verify", "-q", "--kms", keyring_uri, str(tmp_path / "t")], 1, f"FAILED {tmp_path}/t/forged: key "
+             f"unavailable: no key provider could unwrap the data key: local:///{shown} is not a configured KMS"),
+            (["keys", "usage", str(tmp_path / "t")], 0, f"local:///{shown}"),
+            (["inspect", str(tmp_path / "t" / f"name{ESCAPES}")], 0, f"path               {tmp_path}/t/name{shown}"),
+            (["verify", "-q", str(tmp_path / "t" / "not-utf8-\udcff")], 1,
+             f"FAILED {tmp_path}/t/not-utf8-\\xff: not a valid encrypted file")]
+    for argv, rc, want in runs:
+        assert main(argv) == rc, argv
+        out, err = capsys.readouterr()
+        assert want in out.splitlines() or any(x.startswith(want) for x in out.splitlines()), (argv, out)
+        for ch in "\x1b\x07\r\u202e\udcff":
+            assert ch not in out + err, (argv, ch)
+
+
+def test_decrypt_removes_its_temporary_plaintext_on_every_failure(tmp_path, keyring_uri, capsys):
+    seal(tmp_path / "in" / "e", keyring_uri)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "taken").mkdir()  # a folder where the plaintext should go: the rename fails
+    assert main(["decrypt", str(tmp_path / "in" / "e"), str(tmp_path / "out" / "taken")]) == 2
+    assert "Is a directory" in capsys.readouterr().err
+    assert os.listdir(tmp_path / "out") == ["taken"] and not os.listdir(tmp_path / "out" / "taken")
+
+
+def test_the_keyring_is_rewritten_through_mkstemp_and_never_through_a_link(tmp_path, keyring_uri):
+    path = keyring_uri[len("local://"):]
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    os.symlink(victim, f"{path}.tmp{os.getpid()}")  # the name the rewrite used to write to
+    os.symlink(victim, path + ".lock")
+    with pytest.raises(OSError):  # the lock file is a link: refused
+        LocalKeyring(keyring_uri).rotate()
+    os.unlink(path + ".lock")
+    LocalKeyring(keyring_uri).rotate()
+    assert victim.read_text() == "precious" and not os.path.islink(path)
+    assert LocalKeyring(keyring_uri).current_key_version() == "2"
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    assert [n for n in os.listdir(tmp_path) if ".tmp" in n] == [f"keyring.json.tmp{os.getpid()}"]
+    os.symlink(path, tmp_path / "linked.json")
+    with pytest.raises(KmsError, match="keyring path is a symbolic link; refused"):
+        LocalKeyring(f"local://{tmp_path}/linked.json")
+    os.mkfifo(tmp_path / "fifo.json")
+    with pytest.raises(KmsError, match="keyring path is a FIFO; refused"):
+        LocalKeyring(f"local://{tmp_path}/fifo.json")
+
+
+def test_a_keyring_of_the_wrong_shape_is_one_clear_error_per_file(tmp_path, keyring_uri, capsys):
+    seal(tmp_path / "t" / "a", keyring_uri)
+    seal(tmp_path / "t" / "b", keyring_uri)
+    path = keyring_uri[len("local://"):]
+    good = open(path, "rb").read()
+    capsys.readouterr()
+    for ring in bad_keyrings(str(tmp_path / "rings")):
+        with pytest.raises(KmsError, match="not a keyring file of format 1: "):
+            LocalKeyring(f"local://{ring['path']}")
+        os.replace(ring["path"], path)  # the keyring the files name, now of the wrong shape
+        for argv in (["verify", "-q", "--kms", keyring_uri, str(tmp_path / "t")],
+                     ["rewrap", "-q", "--from", keyring_uri, str(tmp_path / "t")]):
+            assert main(argv) == 1, (ring, argv)
+            out = capsys.readouterr().out
+            assert len(lines(out, "FAILED ")) == 2 and out.count("not a keyring file of format 1: ") == 2, out
+        assert main(["keys", "min-version", keyring_uri, "2"]) == 2, ring
+        assert "not a keyring file of format 1: " in capsys.readouterr().err
+    with open(path, "wb") as f:
+        f.write(good)
+    assert main(["verify", "-q", "--kms", keyring_uri, str(tmp_path / "t")]) == 0
+
+
+def test_version_numbers_are_ascii_digits_only(tmp_path, keyring_uri, capsys):
+    """int() and str.isdigit() take other scripts' digits: int('\u0661\u0662') == 12."""
+    raw = seal(tmp_path / "t" / "a", keyring_uri)
+    (tmp_path / "t" / "a").write_bytes(reheader(raw, lambda h: slots(h, key_version="\u0661")))
+    capsys.readouterr()
+    assert main(["keys", "min-version", keyring_uri, "2", "--check", str(tmp_path / "t")]) == 1
+    out = capsys.readouterr().out  # not counted as version 1: it is no version at all
+    assert lines(out, "NOT CHECKED ") == [f"NOT CHECKED {tmp_path}/t/a: key version '\u0661' is not a number"]
+    with pytest.raises(SystemExit):
+        main(["keys", "min-version", keyring_uri, "\u0662"])
+    assert "is not a whole number in ASCII digits" in capsys.readouterr().err
+    assert LocalKeyring(keyring_uri).min_decrypt_version == 1
+    with pytest.raises(ValueError):
+        parse_size("\u0666\u0664kb")
+    ring = json.loads(open(keyring_uri[len("local://"):]).read())
+    ring["versions"]["\u0662"] = ring["versions"]["1"]
+    with open(keyring_uri[len("local://"):], "w") as f:
+        json.dump(ring, f)
+    with pytest.raises(KmsError, match="version name '\u0662' is not a number"):
+        LocalKeyring(keyring_uri)
+
+
+def test_positional_reader_refuses_what_is_not_a_regular_file(tmp_path, keyring_uri):
+    crypto = CheckpointCrypto([keyring_uri])
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.bind(str(tmp_path / "s"))
+        with pytest.raises(OSError, match="a socket, not a regular file"):
+            crypto.open_path(str(tmp_path / "s"))
+    finally:
+        s.close()
+    os.symlink("loop", tmp_path / "loop")
+    with pytest.raises(OSError, match="a symbolic link loop, not a regular file"):
+        crypto.open_path(str(tmp_path / "loop"))
