@@ -1,13 +1,16 @@
 """An adversarial corpus: hostile files and trees, each with the verdict a reader must give it.
 
 ``build(root, kms_uri)`` writes ``root/tree/...`` and ``root/manifest.json``; keys come from the
-caller's keyring (made at test time). Every encrypted file is sealed by the CLI's own ``encrypt``
-under its final name (the public writer, so each file carries whatever binding the format gives a
-file's name), then cut, extended or flipped in place. Verdicts (``expect``):
+caller's keyring (made at test time). Every encrypted file is sealed by the public writer over the
+file opened at its final path (so it carries whatever binding the format gives a file's name), then
+cut, extended or flipped in place. Verdicts (``expect``):
 
 * ``valid``: authenticates; decrypts to ``plaintext`` (hex).
 * ``reject``: a reader or ``verify`` refuses it, naming it, and goes on with the rest.
 * ``skipped``: named, not processed, not a failure (a leftover temporary file of ours).
+
+``end_only`` marks files cut to the header and one segment's overhead: only a check that the final
+segment authenticates before EOF (rule F-18) rejects them when read as a stream.
 
 ``java`` marks regular files whose bytes are the whole case (the shim's stream runs those).
 Classes: see :data:`CLASSES`; the special entries (FIFO, socket, device, links, unreadable) come
@@ -15,13 +18,13 @@ from :mod:`.hostile`.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
 from dataclasses import asdict, dataclass, replace
 
-from ..format import parse, serialize_unsigned
+from ..crypto import CheckpointCrypto
+from ..format import SUITE_IDS, parse, serialize_unsigned
 from . import hostile
 
 SUITES = {"gcm": "aes-256-gcm", "cbc": "aes-256-cbc-hmac-sha256"}
@@ -39,6 +42,7 @@ class Item:
     expect: str
     java: bool = True
     plaintext: str = ""  # hex, for valid files
+    end_only: bool = False  # cut right after the final segment's tag of an empty final segment (F-18)
 
 
 class Corpus:
@@ -46,21 +50,23 @@ class Corpus:
         self.root, self.kms_uri = os.path.abspath(root), kms_uri
         self.rng = random.Random(seed)
         self.items: list[Item] = []
+        self._writers: dict = {}
 
     # -- sealing and mutating ----------------------------------------------------------
-    def seal(self, rel: str, plain: bytes, suite: str = "gcm", tenant: str = "") -> bytes:
-        """Encrypt ``plain`` to ``tree/rel`` with the CLI (bound to that name); the file's bytes."""
-        from ..cli import main
+    def seal(self, rel: str, plain: bytes, suite: str = "gcm", tenant: str = "", fresh: bool = False) -> bytes:
+        """Encrypt ``plain`` to ``tree/rel`` through the public writer over a file opened by its final
+        path (bound to that name where the format binds names); returns the file's bytes. ``fresh``:
+        under a data key of its own (others share one per suite and tenant)."""
         path = self.path(rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        src = os.path.join(self.root, ".plain")
-        with open(src, "wb") as f:
-            f.write(plain)
-        rc = main(["encrypt", "--kms", self.kms_uri, "--algorithm", SUITES[suite], "--segment-size",
-                   str(SEGMENT), "--tenant", tenant, src, path])
-        os.unlink(src)
-        if rc:
-            raise RuntimeError(f"encrypt {rel} failed ({rc})")
+        key = (suite, tenant)
+        if fresh or key not in self._writers:
+            self._writers[key] = CheckpointCrypto([self.kms_uri], suite=SUITE_IDS[SUITES[suite]],
+                                                  segment_size=SEGMENT, tenant=tenant)
+        with open(path, "wb") as f, self._writers[key].writer(f) as w:
+            w.write(plain)
+        if fresh:
+            del self._writers[key]
         with open(path, "rb") as f:
             return f.read()
 
@@ -101,6 +107,7 @@ class Corpus:
             self.add(f"valid/{s}-{SMALL}-again", "valid", "valid", plaintext=small.hex())
             for cut in range(full):
                 self.mutant(f"truncated/{s}-{cut:04d}", "truncated", s, small, lambda b, c=cut: b[:c])
+                self.items[-1].end_only = cut == hlen + overhead(s)
             for pos in range(full):
                 bit = 1 << self.rng.randrange(8)
                 self.mutant(f"flipped/{s}-{pos:04d}", "flipped", s, small, lambda b, p=pos, x=bit: flip(b, p, x))
@@ -195,5 +202,3 @@ def reheader(raw: bytes, change) -> bytes:
     return serialize_unsigned(new) + h.commitment + h.mac + raw[h.length:]
 
 
-def digest(hex_plain: str) -> str:
-    return hashlib.sha256(bytes.fromhex(hex_plain)).hexdigest()
