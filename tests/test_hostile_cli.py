@@ -1,6 +1,7 @@
 """The CLI on hostile trees (issue 11 §4): one line per bad entry, the run goes on, the exit status
 says something failed; never a traceback, a hang, a signal death or a silent skip."""
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -11,12 +12,16 @@ import pytest
 
 from heliosdb_flink_crypto import CheckpointCrypto
 from heliosdb_flink_crypto.cli import main
+from heliosdb_flink_crypto.cli.term import CleanFormatter, clean
 from heliosdb_flink_crypto.config import parse_size
 from heliosdb_flink_crypto.errors import KmsError
 from heliosdb_flink_crypto.format import parse
+from heliosdb_flink_crypto.kms import local as local_kms
 from heliosdb_flink_crypto.kms.local import LocalKeyring
+from heliosdb_flink_crypto.lifecycle import files
+from heliosdb_flink_crypto.localfile import PositionalFile
 from heliosdb_flink_crypto.testing.corpus import ESCAPES, reheader, slots
-from heliosdb_flink_crypto.testing.hostile import bad_keyrings, make_socket, permissions_enforced
+from heliosdb_flink_crypto.testing.hostile import bad_keyrings, make_device, make_socket, permissions_enforced
 
 
 def seal(path, keyring_uri, data=b"state " * 20, *extra):
@@ -72,12 +77,14 @@ def test_fifo_socket_device_and_folder_never_hang_and_are_named(tmp_path, keyrin
     seal(t / "good", keyring_uri)
     os.mkfifo(t / "fifo")
     make_socket(str(t / "socket"))
-    os.mknod(t / "null", 0o600 | 0o020000, os.makedev(1, 3))
+    node = make_device(str(t / "null"))  # else a link to /dev/null: a link inside a tree is not followed
     capsys.readouterr()
     assert main(["verify", "-q", str(t)]) == 1
     out = capsys.readouterr().out
+    in_tree = "a character device, not a regular file" if node else "a symbolic link inside a tree"
     assert lines(out, "FAILED ") == [f"FAILED {t}/fifo: a FIFO, not a regular file",
-                                     f"FAILED {t}/null: a character device, not a regular file",
+                                     f"FAILED {t}/null: {in_tree}" + ("" if node else " (not followed: name "
+                                                                      "its target instead)"),
                                      f"FAILED {t}/socket: a socket, not a regular file"]
     for name, what in (("fifo", "a FIFO"), ("socket", "a socket"), ("null", "a character device"), ("", "a directory")):
         for argv in (["inspect", str(t / name)], ["decrypt", str(t / name), str(tmp_path / "out")],
@@ -91,7 +98,7 @@ def test_fifo_socket_device_and_folder_never_hang_and_are_named(tmp_path, keyrin
                  ["keys", "destroy", keyring_uri, "--check", str(t), "--yes"]):
         assert main(argv) == 1, argv
         out = capsys.readouterr().out
-        for name, what in (("fifo", "a FIFO"), ("socket", "a socket"), ("null", "a character device")):
+        for name, what in (("fifo", "a FIFO"), ("socket", "a socket"), ("null", in_tree)):
             assert len([x for x in out.splitlines() if f"{t}/{name}: " in x and what in x]) == 1, (argv, out)
     assert LocalKeyring(keyring_uri).min_decrypt_version == 1
     assert LocalKeyring(keyring_uri).versions()["1"]["state"] == "enabled"
@@ -244,3 +251,79 @@ def test_positional_reader_refuses_what_is_not_a_regular_file(tmp_path, keyring_
     os.symlink("loop", tmp_path / "loop")
     with pytest.raises(OSError, match="a symbolic link loop, not a regular file"):
         crypto.open_path(str(tmp_path / "loop"))
+
+
+def test_positional_file_reads_by_position_and_keeps_its_opening_size(tmp_path):
+    p = tmp_path / "f"
+    p.write_bytes(b"0123456789")
+    with PositionalFile.open(str(p)) as f:
+        assert f.readable() and f.seekable() and f.fileno() >= 0
+        assert f.seek(3) == 3 and f.read(2) == b"34" and f.tell() == 5
+        assert f.seek(-1, os.SEEK_CUR) == 4 and f.seek(-2, os.SEEK_END) == 8 and f.read() == b"89"
+        os.truncate(p, 4)  # shrinks: short reads, no signal
+        assert f.seek(2) == 2 and f.read(100) == b"23" and f.seek(0, os.SEEK_END) == 10
+        with pytest.raises(ValueError, match="negative seek position"):
+            f.seek(-11, os.SEEK_END)
+    with pytest.raises(OSError, match="a symbolic link, not a regular file"):
+        os.symlink(p, tmp_path / "link")
+        PositionalFile.open(str(tmp_path / "link"), follow=False)
+
+
+def test_the_walk_names_entries_that_vanish_or_cannot_be_read(tmp_path, monkeypatch):
+    for name in ("a", "b", "c"):
+        (tmp_path / name).write_bytes(b"x")
+    real = os.lstat
+
+    def lstat(path, *a, **kw):
+        if path.endswith("/a"):
+            raise FileNotFoundError(2, "No such file or directory")
+        if path.endswith("/b"):
+            raise PermissionError(13, "Permission denied")
+        return real(path, *a, **kw)
+    monkeypatch.setattr(files.os, "lstat", lstat)
+    assert list(files.iter_files([str(tmp_path)])) == [
+        files.Entry(f"{tmp_path}/a", note="deleted meanwhile"),
+        files.Entry(f"{tmp_path}/b", "not read: Permission denied"), files.Entry(f"{tmp_path}/c")]
+    monkeypatch.undo()
+    (tmp_path / "d").mkdir()  # a folder met again (a bind mount of an ancestor): not walked twice
+    st = os.stat(tmp_path / "d")
+    assert list(files._walk(str(tmp_path), {(st.st_dev, st.st_ino)}))[3] == \
+        files.Entry(f"{tmp_path}/d", "a folder loop (seen before on this walk)")
+
+
+def test_a_bug_is_one_line_never_a_traceback(tmp_path, keyring_uri, capsys, monkeypatch):
+    seal(tmp_path / "t" / "a", keyring_uri)
+    seal(tmp_path / "t" / "b", keyring_uri)
+
+    def broken(self, path, **kw):
+        if path.endswith("/a"):
+            raise TypeError("a bug")
+        return real(self, path, **kw)
+    real = CheckpointCrypto.open_path
+    monkeypatch.setattr(CheckpointCrypto, "open_path", broken)
+    capsys.readouterr()
+    assert main(["verify", "-q", str(tmp_path / "t")]) == 1
+    out = capsys.readouterr().out
+    assert f"FAILED {tmp_path}/t/a: unexpected error (TypeError: a bug); this is a bug" in out
+    assert "verified 1 of 2 files; 1 failed" in out
+    assert main(["decrypt", str(tmp_path / "t" / "a"), str(tmp_path / "out")]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unexpected error (TypeError: a bug)" in err and "Traceback" not in err
+
+
+def test_a_failed_keyring_write_leaves_no_temporary_file(tmp_path, keyring_uri, monkeypatch):
+    def fail(*a):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(local_kms.os, "replace", fail)
+    with pytest.raises(OSError, match="No space left"):
+        LocalKeyring(keyring_uri).rotate()
+    monkeypatch.undo()
+    assert sorted(os.listdir(tmp_path)) == ["keyring.json", "keyring.json.lock"]
+    assert LocalKeyring(keyring_uri).current_key_version() == "1"
+
+
+def test_log_lines_are_cleaned_too():
+    record = logging.LogRecord("heliosdb_flink_crypto.x", logging.WARNING, __file__, 1, "opened %s",
+                               (f"/ckpt/{ESCAPES}",), None)
+    assert CleanFormatter("%(message)s").format(record) == "opened /ckpt/\\x1b]0;owned\\x07\\x1b[2J\\x0d\\u202e"
+    assert clean("\U000e0001 \udcff ok") == "\\U000e0001 \\xff ok"
