@@ -48,44 +48,17 @@ def open_regular(path: str, *, follow: bool = True) -> int:
     return fd
 
 
-class PositionalFile(io.RawIOBase):
-    """A seekable read-only file over a descriptor; every read is a ``pread`` at the current position.
-    Its length is the file's size when opened (``seek(0, SEEK_END)``)."""
-
-    def __init__(self, fd: int, name: str = ""):
-        super().__init__()
-        self._fd, self.name, self._pos = fd, name, 0
-        self.size = os.fstat(fd).st_size
+class PositionalFile(io.FileIO):
+    """A read-only :class:`io.FileIO` over a regular file whose reads are positional (``pread`` at the
+    current position): a file cut meanwhile gives short reads, never a signal."""
 
     @classmethod
     def open(cls, path: str, *, follow: bool = True) -> "PositionalFile":
-        return cls(open_regular(path, follow=follow), path)
-
-    def fileno(self) -> int:
-        return self._fd
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self.size}[whence]
-        if base + offset < 0:
-            raise ValueError(f"negative seek position {base + offset}")
-        self._pos = base + offset
-        return self._pos
+        f = cls(open_regular(path, follow=follow), "rb", closefd=True)
+        f.name = path
+        return f
 
     def readinto(self, b) -> int:
-        n = os.preadv(self._fd, [b], self._pos)
-        self._pos += n
+        n = os.preadv(self.fileno(), [b], self.tell())
+        self.seek(n, os.SEEK_CUR)
         return n
-
-    def close(self) -> None:
-        if not self.closed:
-            os.close(self._fd)
-        super().close()
