@@ -19,9 +19,10 @@ from .errors import (AuthenticationError, FormatError, HeliosCryptoError, KeyAcc
 from .format import PREFIX_LEN, SUITE_AES_GCM, Header, KeySlot, parse, parse_prefix
 from .kms import KeyProvider, open_provider
 from .kms.cache import CachePolicy, DekCache, DekRef
-from .kms.identity import TrustedSet, shown, stored_uri, untrusted_message
+from .kms.identity import TrustedSet, stored_uri, untrusted_message
 from .localfile import PositionalFile
 from .observe import BUS, EventBus
+from .text import shown
 
 DEFAULT_SEGMENT_SIZE = 256 * 1024
 

@@ -14,7 +14,7 @@ import pytest
 
 from heliosdb_flink_crypto import cli
 from heliosdb_flink_crypto.cli import main
-from heliosdb_flink_crypto.cli.term import clean
+from heliosdb_flink_crypto.text import shown
 from heliosdb_flink_crypto.kms.local import LocalKeyring
 from heliosdb_flink_crypto.testing.corpus import CLASSES, build
 from heliosdb_flink_crypto.testing.hostile import permissions_enforced
@@ -43,7 +43,7 @@ def corpus(tmp_path_factory):
 
 def named(out: str, path: str, start: str) -> int:
     """How many lines of ``out`` start with ``start`` + the (escaped) path + ': '."""
-    head = f"{start}{clean(path)}: "
+    head = f"{start}{shown(path)}: "
     return sum(1 for line in out.splitlines() if line.startswith(head))
 
 
@@ -88,17 +88,17 @@ def test_verify_rejects_every_hostile_entry_and_accepts_every_valid_one(corpus):
     assert f"verified {len(valid)} of {total} files; {len(reject)} failed" in r.stdout, r.stdout[-500:]
 
 
-def decrypt_and_inspect(items, out_dir, capsys) -> list:
+def decrypt_and_inspect(items, kms, out_dir, capsys) -> list:
     """Run decrypt and inspect on each item; the items that did not get their verdict."""
     wrong = []
     target = out_dir / "plain"
     for i in items:
-        rc = main(["decrypt", i["abs"], str(target)])
+        rc = main(["decrypt", "--kms", kms, i["abs"], str(target)])
         out, err = capsys.readouterr()
         if i["expect"] == "valid" or i["path"] == "special/link-to-valid":  # a link named is followed
             ok = rc == 0 and (not i["plaintext"] or target.read_bytes() == bytes.fromhex(i["plaintext"]))
         else:
-            ok = rc == 2 and err.count("\n") == 1 and clean(i["abs"]) in err and not target.exists()
+            ok = rc == 2 and err.count("\n") == 1 and shown(i["abs"]) in err and not target.exists()
         ok = ok and not set(RAW) & set(out + err) and os.listdir(out_dir) in ([], ["plain"])
         if target.exists():
             target.unlink()
@@ -116,7 +116,7 @@ def test_inspect_and_decrypt_on_every_entry(corpus, tmp_path, capsys):
     one line naming it; no temporary plaintext is ever left."""
     with permissions_enforced():
         wrong = decrypt_and_inspect([i for i in corpus["items"] if i["cls"] not in ("leftover", "shrinks")
-                                     and not i["end_only"]], tmp_path, capsys)
+                                     and not i["end_only"]], corpus["kms_uri"], tmp_path, capsys)
     assert not wrong, wrong[:10]
 
 
@@ -128,7 +128,7 @@ def test_a_file_cut_to_its_last_tag_fails_decrypt_and_reencrypt(corpus, tmp_path
     cut = [i for i in corpus["items"] if i["end_only"]]
     assert len(cut) == 2
     (tmp_path / "out").mkdir()
-    wrong = decrypt_and_inspect(cut, tmp_path / "out", capsys)
+    wrong = decrypt_and_inspect(cut, corpus["kms_uri"], tmp_path / "out", capsys)
     for i in cut:
         shutil.copy(i["abs"], tmp_path / os.path.basename(i["path"]))
     assert main(["reencrypt", "-q", "--from", corpus["kms_uri"], str(tmp_path)]) == 1
@@ -143,7 +143,7 @@ def test_lifecycle_commands_name_every_entry_they_cannot_check(corpus, capsys):
     with permissions_enforced() as enforced:
         if enforced:
             problems += [i for i in items if i["cls"] == "unreadable-file"]
-        for argv, start in ((["keys", "usage", tree], "FAILED "),
+        for argv, start in ((["keys", "usage", "--kms", uri, tree], "FAILED "),
                             (["keys", "min-version", uri, "2", "--check", tree], "NOT CHECKED "),
                             (["keys", "destroy", uri, "--check", tree, "--yes"], "NOT CHECKED ")):
             assert main(argv) == 1, argv

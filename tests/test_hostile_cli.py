@@ -12,7 +12,7 @@ import pytest
 
 from heliosdb_flink_crypto import CheckpointCrypto
 from heliosdb_flink_crypto.cli import main
-from heliosdb_flink_crypto.cli.term import CleanFormatter, clean
+from heliosdb_flink_crypto.cli.term import CleanFormatter
 from heliosdb_flink_crypto.config import parse_size
 from heliosdb_flink_crypto.errors import KmsError
 from heliosdb_flink_crypto.format import parse
@@ -20,6 +20,7 @@ from heliosdb_flink_crypto.kms import local as local_kms
 from heliosdb_flink_crypto.kms.local import LocalKeyring
 from heliosdb_flink_crypto.lifecycle import files
 from heliosdb_flink_crypto.localfile import PositionalFile
+from heliosdb_flink_crypto.text import shown
 from heliosdb_flink_crypto.testing.corpus import ESCAPES, reheader, slots
 from heliosdb_flink_crypto.testing.hostile import bad_keyrings, make_device, make_socket, permissions_enforced
 
@@ -44,7 +45,7 @@ def test_a_header_only_file_is_one_failure_and_the_tree_is_still_checked(tmp_pat
     (tmp_path / "t" / "a-header-only").write_bytes(raw[:parse(raw).length])
     seal(tmp_path / "t" / "b-good", keyring_uri)
     capsys.readouterr()
-    assert main(["verify", "-q", str(tmp_path / "t")]) == 1
+    assert main(["verify", "-q", "--kms", keyring_uri, str(tmp_path / "t")]) == 1
     out = capsys.readouterr().out
     assert lines(out, "FAILED ") == [f"FAILED {tmp_path}/t/a-header-only: not a valid encrypted file: "
                                      "truncated: no final segment"]
@@ -62,7 +63,7 @@ def test_a_file_that_shrinks_while_read_fails_authentication_not_the_process(tmp
         from heliosdb_flink_crypto.testing.hostile import shrink_on_unwrap
         shrink_on_unwrap({str(victim)!r}, 1000)
         from heliosdb_flink_crypto.cli import main
-        sys.exit(main(["verify", "-q", {str(tmp_path / "t")!r}]))
+        sys.exit(main(["verify", "-q", "--kms", {keyring_uri!r}, {str(tmp_path / "t")!r}]))
     """)
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)  # not -7 (SIGBUS)
@@ -79,7 +80,7 @@ def test_fifo_socket_device_and_folder_never_hang_and_are_named(tmp_path, keyrin
     make_socket(str(t / "socket"))
     node = make_device(str(t / "null"))  # else a link to /dev/null: a link inside a tree is not followed
     capsys.readouterr()
-    assert main(["verify", "-q", str(t)]) == 1
+    assert main(["verify", "-q", "--kms", keyring_uri, str(t)]) == 1
     out = capsys.readouterr().out
     in_tree = "a character device, not a regular file" if node else "a symbolic link inside a tree"
     assert lines(out, "FAILED ") == [f"FAILED {t}/fifo: a FIFO, not a regular file",
@@ -87,13 +88,14 @@ def test_fifo_socket_device_and_folder_never_hang_and_are_named(tmp_path, keyrin
                                                                       "its target instead)"),
                                      f"FAILED {t}/socket: a socket, not a regular file"]
     for name, what in (("fifo", "a FIFO"), ("socket", "a socket"), ("null", "a character device"), ("", "a directory")):
-        for argv in (["inspect", str(t / name)], ["decrypt", str(t / name), str(tmp_path / "out")],
-                     ["verify", "-q", str(t / name)] if name else ["inspect", str(t)]):
+        for argv in (["inspect", str(t / name)], ["decrypt", "--kms", keyring_uri, str(t / name), str(tmp_path / "out")],
+                     ["verify", "-q", "--kms", keyring_uri, str(t / name)] if name else ["inspect", str(t)]):
             assert main(argv) in (1, 2), argv
             out, err = capsys.readouterr()
             assert f"{what}, not a regular file" in out + err, argv
     assert not (tmp_path / "out").exists() and sorted(os.listdir(tmp_path)) == ["keyring.json", "t"]
-    for argv in (["keys", "usage", str(t)], ["rewrap", "-q", str(t)], ["reencrypt", "-q", str(t)],
+    for argv in (["keys", "usage", "--kms", keyring_uri, str(t)], ["rewrap", "-q", "--kms", keyring_uri, str(t)],
+                 ["reencrypt", "-q", "--kms", keyring_uri, str(t)],
                  ["keys", "min-version", keyring_uri, "2", "--check", str(t)],
                  ["keys", "destroy", keyring_uri, "--check", str(t), "--yes"]):
         assert main(argv) == 1, argv
@@ -114,7 +116,7 @@ def test_what_a_walk_cannot_enter_is_a_failure_and_check_refuses(tmp_path, keyri
     os.symlink("loop-a", t / "loop-b")
     os.symlink("gone", t / "dangling")
     LocalKeyring(keyring_uri).rotate()
-    assert main(["rewrap", "-q", str(t / "chk-1")]) == 0
+    assert main(["rewrap", "-q", "--kms", keyring_uri, str(t / "chk-1")]) == 0
     os.chmod(t / "locked", 0)
     capsys.readouterr()
     try:
@@ -131,7 +133,8 @@ def test_what_a_walk_cannot_enter_is_a_failure_and_check_refuses(tmp_path, keyri
             assert main(["keys", "destroy", keyring_uri, "--version", "1", "--check", str(t), "--yes"]) == 1
             assert "refusing to destroy version 1" in capsys.readouterr().out
             assert LocalKeyring(keyring_uri).versions()["1"]["state"] == "enabled"
-            for argv in (["verify", "-q", str(t)], ["keys", "usage", str(t)], ["rewrap", "-q", str(t)]):
+            for argv in (["verify", "-q", "--kms", keyring_uri, str(t)], ["keys", "usage", "--kms", keyring_uri, str(t)],
+                         ["rewrap", "-q", "--kms", keyring_uri, str(t)]):
                 assert main(argv) == 1, argv
                 out = capsys.readouterr().out
                 assert f"{t}/locked: folder not read: Permission denied" in out, argv
@@ -147,14 +150,14 @@ def test_untrusted_strings_are_escaped_before_the_terminal(tmp_path, keyring_uri
     bad_name = os.fsencode(tmp_path / "t") + b"/not-utf8-\xff"
     with open(bad_name, "wb") as f:
         f.write(b"junk")
-    shown = "\\x1b]0;owned\\x07\\x1b[2J\\x0d\\u202e"
+    esc = "\\x1b]0;owned\\x07\\x1b[2J\\r\\u202e"
     capsys.readouterr()
-    runs = [(["inspect", str(tmp_path / "t" / "tenant")], 0, f"tenant             {shown}"),
+    runs = [(["inspect", str(tmp_path / "t" / "tenant")], 0, f"tenant             {esc}"),
             (["verify", "-q", "--kms", keyring_uri, str(tmp_path / "t")], 1, f"FAILED {tmp_path}/t/forged: key "
-             f"unavailable: no key provider could unwrap the data key: local:///{shown} is not a configured KMS"),
-            (["keys", "usage", str(tmp_path / "t")], 0, f"local:///{shown}"),
-            (["inspect", str(tmp_path / "t" / f"name{ESCAPES}")], 0, f"path               {tmp_path}/t/name{shown}"),
-            (["verify", "-q", str(tmp_path / "t" / "not-utf8-\udcff")], 1,
+             f"unavailable: its key slots name only KMS URIs that are not trusted here: local:///{esc}."),
+            (["keys", "usage", "--kms", keyring_uri, str(tmp_path / "t")], 0, f"not trusted here: local:///{esc} "),
+            (["inspect", str(tmp_path / "t" / f"name{ESCAPES}")], 0, f"path               {tmp_path}/t/name{esc}"),
+            (["verify", "-q", "--kms", keyring_uri, str(tmp_path / "t" / "not-utf8-\udcff")], 1,
              f"FAILED {tmp_path}/t/not-utf8-\\xff: not a valid encrypted file")]
     for argv, rc, want in runs:
         assert main(argv) == rc, argv
@@ -168,7 +171,7 @@ def test_decrypt_removes_its_temporary_plaintext_on_every_failure(tmp_path, keyr
     seal(tmp_path / "in" / "e", keyring_uri)
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "taken").mkdir()  # a folder where the plaintext should go: the rename fails
-    assert main(["decrypt", str(tmp_path / "in" / "e"), str(tmp_path / "out" / "taken")]) == 2
+    assert main(["decrypt", "--kms", keyring_uri, str(tmp_path / "in" / "e"), str(tmp_path / "out" / "taken")]) == 2
     assert "Is a directory" in capsys.readouterr().err
     assert os.listdir(tmp_path / "out") == ["taken"] and not os.listdir(tmp_path / "out" / "taken")
 
@@ -300,11 +303,11 @@ def test_a_bug_is_one_line_never_a_traceback(tmp_path, keyring_uri, capsys, monk
     real = CheckpointCrypto.open_path
     monkeypatch.setattr(CheckpointCrypto, "open_path", broken)
     capsys.readouterr()
-    assert main(["verify", "-q", str(tmp_path / "t")]) == 1
+    assert main(["verify", "-q", "--kms", keyring_uri, str(tmp_path / "t")]) == 1
     out = capsys.readouterr().out
     assert f"FAILED {tmp_path}/t/a: unexpected error (TypeError: a bug); this is a bug" in out
     assert "verified 1 of 2 files; 1 failed" in out
-    assert main(["decrypt", str(tmp_path / "t" / "a"), str(tmp_path / "out")]) == 3
+    assert main(["decrypt", "--kms", keyring_uri, str(tmp_path / "t" / "a"), str(tmp_path / "out")]) == 3
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unexpected error (TypeError: a bug)" in err and "Traceback" not in err
 
@@ -323,5 +326,5 @@ def test_a_failed_keyring_write_leaves_no_temporary_file(tmp_path, keyring_uri, 
 def test_log_lines_are_cleaned_too():
     record = logging.LogRecord("heliosdb_flink_crypto.x", logging.WARNING, __file__, 1, "opened %s",
                                (f"/ckpt/{ESCAPES}",), None)
-    assert CleanFormatter("%(message)s").format(record) == "opened /ckpt/\\x1b]0;owned\\x07\\x1b[2J\\x0d\\u202e"
-    assert clean("\U000e0001 \udcff ok") == "\\U000e0001 \\xff ok"
+    assert CleanFormatter("%(message)s").format(record) == "opened /ckpt/\\x1b]0;owned\\x07\\x1b[2J\\r\\u202e"
+    assert shown("\U000e0001 \udcff ok") == "\\U000e0001 \\xff ok"

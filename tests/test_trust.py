@@ -8,7 +8,8 @@ import pytest
 from heliosdb_flink_crypto import AuthenticationError, CheckpointCrypto, KeyAccessError
 from heliosdb_flink_crypto.engine import kms_context
 from heliosdb_flink_crypto.format import parse
-from heliosdb_flink_crypto.kms.identity import key_identity, shown, stored_uri
+from heliosdb_flink_crypto.kms.identity import key_identity, stored_uri
+from heliosdb_flink_crypto.text import shown
 from heliosdb_flink_crypto.kms.local import LocalKeyring
 
 ARN = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 import time
 
-from .term import clean
+from ..text import shown
 
 
 class Progress:
@@ -20,7 +20,7 @@ class Progress:
         if not self.enabled:
             return
         if self.tty:
-            self.stream.write(f"\r{self.what}: {self.n}/{self.total} {clean(item)[-60:]:60}")
+            self.stream.write(f"\r{self.what}: {self.n}/{self.total} {shown(item)[-60:]:60}")
         else:
             decile = self.n * 10 // self.total
             if decile != self._last_decile:

@@ -24,6 +24,7 @@ import os
 from typing import Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from ..text import shown
 from . import aws, azure, gcp, local, pkcs11
 
 Identity = tuple[str, ...]
@@ -66,11 +67,6 @@ def stored_uri(uri: str) -> str:
     return base + ("?" + urlencode(kept) if kept else "")
 
 
-def shown(s: str) -> str:
-    """An untrusted string made safe to print: control and formatting characters escaped."""
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in str(s))
-
-
 def untrusted_message(uris, any_trusted: bool) -> str:
     """Why a header's key slots cannot be used, and how to trust a KMS (no key material)."""
     what = ("its key slots name only KMS URIs that are not trusted here: " if any_trusted
@@ -104,5 +100,5 @@ class TrustedSet:
             return None
 
 
-__all__ = ["CLIENT_PARAMS", "Identity", "TrustedSet", "aws_identity", "key_identity", "shown", "stored_uri",
+__all__ = ["CLIENT_PARAMS", "Identity", "TrustedSet", "aws_identity", "key_identity", "stored_uri",
            "untrusted_message"]

@@ -28,7 +28,8 @@ from ..engine import DataKey, EncryptingWriter, new_header, open_header, seal_he
 from ..errors import HeliosCryptoError, KeyAccessError
 from ..format import VERSION, VERSION_1, parse
 from ..kms.cache import DekCache
-from ..kms.identity import shown, stored_uri
+from ..kms.identity import stored_uri
+from ..text import shown
 from .files import is_encrypted, iter_files, open_file, read_header, reason, replacing
 
 COPY_CHUNK = 1 << 20

@@ -14,7 +14,8 @@ from typing import Callable, Iterable, Iterator, NamedTuple, Optional
 
 from ..config import number
 from ..errors import FormatError
-from ..kms.identity import TrustedSet, key_identity, shown
+from ..kms.identity import TrustedSet, key_identity
+from ..text import shown
 from .files import is_encrypted, iter_files, open_file, read_header, reason
 
 
