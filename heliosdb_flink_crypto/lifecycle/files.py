@@ -126,21 +126,21 @@ def read_header(f, path: str | None = None) -> tuple[Header, bytes]:
 
 
 @contextlib.contextmanager
-def replacing(path: str, stat: os.stat_result):
+def replacing(path: str, st: os.stat_result):
     """A temp file beside ``path`` (same mode) to write the new content into; on success it is
     fsynced and renamed over ``path`` (atomic: readers see the old or the new file, never a mix),
     then the directory is fsynced. On failure the temp file is removed and ``path`` is untouched.
     Refuses to replace ``path`` if it changed meanwhile."""
     d, name = os.path.split(os.path.abspath(path))
     tmp = os.path.join(d, f".{name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.st_mode & 0o7777)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, st.st_mode & 0o7777)
     try:
         with os.fdopen(fd, "wb") as out:
             yield out
             out.flush()
             os.fsync(out.fileno())
         now = os.stat(path)
-        if (now.st_ino, now.st_size, now.st_mtime_ns) != (stat.st_ino, stat.st_size, stat.st_mtime_ns):
+        if (now.st_ino, now.st_size, now.st_mtime_ns) != (st.st_ino, st.st_size, st.st_mtime_ns):
             raise OSError(f"{path}: changed while being rewritten; left as it is")
         os.replace(tmp, path)
     except BaseException:
