@@ -14,6 +14,7 @@ import pytest
 
 from heliosdb_flink_crypto import cli
 from heliosdb_flink_crypto.cli import main
+from heliosdb_flink_crypto.format import VERSION
 from heliosdb_flink_crypto.text import shown
 from heliosdb_flink_crypto.kms.local import LocalKeyring
 from heliosdb_flink_crypto.testing.corpus import CLASSES, build
@@ -22,6 +23,8 @@ from heliosdb_flink_crypto.testing.hostile import permissions_enforced
 #: files a walk reports without opening them (they are not regular files, or cannot be entered)
 WALK_PROBLEMS = {"fifo", "socket", "device", "unreadable-folder", "symlink-loop", "dangling-link", "symlink"}
 RAW = "\x1b\x07\r\u202e\udcff\udcfe"
+#: files bound to their names (format v2): a link named on the command line reads as the link's name
+BOUND = VERSION >= 2
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +53,7 @@ def named(out: str, path: str, start: str) -> int:
 def test_corpus_covers_every_class(corpus):
     counts = collections.Counter(i["cls"] for i in corpus["items"])
     assert set(counts) == set(CLASSES), set(CLASSES) ^ set(counts)
-    assert len(corpus["items"]) > 1500 and counts["valid"] >= 16 and counts["truncated"] > 500
+    assert len(corpus["items"]) > 1500 and counts["valid"] >= 14 and counts["truncated"] > 500
     print(f"corpus: {len(corpus['items'])} entries; {dict(sorted(counts.items()))}")
 
 
@@ -95,7 +98,7 @@ def decrypt_and_inspect(items, kms, out_dir, capsys) -> list:
     for i in items:
         rc = main(["decrypt", "--kms", kms, i["abs"], str(target)])
         out, err = capsys.readouterr()
-        if i["expect"] == "valid" or i["path"] == "special/link-to-valid":  # a link named is followed
+        if i["expect"] == "valid" or i["path"] == "special/link-to-valid" and not BOUND:  # a link named is followed
             ok = rc == 0 and (not i["plaintext"] or target.read_bytes() == bytes.fromhex(i["plaintext"]))
         else:
             ok = rc == 2 and err.count("\n") == 1 and shown(i["abs"]) in err and not target.exists()

@@ -98,13 +98,14 @@ class Corpus:
         for s in SUITES:
             for n in (0, 1, 15, 16, 17, SMALL, 100):
                 self.valid(f"valid/{s}-{n}", small if n == SMALL else self.data(n), s)
-            hlen = header_len(self.seal(f"header-only/{s}", small, s))
-            self.cut(f"header-only/{s}", hlen, "header-only")
+            self.cut(f"header-only/{s}", header_len(self.seal(f"header-only/{s}", small, s)), "header-only")
             self.mutant(f"short-15/{s}", "short-15", s, small, lambda b: b[:15])
             for n in range(1, 16):
-                self.mutant(f"header-plus-n/{s}-{n:02d}", "header-plus-n", s, small, lambda b, n=n: b[:hlen + n])
-            full = len(self.seal(f"valid/{s}-{SMALL}-again", small, s))
-            self.add(f"valid/{s}-{SMALL}-again", "valid", "valid", plaintext=small.hex())
+                self.mutant(f"header-plus-n/{s}-{n:02d}", "header-plus-n", s, small,
+                            lambda b, n=n: b[:header_len(b) + n])
+            # a header may hold the file's name: every name below has the length of this one
+            probe = self.seal(f"truncated/{s}-0000", small, s)
+            full, hlen = len(probe), header_len(probe)
             for cut in range(full):
                 self.mutant(f"truncated/{s}-{cut:04d}", "truncated", s, small, lambda b, c=cut: b[:c])
                 self.items[-1].end_only = cut == hlen + overhead(s)
