@@ -24,7 +24,7 @@ import random
 from dataclasses import asdict, dataclass, replace
 
 from ..crypto import CheckpointCrypto
-from ..format import SUITE_IDS, parse, serialize_unsigned
+from ..format import SUITE_IDS, VERSION, parse, serialize_unsigned
 from . import hostile
 
 SUITES = {"gcm": "aes-256-gcm", "cbc": "aes-256-cbc-hmac-sha256"}
@@ -126,8 +126,10 @@ class Corpus:
         self.valid("escape-in-header", small, tenant=ESCAPES, java=False)  # Flink's reader: not its path's tenant
         self.valid(f"names/{ESCAPES}name", small)
         self.items[-1].cls = "escape-in-name"
-        self.valid(os.fsdecode(b"names/not-utf8-\xff\xfe"), small, java=False)
-        self.items[-1].cls = "not-utf8-name"
+        self.seal("names/not-utf8", small)  # sealed under a UTF-8 name (a name in a header is UTF-8)
+        os.rename(self.path("names/not-utf8"), self.path(os.fsdecode(b"names/not-utf8-\xff\xfe")))
+        self.add(os.fsdecode(b"names/not-utf8-\xff\xfe"), "not-utf8-name", "reject" if VERSION >= 2 else "valid",
+                 java=False, plaintext="" if VERSION >= 2 else small.hex())  # renamed: misplaced where bound
         hostile.add_special(self, small)
 
     def cut(self, rel: str, n: int, cls: str) -> None:
