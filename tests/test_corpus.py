@@ -118,16 +118,14 @@ def test_inspect_and_decrypt_on_every_entry(corpus, tmp_path, capsys):
     """One command per entry: a valid file decrypts to its plaintext; anything else is exit 2 with
     one line naming it; no temporary plaintext is ever left."""
     with permissions_enforced():
-        wrong = decrypt_and_inspect([i for i in corpus["items"] if i["cls"] not in ("leftover", "shrinks")
-                                     and not i["end_only"]], corpus["kms_uri"], tmp_path, capsys)
+        wrong = decrypt_and_inspect([i for i in corpus["items"] if i["cls"] not in ("leftover", "shrinks")],
+                                    corpus["kms_uri"], tmp_path, capsys)
     assert not wrong, wrong[:10]
 
 
-@pytest.mark.xfail(strict=True, reason="rule F-18 (the end of a file authenticates before EOF): issue 11 "
-                                       "§1, D2, lands with the format v2 reader")
 def test_a_file_cut_to_its_last_tag_fails_decrypt_and_reencrypt(corpus, tmp_path, capsys):
-    """Today both read such a file as empty: decrypt writes 0 bytes, reencrypt seals it as a valid
-    empty file."""
+    """Rule F-18: the end authenticates. Read without that check, such a file is empty: decrypt would
+    write 0 bytes and reencrypt would seal it as a valid empty file."""
     cut = [i for i in corpus["items"] if i["end_only"]]
     assert len(cut) == 2
     (tmp_path / "out").mkdir()
@@ -163,7 +161,6 @@ def test_lifecycle_commands_name_every_entry_they_cannot_check(corpus, capsys):
             out, err = capsys.readouterr()
             assert not set(RAW) & set(out + err) and "unexpected error" not in out
             wrong = [i["path"] for i in items if i["expect"] == "reject" and i["cls"] != "shrinks"
-                     and not (i["end_only"] and done == "reencrypted")  # the test above
                      and (enforced or i["cls"] != "unreadable-file")
                      and named(out, i["abs"], "FAILED ") + named(out, i["abs"], "skipped ") != 1]
             wrong += [i["path"] for i in items if i["expect"] == "valid" and named(out, i["abs"], "FAILED ")]
@@ -171,4 +168,4 @@ def test_lifecycle_commands_name_every_entry_they_cannot_check(corpus, capsys):
             good = sum(1 for i in items if i["expect"] == "valid" or i["cls"] == "shrinks"
                        or i["cls"] == "unreadable-file" and not enforced)
             n = int(out.splitlines()[-1].split()[1].rstrip(","))  # "reencrypted 20, already current 0, ..."
-            assert good <= n <= good + (2 if done == "reencrypted" else 0), out[-300:]  # 2: see above
+            assert n == good, out[-300:]

@@ -121,8 +121,6 @@ def test_any_combination_of_changes_is_rejected(sealed, suite, ops):
     assert rejected(crypto, bad, on_disk(d, bad))
 
 
-@pytest.mark.xfail(strict=True, reason="rule F-18 (the end of a file authenticates before EOF): issue 11 §1, "
-                                       "D2, lands with the format v2 reader")
 @pytest.mark.parametrize("suite", SUITES)
 def test_reading_a_cut_file_to_its_end_always_fails(sealed, suite):
     crypto, ct = sealed[0][suite]
