@@ -10,16 +10,22 @@ import json
 
 from ..crypto import CheckpointCrypto
 from ..lifecycle.checkpoints import CheckpointVerification, verify_checkpoints
+from ..text import shown
+from .term import say
 
 
 def run(crypto: CheckpointCrypto, paths, as_json: bool) -> int:
     result = verify_checkpoints(crypto, paths)
-    print(json.dumps(result.to_dict(), indent=2) if as_json else render(result))
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        for line in render(result).split("\n"):
+            say(line)
     return 0 if result.ok else 1
 
 
 def render(result: CheckpointVerification) -> str:
-    lines = [f"{p.kind.upper()} {printable(p.path)}: {printable(p.detail)}" for p in result.problems]
+    lines = [f"{p.kind.upper()} {shown(p.path)}: {shown(p.detail)}" for p in result.problems]
     kinds = [c.kind for c in result.checked]
     what = " and ".join(_count(n, k) for k in ("checkpoint", "savepoint") if (n := kinds.count(k)))
     counts = ", ".join(f"{n} {k}" for k, n in sorted(result.counts().items()))
@@ -31,9 +37,3 @@ def render(result: CheckpointVerification) -> str:
 
 def _count(n: int, what: str) -> str:
     return f"{n} {what}{'' if n == 1 else 's'}"
-
-
-def printable(s: str) -> str:
-    """``s`` safe for a terminal: control and other non-printable characters escaped."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
-                   for c in s)
