@@ -99,3 +99,22 @@ class NotRegularFileError(HeliosCryptoError, OSError):
     def __init__(self, path: str, what: str):
         self.path, self.what = path, what
         super().__init__(f"{path}: {what}, not a regular file; not read")
+
+
+class MissingExtraError(HeliosCryptoError, ImportError):
+    """A feature that is switched on needs an optional dependency that is not installed; names the
+    pip extra that brings it."""
+
+    def __init__(self, feature: str, module: str, extra: str):
+        self.feature, self.module, self.extra = feature, module, extra
+        super().__init__(f"{feature} needs the Python package {module!r}, which is not installed: "
+                         f"pip install 'heliosdb-flink-crypto[{extra}]'", name=module)
+
+
+class UnsupportedFlinkError(HeliosCryptoError, ValueError):
+    """The Flink found (a distribution, PyFlink, the JVM) is of no line this package ships jars for."""
+
+    def __init__(self, version: str | None, where: str, supported: str):
+        self.version = version
+        found = f"Flink {version} is not supported" if version else "cannot tell the Flink version"
+        super().__init__(f"{where}: {found}; supported: {supported}")

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from heliosdb_flink_crypto import AuthenticationError, CheckpointCrypto, ConfigError
+from heliosdb_flink_crypto.errors import UnsupportedFlinkError
 from heliosdb_flink_crypto.cli import main
 from heliosdb_flink_crypto.flink import JAR_NAME, SCHEMES, hooks, install, jar_path, local
 from heliosdb_flink_crypto.format import PREFIX_LEN, binding_name, parse_prefix, plaintext_length
@@ -341,7 +342,10 @@ def test_install_dry_run_and_warnings(flink_home, shim_jar, capsys):
     assert main(["flink", "install", str(flink_home / "nope")]) == 2
     assert "not a Flink distribution" in capsys.readouterr().err
     (flink_home / "lib" / "flink-dist-2.3.0.jar").unlink()
-    assert any("flink-python-<version>.jar" in w for w in install.install(str(flink_home), dry_run=True).warnings)
+    with pytest.raises(UnsupportedFlinkError, match="cannot tell the Flink version; supported: Flink 2.3"):
+        install.install(str(flink_home), dry_run=True)
+    r = install.install(str(flink_home), dry_run=True, flink_version="2.3.1")
+    assert any("flink-python-2.3.1.jar" in w for w in r.warnings)
 
 
 def test_install_needs_a_flink_home(shim_jar, monkeypatch, capsys):

@@ -185,6 +185,7 @@ def flink_home(tmp_path, monkeypatch):
     for d in ("lib", "opt", "conf", "plugins"):
         (home / d).mkdir(parents=True)
     (home / "lib" / "flink-python-2.3.0.jar").write_bytes(b"PK-python")
+    (home / "lib" / "flink-dist-2.3.0.jar").write_bytes(b"PK")
     for name, env in (("shim.jar", "HELIOSDB_SHIM_JAR"), (LIB_JAR_NAME, "HELIOSDB_LIB_JAR")):
         (tmp_path / name).write_bytes(b"PK-" + name.encode())
         monkeypatch.setenv(env, str(tmp_path / name))

@@ -27,10 +27,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--insecure-sdk-wire-log", action="store_true",
                    help="also the KMS SDKs' debug logs (requests and responses; key material they "
                         "show is redacted as far as it is recognisable): for troubleshooting only")
+    p.add_argument("--version", action=_Version, help="print the package, file format and jar versions and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}").register(sub)
     return p
+
+
+class _Version(argparse.Action):
+    def __init__(self, option_strings, dest, **kw):
+        super().__init__(option_strings, dest, nargs=0, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from ..flink.versions import describe
+        print(describe())
+        parser.exit()
 
 
 def main(argv: list[str] | None = None) -> int:

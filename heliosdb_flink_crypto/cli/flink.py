@@ -23,10 +23,14 @@ def register(sub) -> None:
     ins.add_argument("--kms-uri", help="value for heliosdb.crypto.kms.uri in the printed lines")
     ins.add_argument("--checkpoint-dir", help="value for execution.checkpointing.dir, e.g. enc+s3://bucket/ckpt")
     ins.add_argument("--jar", help="install this jar instead of the packaged one")
+    ins.add_argument("--flink-version", help="the distribution's Flink version, when lib/flink-dist-*.jar "
+                     "does not tell it (it picks the jars)")
     ins.add_argument("--dry-run", action="store_true", help="only say what would be copied")
     ins.add_argument("--print-only", action="store_true", help="only print the configuration lines")
     ins.set_defaults(func=cmd_install)
     jar = ps.add_parser("jar", help="print the path of the shim jar")
+    jar.add_argument("--flink-version", help="of the jar built for this Flink (default: the installed PyFlink's)")
+    jar.add_argument("--lib", action="store_true", help="the lib jar instead of the FileSystem plugin jar")
     jar.set_defaults(func=cmd_jar)
 
 
@@ -38,7 +42,8 @@ def cmd_install(args) -> int:
     if not args.flink_home:
         raise ValueError("name FLINK_HOME (argument or environment variable)")
     r = install(args.flink_home, python_executable=args.python, kms_uri=args.kms_uri,
-                checkpoint_dir=args.checkpoint_dir, dry_run=args.dry_run, jar=args.jar)
+                checkpoint_dir=args.checkpoint_dir, dry_run=args.dry_run, jar=args.jar,
+                flink_version=args.flink_version)
     for a in r.actions:
         say(("would " if args.dry_run else "") + a, err=True)
     for w in r.warnings:
@@ -49,6 +54,7 @@ def cmd_install(args) -> int:
 
 
 def cmd_jar(args) -> int:
-    from ..flink import jar_path
-    print(jar_path())
+    from ..flink import jar_path, lib_jar_path, versions
+    line = versions.line_for(args.flink_version, "--flink-version") if args.flink_version else None
+    print((lib_jar_path if args.lib else jar_path)(line))
     return 0

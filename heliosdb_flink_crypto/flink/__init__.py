@@ -1,8 +1,9 @@
 """Flink integration: the Java shim's jar, the hooks it calls, ``flink install`` and the local helper.
 
-* :func:`jar_path` the built shim jar (``scripts/build-shim.sh`` puts it in ``flink/jars/``), a
-  FileSystem plugin; :func:`lib_jar_path` the lib jar for Flink's ``lib/`` (the metered state backend
-  and the tenant checkpoint storage, :mod:`.lib_ops`).
+* :func:`jar_path` the built shim jar of a Flink line (``scripts/build-shim.sh`` puts each line's
+  jars in ``flink/jars/flink-LINE/``; :mod:`.versions` lists the lines), a FileSystem plugin;
+  :func:`lib_jar_path` the lib jar for Flink's ``lib/`` (the metered state backend and the tenant
+  checkpoint storage, :mod:`.lib_ops`).
 * :mod:`.hooks` the Python side the shim calls through pemja (one ``dispatch`` entry).
 * :mod:`.install` copies the jar into a Flink distribution (``heliosdb-flink-crypto flink install``).
 * :mod:`.local` enables the encrypted schemes for ``python job.py`` (PyFlink's local MiniCluster).
@@ -10,6 +11,8 @@
 from __future__ import annotations
 
 import os
+
+from . import versions
 
 JAR_NAME = "heliosdb-flink-crypto-shim.jar"
 LIB_JAR_NAME = "heliosdb-flink-crypto-lib.jar"
@@ -21,18 +24,19 @@ SCHEMES = {"enc+file": "file", "enc+s3": "s3", "enc+s3a": "s3a", "enc+s3p": "s3p
            "enc+hdfs": "hdfs", "enc+abfss": "abfss"}
 
 
-def jar_path() -> str:
-    """Path of the shim jar; FileNotFoundError (saying how to build it) if it is missing."""
-    return _jar(JAR_NAME, "HELIOSDB_SHIM_JAR")
+def jar_path(line: "versions.Line | None" = None) -> str:
+    """Path of the shim jar for Flink ``line`` (default: the installed PyFlink's line,
+    :func:`versions.default_line`); FileNotFoundError (saying how to build it) if it is missing."""
+    return _jar(JAR_NAME, "HELIOSDB_SHIM_JAR", line)
 
 
-def lib_jar_path() -> str:
-    """Path of the lib jar (for Flink's ``lib/``); FileNotFoundError if it is missing."""
-    return _jar(LIB_JAR_NAME, "HELIOSDB_LIB_JAR")
+def lib_jar_path(line: "versions.Line | None" = None) -> str:
+    """Path of the lib jar (for Flink's ``lib/``) for Flink ``line``; FileNotFoundError if it is missing."""
+    return _jar(LIB_JAR_NAME, "HELIOSDB_LIB_JAR", line)
 
 
-def _jar(name: str, env: str) -> str:
-    path = os.environ.get(env) or os.path.join(os.path.dirname(os.path.abspath(__file__)), "jars", name)
+def _jar(name: str, env: str, line) -> str:
+    path = os.environ.get(env) or versions.jar_file(name, line or versions.default_line())
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{name} not found at {path}: run scripts/build-shim.sh "
                                 f"(needs Java 11+ and Maven) or set {env}")

@@ -1,5 +1,7 @@
 """Install the shim into a Flink distribution (``heliosdb-flink-crypto flink install FLINK_HOME``).
 
+* the jars are those of the distribution's Flink line (:mod:`.versions`; its version is read from
+  ``lib/flink-dist-VERSION.jar``): a Flink of no supported line is refused, naming the supported ones;
 * the jar goes to ``FLINK_HOME/plugins/heliosdb-crypto/`` (a FileSystem plugin, own classloader);
 * the lib jar goes to ``FLINK_HOME/lib/`` (the metered state backend and the tenant checkpoint
   storage: Flink loads those factories through the user-code classloader, which sees ``lib/``);
@@ -16,7 +18,7 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 
-from . import JAR_NAME, LIB_JAR_NAME, METERED_STATE_BACKEND, TENANT_CHECKPOINT_STORAGE, jar_path, lib_jar_path
+from . import JAR_NAME, LIB_JAR_NAME, METERED_STATE_BACKEND, TENANT_CHECKPOINT_STORAGE, jar_path, lib_jar_path, versions
 from .local import MALLOC_ENV, PARENT_FIRST
 
 PLUGIN_DIR = os.path.join("plugins", "heliosdb-crypto")
@@ -71,22 +73,22 @@ def config_lines(python_executable: str, kms_uri: str | None = None, checkpoint_
     return "\n".join(out) + "\n"
 
 
-def _flink_version(home: str) -> str | None:
-    for jar in glob.glob(os.path.join(home, "lib", "flink-dist*.jar")):
-        name = os.path.basename(jar)[:-4]
-        return name.rsplit("-", 1)[-1]
-    return None
-
-
 def install(flink_home: str, *, python_executable: str | None = None, kms_uri: str | None = None,
-            checkpoint_dir: str | None = None, dry_run: bool = False, jar: str | None = None) -> InstallResult:
-    """Install into ``flink_home``; with ``dry_run`` only say what would be done."""
+            checkpoint_dir: str | None = None, dry_run: bool = False, jar: str | None = None,
+            flink_version: str | None = None) -> InstallResult:
+    """Install into ``flink_home`` the jars of its Flink line (its version from ``lib/flink-dist-*.jar``,
+    or ``flink_version``); with ``dry_run`` only say what would be done. UnsupportedFlinkError for a
+    Flink of no supported line."""
     home = os.path.abspath(flink_home)
     lib = os.path.join(home, "lib")
     if not os.path.isdir(lib):
         raise ValueError(f"{home} is not a Flink distribution (no lib/ folder)")
+    version = flink_version or versions.distribution_version(home)
+    line = versions.line_for(version, home if flink_version else f"{lib}/flink-dist-*.jar")
     r = InstallResult()
-    src = jar or jar_path()
+    r.actions.append(f"Flink {version}: the jars built for Flink {line.line}")
+    src = jar or jar_path(line)
+    versions.check_jar(src, line, "--jar" if jar else "HELIOSDB_SHIM_JAR")
     dest_dir = os.path.join(home, PLUGIN_DIR)
     dest = os.path.join(dest_dir, JAR_NAME)
     r.actions.append(f"copy {src} -> {dest}")
@@ -94,10 +96,11 @@ def install(flink_home: str, *, python_executable: str | None = None, kms_uri: s
         os.makedirs(dest_dir, exist_ok=True)
         shutil.copyfile(src, dest)
     try:
-        lib_src = lib_jar_path()
+        lib_src = lib_jar_path(line)
     except FileNotFoundError as e:
         r.warnings.append(f"{e}: the optional metered state backend and tenant checkpoint storage are not installed")
     else:
+        versions.check_jar(lib_src, line, "HELIOSDB_LIB_JAR")
         lib_dest = os.path.join(lib, LIB_JAR_NAME)
         r.actions.append(f"copy {lib_src} -> {lib_dest}")
         if not dry_run:
@@ -112,8 +115,8 @@ def install(flink_home: str, *, python_executable: str | None = None, kms_uri: s
             if not dry_run:
                 shutil.copyfile(candidates[-1], target)
         else:
-            r.warnings.append(f"no flink-python jar in {home}/opt or lib: put flink-python-"
-                              f"{_flink_version(home) or '<version>'}.jar (it bundles pemja) into {lib}")
+            r.warnings.append(f"no flink-python jar in {home}/opt or lib: put flink-python-{version}.jar "
+                              f"(it bundles pemja) into {lib}")
     existing = ""
     for name in ("config.yaml", "flink-conf.yaml"):
         path = os.path.join(home, "conf", name)

@@ -75,6 +75,8 @@ def flink_metrics(conf_json: str) -> str:
     from . import hooks
     if not hooks._sessions:  # nothing configured Python in this JVM yet: do it, as the FileSystem would
         hooks.configure(conf_json)
+    for s in list(hooks._sessions.values()):  # the metered state backend switches metrics on
+        s.enable_metrics()
     return json.dumps(aggregate(metrics.snapshot()), sort_keys=True)
 
 

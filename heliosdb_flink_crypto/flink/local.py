@@ -9,6 +9,9 @@ start. That is also how the ``heliosdb.crypto.*`` options reach the shim: a File
 configuration it was initialized with, never a job's. pemja (inside flink-python, already on the
 gateway's classpath) is made parent-first so the plugin shares the JVM's one copy.
 
+The jars are those of the gateway JVM's Flink line (:mod:`.versions`): a Flink of no supported line is
+refused naming the supported ones.
+
 Why not a jar in ``FLINK_LIB_DIR``? It only works with ``FLINK_HOME`` set before the gateway
 starts, and FileSystems found on the classpath are configured with an empty configuration unless
 ``FileSystem.initialize`` runs anyway.
@@ -34,7 +37,7 @@ import sys
 import tempfile
 from typing import Mapping
 
-from . import jar_path, lib_jar_path
+from . import jar_path, lib_jar_path, versions
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +70,15 @@ def _text(v: object) -> str:
     return str(v)
 
 
-def plugins_root(extra_plugins_dir: str | None = None, root: str | None = None) -> str:
-    """A plugins folder: ``heliosdb-crypto/`` with the shim jar, and a link to every plugin folder of
-    ``extra_plugins_dir`` (default: ``FLINK_PLUGINS_DIR``, else PyFlink's own)."""
+def plugins_root(extra_plugins_dir: str | None = None, root: str | None = None, jar: str | None = None) -> str:
+    """A plugins folder: ``heliosdb-crypto/`` with the shim jar (``jar``, default :func:`jar_path`), and
+    a link to every plugin folder of ``extra_plugins_dir`` (default: ``FLINK_PLUGINS_DIR``, else PyFlink's own)."""
     root = root or tempfile.mkdtemp(prefix="heliosdb-flink-plugins-")
     mine = os.path.join(root, PLUGIN_DIR_NAME)
     os.makedirs(mine, exist_ok=True)
-    target = os.path.join(mine, os.path.basename(jar_path()))
-    shutil.copyfile(jar_path(), target + ".tmp")
+    jar = jar or jar_path()
+    target = os.path.join(mine, os.path.basename(jar))
+    shutil.copyfile(jar, target + ".tmp")
     os.replace(target + ".tmp", target)  # a new file: a JVM reading the old jar keeps reading it whole
     source = extra_plugins_dir or os.environ.get("FLINK_PLUGINS_DIR") or _pyflink_plugins()
     if source and os.path.isdir(source):
@@ -111,11 +115,15 @@ def enable(conf: Mapping[str, object] | None = None, *, python_executable: str |
                         "backend, tenant checkpoint storage) is not on its class path")
         gateway = java_gateway.get_gateway()
     jvm = gateway.jvm
+    line = versions.line_for(str(jvm.org.apache.flink.runtime.util.EnvironmentInformation.getVersion()),
+                             "the PyFlink gateway's JVM")
+    jar = jar_path(line)
+    versions.check_jar(jar, line, "HELIOSDB_SHIM_JAR")
     full = flink_configuration(conf, python_executable)
     jconf = jvm.org.apache.flink.configuration.Configuration()
     for k, v in full.items():
         jconf.setString(k, v)
-    root = plugins_root(plugins_dir, _process_root())
+    root = plugins_root(plugins_dir, _process_root(), jar)
     finder = jvm.org.apache.flink.core.plugin.DirectoryBasedPluginFinder(
         jvm.java.nio.file.Paths.get(root, gateway.new_array(jvm.java.lang.String, 0)))
     patterns = jvm.org.apache.flink.configuration.CoreOptions.getPluginParentFirstLoaderPatterns(jconf)
@@ -139,7 +147,7 @@ def add_lib_jar_to_gateway_classpath(environ=None) -> str | None:
     (default ``os.environ``) through ``HADOOP_CLASSPATH``; returns the jar, or None if it is not built."""
     environ = os.environ if environ is None else environ
     try:
-        jar = lib_jar_path()
+        jar = lib_jar_path(gateway_line(environ))
     except FileNotFoundError:
         log.info("lib jar not built: the metered state backend and tenant checkpoint storage are unavailable")
         return None
@@ -147,6 +155,16 @@ def add_lib_jar_to_gateway_classpath(environ=None) -> str | None:
     if jar not in parts:
         environ["HADOOP_CLASSPATH"] = os.pathsep.join(parts + [jar])
     return jar
+
+
+def gateway_line(environ=None) -> versions.Line:
+    """The Flink line of a PyFlink gateway started from ``environ``: that of ``FLINK_HOME``'s
+    distribution when it is set (PyFlink then runs its jars), else the installed PyFlink's."""
+    environ = os.environ if environ is None else environ
+    home = environ.get("FLINK_HOME")
+    if home:
+        return versions.line_for(versions.distribution_version(home), f"FLINK_HOME={home}")
+    return versions.default_line()
 
 
 def _has_lib(gateway) -> bool:
@@ -157,5 +175,5 @@ def _has_lib(gateway) -> bool:
         return False
 
 
-__all__ = ["add_lib_jar_to_gateway_classpath", "enable", "flink_configuration", "plugins_root", "MALLOC_ENV",
+__all__ = ["add_lib_jar_to_gateway_classpath", "enable", "flink_configuration", "gateway_line", "plugins_root", "MALLOC_ENV",
            "PARENT_FIRST"]

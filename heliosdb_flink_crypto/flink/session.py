@@ -6,7 +6,9 @@
   with ``heliosdb.crypto.tenants.require-match``). A file whose header names another tenant than
   its path is refused.
 * The process's audit log and metrics are made from the first session's configuration (one of each
-  per process: ``audit.process_log``, ``metrics.from_config``); every tenant's DEK cache is watched.
+  per process: ``audit.process_log``, ``metrics.from_config``); metrics only when switched on (an
+  endpoint port, or the lib jar's gauges: :meth:`Session.enable_metrics`), then every tenant's DEK
+  cache is watched.
 * FIPS mode is checked first (``fips.check``), and a RotationManager rotates the KEKs on schedule
   (``heliosdb.crypto.rotation.*``), dropping the tenants' current DEKs when a KEK rotates.
 """
@@ -36,7 +38,8 @@ class Session:
         self._watched: set[int] = set()
         self._lock = threading.Lock()
         audit.process_log(self.conf)
-        self.metrics = metrics.from_config(self.conf)
+        # prometheus_client (the metrics extra) only when metrics are on: an endpoint, or the lib jar's gauges
+        self.metrics = metrics.from_config(self.conf) if metrics.switched_on(self.conf) else None
         # scheduled KEK rotation in the running cluster (rotation.* options; state survives restarts)
         self.rotation = RotationManager.from_config(self.conf, router=self.router)
         if self.conf["heliosdb.crypto.rotation.enabled"]:
@@ -49,12 +52,20 @@ class Session:
         """The CheckpointCrypto for the file at ``path`` (its tenant's keys); KeyAccessError when no
         tenant owns the path and require-match is on."""
         c = self.router.crypto_for(path)
-        if id(c) not in self._watched:
+        if self.metrics is not None and id(c) not in self._watched:
             with self._lock:
                 if id(c) not in self._watched:
                     self._watched.add(id(c))
                     self.metrics.watch_cache(c.cache)
         return c
+
+    def enable_metrics(self) -> None:
+        """Switch metrics on (the lib jar's metered state backend reads them); they count from now on."""
+        if self.metrics is None:
+            from .. import metrics
+            with self._lock:
+                if self.metrics is None:
+                    self.metrics = metrics.from_config(self.conf)
 
     def close(self) -> None:
         self.rotation.close()

@@ -1,10 +1,13 @@
-"""The per-process Prometheus endpoint (``/metrics``) and the snapshot the Java shim polls."""
+"""The per-process Prometheus endpoint (``/metrics``) and the snapshot the Java shim polls (no
+prometheus_client import until an endpoint starts)."""
 from __future__ import annotations
 
 import errno
 import logging
+from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, start_http_server
+if TYPE_CHECKING:  # pragma: no cover
+    from prometheus_client import CollectorRegistry
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +31,7 @@ class MetricsServer:
     """Serves ``registry`` over HTTP on ``host`` at the first free port of ``ports``."""
 
     def __init__(self, registry: CollectorRegistry, ports, host: str = "127.0.0.1"):
+        from prometheus_client import start_http_server
         ports = parse_ports(ports) if isinstance(ports, (str, int)) else list(ports)
         if not ports:
             raise ValueError("no port to serve metrics on")

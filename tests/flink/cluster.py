@@ -31,19 +31,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def make_distribution(dest: str) -> str:
-    """A private FLINK_HOME at ``dest``: bin/, plugins/ copied, lib/ and opt/ jars symlinked."""
+def pyflink_home(python: str) -> str:
+    """The pyflink package folder of another interpreter (e.g. a venv with another PyFlink)."""
+    return subprocess.run([python, "-c", "import os, pyflink; print(os.path.dirname(os.path.abspath(pyflink.__file__)))"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def make_distribution(dest: str, source: str = PYFLINK_HOME) -> str:
+    """A private FLINK_HOME at ``dest`` from the distribution PyFlink ships at ``source``: bin/,
+    plugins/ copied, lib/ and opt/ jars symlinked."""
     os.makedirs(dest)
-    shutil.copytree(os.path.join(PYFLINK_HOME, "bin"), os.path.join(dest, "bin"))
-    shutil.copytree(os.path.join(PYFLINK_HOME, "plugins"), os.path.join(dest, "plugins"))
+    shutil.copytree(os.path.join(source, "bin"), os.path.join(dest, "bin"))
+    shutil.copytree(os.path.join(source, "plugins"), os.path.join(dest, "plugins"))
     for sub in ("lib", "opt"):
         os.makedirs(os.path.join(dest, sub))
-        for name in os.listdir(os.path.join(PYFLINK_HOME, sub)):
-            os.symlink(os.path.join(PYFLINK_HOME, sub, name), os.path.join(dest, sub, name))
+        for name in os.listdir(os.path.join(source, sub)):
+            os.symlink(os.path.join(source, sub, name), os.path.join(dest, sub, name))
     os.makedirs(os.path.join(dest, "conf"))
-    for name in os.listdir(os.path.join(PYFLINK_HOME, "conf")):
+    for name in os.listdir(os.path.join(source, "conf")):
         if name != "config.yaml":
-            shutil.copy(os.path.join(PYFLINK_HOME, "conf", name), os.path.join(dest, "conf", name))
+            shutil.copy(os.path.join(source, "conf", name), os.path.join(dest, "conf", name))
     os.makedirs(os.path.join(dest, "log"))
     return dest
 
@@ -56,8 +63,11 @@ def _yaml(conf: dict[str, str]) -> str:
 class StandaloneCluster:
     def __init__(self, home: str, extra_conf: dict[str, str] | None = None, slots: int = 1,
                  extra_yaml: str = "", jm_conf: dict[str, str] | None = None,
-                 tm_conf: dict[str, str] | None = None):
+                 tm_conf: dict[str, str] | None = None, python: str = sys.executable,
+                 source: str = PYFLINK_HOME):
+        """``python``: the interpreter of the jobs and clients (a venv with ``source``'s PyFlink)."""
         self.home = home
+        self.python = python
         self.extra_yaml = extra_yaml  # e.g. the lines `heliosdb-flink-crypto flink install` prints
         # per-process options (`-D key=value` on the start script: e.g. a port each for the JobManager
         # and the TaskManager where one config.yaml would make them clash); they win over config.yaml
@@ -65,7 +75,7 @@ class StandaloneCluster:
         self.rest_port = free_port()
         self.rpc_port = free_port()
         self.procs: list[subprocess.Popen] = []
-        java_opts = _java_opts()
+        java_opts = _java_opts(source)
         self.conf = {
             "env.java.opts.all": java_opts,
             "env.pid.dir": os.path.join(home, "pid"),
@@ -87,8 +97,8 @@ class StandaloneCluster:
             "rest.port": self.rest_port,
             "blob.server.port": "0",
             "parallelism.default": 1,
-            "python.executable": sys.executable,
-            "python.client.executable": sys.executable,
+            "python.executable": python,
+            "python.client.executable": python,
             **(extra_conf or {}),
         }
 
@@ -100,8 +110,8 @@ class StandaloneCluster:
         e = dict(os.environ)
         e.update(FLINK_HOME=self.home, FLINK_CONF_DIR=os.path.join(self.home, "conf"),
                  FLINK_PID_DIR=os.path.join(self.home, "pid"), FLINK_LOG_DIR=os.path.join(self.home, "log"),
-                 PYFLINK_CLIENT_EXECUTABLE=sys.executable)
-        e["PATH"] = os.path.dirname(sys.executable) + os.pathsep + e.get("PATH", "")
+                 PYFLINK_CLIENT_EXECUTABLE=self.python)
+        e["PATH"] = os.path.dirname(self.python) + os.pathsep + e.get("PATH", "")
         return e
 
     def start(self, timeout: float = 120) -> "StandaloneCluster":
@@ -256,9 +266,9 @@ def prom_value(text: str, name: str, **labels) -> float:
     return total
 
 
-def _java_opts() -> str:
+def _java_opts(source: str) -> str:
     """The add-opens list of PyFlink's shipped config.yaml (Flink needs it on Java 17)."""
-    with open(os.path.join(PYFLINK_HOME, "conf", "config.yaml")) as f:
+    with open(os.path.join(source, "conf", "config.yaml")) as f:
         for line in f:
             if line.strip().startswith("all:"):
                 return line.split(":", 1)[1].strip()

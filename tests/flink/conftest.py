@@ -16,6 +16,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 
 @pytest.fixture(scope="session")
 def keyring(tmp_path_factory) -> str:
@@ -29,3 +31,12 @@ def keyring(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def crypto_conf(keyring) -> dict[str, str]:
     return {"heliosdb.crypto.kms.uri": keyring}
+
+
+@pytest.fixture(scope="session")
+def flink120_python() -> str:
+    """The interpreter of the Flink 1.20 venv ``./dev setup`` makes (PyFlink 1.20 and this package,
+    editable, without extras); ``HELIOSDB_PYTHON_1_20`` points elsewhere."""
+    python = os.environ.get("HELIOSDB_PYTHON_1_20") or os.path.join(ROOT, ".venv-flink120", "bin", "python")
+    assert os.access(python, os.X_OK), f"{python} is missing: ./dev setup makes it (PyFlink 1.20)"
+    return python

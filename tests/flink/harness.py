@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import glob
 import json
 import os
@@ -47,12 +48,14 @@ class JobRun:
 
 def run_job(work: str, name: str, checkpoint_dir: str, *, mode: str = "run", restore: str = "",
             savepoint_dir: str = "", conf: dict | None = None, timeout: float = 300,
-            env: dict | None = None, **opts) -> JobRun:
-    """Run the counter job; ``opts`` become ``--opt value`` flags (True -> bare flag)."""
+            env: dict | None = None, python: str | None = None, job: str = JOB, **opts) -> JobRun:
+    """Run the counter job (``job``) with ``python`` (default: this interpreter, e.g. another venv's
+    for another PyFlink); ``opts`` become ``--opt value`` flags (True -> bare flag)."""
+    python = python or sys.executable
     out_dir = os.path.join(work, name + "-out")
     result_path = os.path.join(work, name + "-result.json")
     log = os.path.join(work, name + ".log")
-    args = [sys.executable, JOB, "--checkpoint-dir", checkpoint_dir, "--mode", mode,
+    args = [python, job, "--checkpoint-dir", checkpoint_dir, "--mode", mode,
             "--out-dir", out_dir, "--result", result_path, "--timeout", str(timeout - 30)]
     if restore:
         args += ["--restore", restore]
@@ -68,7 +71,7 @@ def run_job(work: str, name: str, checkpoint_dir: str, *, mode: str = "run", res
             args += [flag, str(v)]
     penv = dict(os.environ, **(env or {}))
     penv.setdefault("FLINK_LOG_DIR", os.path.join(work, name + "-flink-log"))  # not PyFlink's shared log/
-    penv["PATH"] = os.path.dirname(sys.executable) + os.pathsep + penv.get("PATH", "")
+    penv["PATH"] = os.path.dirname(python) + os.pathsep + penv.get("PATH", "")
     with open(log, "wb") as lf:
         # its own process group: on a timeout the job's JVM and Python workers go with it
         proc = subprocess.Popen(args, stdout=lf, stderr=subprocess.STDOUT, env=penv, cwd=work,
@@ -159,9 +162,10 @@ def not_encrypted(root: str) -> list[str]:
     return bad
 
 
-def cli(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run ``heliosdb-flink-crypto`` (the installed console script of this venv)."""
-    exe = os.path.join(os.path.dirname(sys.executable), "heliosdb-flink-crypto")
+def cli(*args: str, env: dict | None = None, timeout: float = 120, python: str | None = None
+        ) -> subprocess.CompletedProcess:
+    """Run ``heliosdb-flink-crypto`` (the installed console script of this venv, or of ``python``'s)."""
+    exe = os.path.join(os.path.dirname(python or sys.executable), "heliosdb-flink-crypto")
     return subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout,
                           env=dict(os.environ, **(env or {})))
 
@@ -183,6 +187,25 @@ def flip_byte(path: str, offset: int | None = None) -> int:
         f.seek(offset)
         f.write(bytes([b[0] ^ 0x01]))
     return offset
+
+
+@contextlib.contextmanager
+def flipped(path: str):
+    """One byte of ``path`` flipped for the block, flipped back after it (the file is whole again)."""
+    offset = flip_byte(path)
+    try:
+        yield path
+    finally:
+        flip_byte(path, offset)
+
+
+def checkpoint_state_file(chk_dir: str) -> str:
+    """The largest state file a restore from the checkpoint at ``chk_dir`` reads: its own files and,
+    for an incremental checkpoint, the job's shared/ files (Flink keeps only the referenced ones)."""
+    files = [p for p in all_files(chk_dir) if os.path.basename(p) != "_metadata"]
+    files += all_files(os.path.join(os.path.dirname(chk_dir), "shared"))
+    assert files, f"{chk_dir}: all its state is inline in _metadata"
+    return max(files, key=os.path.getsize)
 
 
 def wait_for(pred, timeout: float, what: str, interval: float = 0.2):

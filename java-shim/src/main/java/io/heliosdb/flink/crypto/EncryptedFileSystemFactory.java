@@ -48,6 +48,7 @@ public abstract class EncryptedFileSystemFactory implements FileSystemFactory {
 
     @Override
     public void configure(Configuration config) {
+        FlinkLine.check("the enc+ FileSystem plugin (" + scheme + ")");
         this.conf = CryptoOptions.fromFlink(config);
     }
 

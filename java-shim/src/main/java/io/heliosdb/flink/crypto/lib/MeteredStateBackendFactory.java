@@ -1,6 +1,7 @@
 package io.heliosdb.flink.crypto.lib;
 
 import io.heliosdb.flink.crypto.CryptoOptions;
+import io.heliosdb.flink.crypto.FlinkLine;
 
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.IllegalConfigurationException;
@@ -35,6 +36,7 @@ public class MeteredStateBackendFactory implements StateBackendFactory<MeteredSt
     @Override
     public MeteredStateBackend createFromConfig(ReadableConfig config, ClassLoader classLoader)
             throws IllegalConfigurationException, IOException {
+        FlinkLine.check("the lib jar's metered state backend");
         String name = config.get(CryptoOptions.STATE_BACKEND);
         name = name == null ? "" : name.trim();
         if (name.isEmpty() || name.equals(MeteredStateBackendFactory.class.getName())) {

@@ -1,5 +1,7 @@
 package io.heliosdb.flink.crypto.lib;
 
+import io.heliosdb.flink.crypto.FlinkLine;
+
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.IllegalConfigurationException;
 import org.apache.flink.configuration.ReadableConfig;
@@ -17,6 +19,7 @@ public class TenantCheckpointStorageFactory implements CheckpointStorageFactory<
     @Override
     public TenantCheckpointStorage createFromConfig(ReadableConfig config, ClassLoader classLoader)
             throws IllegalConfigurationException {
+        FlinkLine.check("the lib jar's tenant checkpoint storage");
         FileSystemCheckpointStorage storage = FileSystemCheckpointStorage.createFromConfig(config, classLoader);
         Path dir = storage.getCheckpointPath();
         TenantGuard guard = new TenantGuard(LibPython.cryptoConf(config.toMap()), dir == null ? null : dir.toString());
