@@ -1,5 +1,7 @@
 """Shared fixtures: keyrings are made at test time, never committed."""
 import os
+import shutil
+import subprocess
 
 import pytest
 
@@ -46,3 +48,20 @@ def forge():
             w.write(data)
         return buf.getvalue()
     return make
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="session")
+def clean_tree(tmp_path_factory) -> str:
+    """A copy of this source tree as a clean checkout has it: tracked and new files, nothing ignored
+    (no venvs, no built jars, no Maven output)."""
+    dest = tmp_path_factory.mktemp("clean") / "tree"
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout.splitlines()
+    for f in files:
+        if os.path.isfile(os.path.join(ROOT, f)):
+            os.makedirs(os.path.dirname(dest / f), exist_ok=True)
+            shutil.copy2(os.path.join(ROOT, f), dest / f)
+    return str(dest)
