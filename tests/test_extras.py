@@ -110,3 +110,22 @@ def test_the_cli_names_the_extra_of_a_kms_uri():
     r = run_without_extras(code)
     assert r.returncode == 2, r.stdout + r.stderr
     assert "pip install 'heliosdb-flink-crypto[aws]'" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_in_this_process_too_a_missing_sdk_or_prometheus_client_names_the_extra(monkeypatch):
+    from heliosdb_flink_crypto import metrics
+    from heliosdb_flink_crypto.errors import MissingExtraError
+    from heliosdb_flink_crypto.kms import open_provider
+    monkeypatch.setitem(sys.modules, "boto3", None)
+    with pytest.raises(MissingExtraError, match=r"pip install 'heliosdb-flink-crypto\[aws\]'"):
+        open_provider("aws-kms://alias/checkpoints?region=eu-west-1")
+    metrics.shutdown()
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)
+    assert not metrics.switched_on({}) and metrics.snapshot() == {}
+    with pytest.raises(MissingExtraError, match=r"pip install 'heliosdb-flink-crypto\[metrics\]'"):
+        metrics.from_config({"heliosdb.crypto.metrics.port": "9250"})
+    with pytest.raises(MissingExtraError):
+        metrics.Metrics  # noqa: B018 - the lazy attribute needs prometheus_client
+    assert metrics.MetricsServer.__name__ == "MetricsServer"  # its import is deferred to the endpoint's start
+    with pytest.raises(AttributeError):
+        metrics.no_such_thing  # noqa: B018

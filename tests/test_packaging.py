@@ -120,6 +120,15 @@ def test_a_gateway_started_from_flink_home_uses_that_distributions_lib_jar(tmp_p
     assert local.gateway_line({}).line == versions.line_for(versions.pyflink_version(), "").line
 
 
+def test_without_pyflink_the_newest_line_is_the_default_and_an_unsupported_one_is_reported(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyflink.version", None)
+    assert versions.pyflink_version() is None and versions.default_line() == versions.LINES[0]
+    assert "PyFlink" not in versions.describe()
+    monkeypatch.setattr(versions, "pyflink_version", lambda: "1.19.1")
+    assert versions.describe().splitlines()[-1] == ("PyFlink: Flink 1.19.1 is not supported; supported: "
+                                                    + versions.supported())
+
+
 def test_version_prints_package_format_and_jar_versions(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--version"])

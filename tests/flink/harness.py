@@ -48,10 +48,10 @@ class JobRun:
 
 def run_job(work: str, name: str, checkpoint_dir: str, *, mode: str = "run", restore: str = "",
             savepoint_dir: str = "", conf: dict | None = None, timeout: float = 300,
-            env: dict | None = None, python: str | None = None, job: str = JOB, **opts) -> JobRun:
-    """Run the counter job (``job``) with ``python`` (default: this interpreter, e.g. another venv's
-    for another PyFlink); ``opts`` become ``--opt value`` flags (True -> bare flag)."""
-    python = python or sys.executable
+            env: dict | None = None, python: str | None = None, job: str | None = None, **opts) -> JobRun:
+    """Run the counter job (``job``, default :data:`JOB`) with ``python`` (default: this interpreter;
+    another venv's for another PyFlink); ``opts`` become ``--opt value`` flags (True -> bare flag)."""
+    python, job = python or sys.executable, job or JOB
     out_dir = os.path.join(work, name + "-out")
     result_path = os.path.join(work, name + "-result.json")
     log = os.path.join(work, name + ".log")
