@@ -11,6 +11,7 @@ MissingExtraError naming the extra. Nothing else in the package needs it.
 """
 from __future__ import annotations
 
+import importlib
 import threading
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -20,6 +21,7 @@ from .server import parse_ports, snapshot as _snapshot
 
 if TYPE_CHECKING:  # pragma: no cover
     from .collector import Metrics
+    from .server import MetricsServer
 
 _lock = threading.Lock()
 _process: dict = {}
@@ -39,7 +41,7 @@ def __getattr__(name: str):
 
 def _require(feature: str) -> None:
     try:
-        import prometheus_client  # noqa: F401
+        importlib.import_module("prometheus_client")
     except ImportError:
         raise MissingExtraError(feature, "prometheus_client", "metrics") from None
 

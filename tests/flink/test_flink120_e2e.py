@@ -11,11 +11,13 @@ Flink 1.20 jar by itself.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 
 import pytest
 
 import harness as h
+from cluster import make_distribution, pyflink_home
 
 pytestmark = pytest.mark.slow
 
@@ -42,8 +44,22 @@ def test_the_venv_runs_pyflink_120(flink120_python):
 
 
 def test_a_jar_of_another_line_is_refused_naming_both(tmp_path, crypto_conf, flink120_python):
+    """``local.enable`` given the Flink 2.3 jar, and the 2.3 jar copied by hand into a Flink 1.20
+    distribution: refused naming both lines (the Flink process stops at start), never a
+    NoSuchMethodError later."""
     from heliosdb_flink_crypto.flink import jar_path, versions
     other = jar_path(versions.LINES[0])  # the Flink 2.3 jar
+    source = pyflink_home(flink120_python)
+    home = make_distribution(str(tmp_path / "flink"), source)
+    os.makedirs(os.path.join(home, "plugins", "heliosdb-crypto"))
+    shutil.copy(other, os.path.join(home, "plugins", "heliosdb-crypto"))
+    shutil.copy(os.path.join(source, "conf", "config.yaml"), os.path.join(home, "conf"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLINK_")}
+    r = subprocess.run([os.path.join(home, "bin", "flink"), "list"], capture_output=True, text=True, timeout=120,
+                       env=dict(env, FLINK_CONF_DIR=os.path.join(home, "conf")))
+    assert r.returncode != 0
+    assert ("the enc+ FileSystem plugin (enc+file) was built for Flink 2.3 but runs on Flink 1.20."
+            in r.stdout + r.stderr), r.stdout + r.stderr
     run = h.run_job(str(tmp_path), "wrong-jar", f"enc+file://{tmp_path}/checkpoints", conf=crypto_conf,
                     python=flink120_python, records=100, keys=10, local_crypto=True, timeout=120,
                     env={"HELIOSDB_SHIM_JAR": other})
