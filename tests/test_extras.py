@@ -47,7 +47,7 @@ except ImportError as e:
 CLI = """
 from heliosdb_flink_crypto.cli import main
 uri, src, enc, out = sys.argv[1:]
-for argv in (["keyring", "init", uri], ["encrypt", "--kms", uri, src, enc], ["decrypt", enc, out],
+for argv in (["keyring", "init", uri], ["encrypt", "--kms", uri, src, enc], ["decrypt", "--kms", uri, enc, out],
              ["verify", "--kms", uri, enc], ["inspect", enc]):
     rc = main(argv)
     assert rc == 0, (argv, rc)
