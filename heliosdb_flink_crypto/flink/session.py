@@ -60,7 +60,8 @@ class Session:
         return c
 
     def enable_metrics(self) -> None:
-        """Switch metrics on (the lib jar's metered state backend reads them); they count from now on."""
+        """Switch metrics on (the lib jar's metered state backend reads them, first before its first keyed
+        backend restores or checkpoints); they count from now on."""
         if self.metrics is None:
             from .. import metrics
             with self._lock:

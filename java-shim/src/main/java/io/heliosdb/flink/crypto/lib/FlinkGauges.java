@@ -52,6 +52,8 @@ final class FlinkGauges {
 
     static final long REFRESH_MILLIS = 1000;
     static final long WAIT_MILLIS = 200;
+    /** How long the first registration in a process waits for the read that switches metrics on. */
+    static final long SWITCH_ON_MILLIS = 10_000;
 
     private static final Logger LOG = LoggerFactory.getLogger(FlinkGauges.class);
     private static final Pattern ENTRY = Pattern.compile("\"([A-Za-z0-9_]+)\"\\s*:\\s*([-+0-9.eE]+|NaN|-?Infinity)");
@@ -88,11 +90,12 @@ final class FlinkGauges {
 
     /**
      * Registers the gauges on the TaskManager metric group above {@code task} (once per process) and on
-     * {@code operatorGroup} (once per group). Never throws.
+     * {@code operatorGroup} (once per group), after {@link #switchOn}. Never throws.
      */
     static void register(Map<String, String> conf, TaskMetricGroup task, MetricGroup operatorGroup) {
         try {
             FlinkGauges g = get(conf);
+            g.switchOn();
             MetricGroup tm = taskManagerGroup(task);
             g.addOnce(tm);
             if (operatorGroup != null && operatorGroup != tm) {
@@ -100,6 +103,37 @@ final class FlinkGauges {
             }
         } catch (Throwable t) {
             LOG.warn("heliosdb crypto: could not register the Flink metrics (the job is not affected): {}", t.toString());
+        }
+    }
+
+    /**
+     * The process's first read, waited for (at most {@link #SWITCH_ON_MILLIS}) before the first keyed backend
+     * restores or checkpoints anything: Python keeps its metrics only once something asks for them
+     * (prometheus-client is an optional extra), so this read switches them on and they count every file
+     * from then on. Later calls return at once; the answer is applied at the next read.
+     */
+    void switchOn() {
+        Future<Object> first;
+        synchronized (this) {
+            if (refreshed) {
+                return;
+            }
+            lastRefresh = System.nanoTime();
+            refreshed = true;
+            try {
+                inFlight = source.fetch();
+            } catch (Throwable t) {
+                failed(t);
+                return;
+            }
+            first = inFlight;
+        }
+        try {
+            first.get(SWITCH_ON_MILLIS, TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (Exception e) {
+            // slow or failed: reported (once) when the answer is applied at the next read
         }
     }
 

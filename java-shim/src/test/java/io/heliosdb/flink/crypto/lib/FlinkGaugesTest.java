@@ -7,8 +7,9 @@ import org.apache.flink.runtime.executiongraph.ExecutionAttemptID;
 import org.apache.flink.runtime.metrics.groups.TaskManagerMetricGroup;
 import org.apache.flink.runtime.metrics.groups.TaskMetricGroup;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
-import java.util.Collections;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -107,16 +108,28 @@ class FlinkGaugesTest {
     }
 
     @Test
-    void registeredOnTheTaskManagerOnceAndOnEveryOperatorGroup() {
+    void theFirstRegistrationWaitsForOneReadAndLaterOnesDoNot() {
+        Source s = new Source(() -> answer("{\"heliosdb_kms_calls_total\": 2}"));
+        FlinkGauges g = new FlinkGauges(s);
+        g.switchOn();
+        assertEquals(1, s.fetches.get(), "the first registration reads once (it switches Python's metrics on)");
+        g.switchOn();
+        assertEquals(2.0, g.value(FlinkGauges.NAMES.length - 1), "that answer is applied at the next read");
+        assertEquals(1, s.fetches.get(), "and within the second no read is repeated");
+    }
+
+    @Test
+    void registeredOnTheTaskManagerOnceAndOnEveryOperatorGroup(@TempDir java.nio.file.Path tmp) throws Exception {
+        Map<String, String> conf = LibTestSupport.crypto(LibTestSupport.keyring(tmp)); // the real Python
         LibTestSupport.RecordingRegistry registry = new LibTestSupport.RecordingRegistry();
         TaskManagerMetricGroup tm = registry.taskManager("tm-host-a");
         TaskMetricGroup task1 = tm.addJob(new JobID(), "job").addTask(ExecutionAttemptID.randomId(), "count");
         TaskMetricGroup task2 = tm.addJob(new JobID(), "job2").addTask(ExecutionAttemptID.randomId(), "count");
         MetricGroup op1 = task1.getOrAddOperator("count");
         MetricGroup op2 = task2.getOrAddOperator("other");
-        FlinkGauges.register(Collections.emptyMap(), task1, op1);
-        FlinkGauges.register(Collections.emptyMap(), task1, op1); // the same operator's backend again
-        FlinkGauges.register(Collections.emptyMap(), task2, op2); // a second job in the same TaskManager
+        FlinkGauges.register(conf, task1, op1);
+        FlinkGauges.register(conf, task1, op1); // the same operator's backend again
+        FlinkGauges.register(conf, task2, op2); // a second job in the same TaskManager
         int n = FlinkGauges.NAMES.length;
         String tmScope = "tm-host-a.taskmanager." + tm.taskManagerId();
         assertEquals(n, registry.count(tmScope), registry.registered.toString());
@@ -126,6 +139,6 @@ class FlinkGaugesTest {
         assertTrue(registry.registered.contains(tmScope + "/heliosdb_checkpoint_encryption_total"));
         assertTrue(registry.heliosdb().stream().allMatch(id -> registry.metrics.get(id) instanceof Gauge));
         assertEquals(tm, FlinkGauges.taskManagerGroup(task1));
-        FlinkGauges.register(Collections.emptyMap(), null, null); // nothing to register on: no error
+        FlinkGauges.register(conf, null, null); // nothing to register on: no error
     }
 }
