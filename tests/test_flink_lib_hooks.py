@@ -8,8 +8,9 @@ import zipfile
 import pytest
 
 from heliosdb_flink_crypto import KeyAccessError
-from heliosdb_flink_crypto.flink import (LIB_JAR_NAME, METERED_STATE_BACKEND, TENANT_CHECKPOINT_STORAGE, hooks,
-                                         install, lib_jar_path, lib_ops, local)
+from heliosdb_flink_crypto.flink import (JOBMANAGER_METRICS_REPORTER, LIB_JAR_NAME, METERED_STATE_BACKEND,
+                                         TENANT_CHECKPOINT_STORAGE, hooks, install, jar_path, lib_jar_path, lib_ops,
+                                         local)
 from heliosdb_flink_crypto.observe import BUS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -60,9 +61,9 @@ def test_aggregate_sums_labels_and_takes_histogram_sum_and_count():
     out = lib_ops.aggregate(snap)
     assert list(out) == list(lib_ops.FLINK_GAUGES)
     assert out["heliosdb_checkpoint_encryption_total"] == 5.0
-    assert out["heliosdb_checkpoint_encryption_duration_seconds"] == 0.5
+    assert out["heliosdb_checkpoint_encryption_duration_seconds_sum"] == 0.5
     assert out["heliosdb_checkpoint_encryption_duration_seconds_count"] == 5.0
-    assert out["heliosdb_kms_call_duration_seconds"] == 0.75
+    assert out["heliosdb_kms_call_duration_seconds_sum"] == 0.75
     assert out["heliosdb_kms_calls_total"] == 4.0 and out["heliosdb_dek_cache_hits_total"] == 7.0
     assert out["heliosdb_auth_failures_total"] == 0.0, "absent samples are 0"
     assert "heliosdb_crypto_fips_enabled" not in out
@@ -154,10 +155,16 @@ def test_check_restore_with_require_match_refuses_untenanted_paths(tmp_path, key
 def test_lib_jar_holds_the_factories_and_no_filesystem():
     with zipfile.ZipFile(lib_jar_path()) as z:
         names = set(z.namelist())
-    for cls in (METERED_STATE_BACKEND, TENANT_CHECKPOINT_STORAGE):
+    for cls in (METERED_STATE_BACKEND, TENANT_CHECKPOINT_STORAGE, JOBMANAGER_METRICS_REPORTER):
         assert cls.replace(".", "/") + ".class" in names
     assert "io/heliosdb/flink/crypto/CryptoOptions.class" in names
-    assert not any(n.startswith("META-INF/services/") for n in names), "lib/ must not register FileSystems"
+    services = sorted(n for n in names if n.startswith("META-INF/services/") and not n.endswith("/"))
+    assert services == ["META-INF/services/org.apache.flink.metrics.reporter.MetricReporterFactory"], \
+        "lib/ must not register FileSystems; Flink finds the JobManager reporter's factory by ServiceLoader"
+    with zipfile.ZipFile(lib_jar_path()) as z:
+        assert z.read(services[0]).decode().split() == [JOBMANAGER_METRICS_REPORTER]
+    with zipfile.ZipFile(jar_path()) as z:
+        assert not any("MetricReporterFactory" in n for n in z.namelist()), "the plugin jar registers no reporter"
     assert "io/heliosdb/flink/crypto/PythonBridge.class" not in names
 
 

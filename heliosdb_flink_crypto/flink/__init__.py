@@ -19,6 +19,8 @@ LIB_JAR_NAME = "heliosdb-flink-crypto-lib.jar"
 #: the lib jar's factories (config values of state.backend.type and execution.checkpointing.storage)
 METERED_STATE_BACKEND = "io.heliosdb.flink.crypto.lib.MeteredStateBackendFactory"
 TENANT_CHECKPOINT_STORAGE = "io.heliosdb.flink.crypto.lib.TenantCheckpointStorageFactory"
+#: metrics.reporter.heliosdb.factory.class: the crypto gauges on the JobManager's metric group
+JOBMANAGER_METRICS_REPORTER = "io.heliosdb.flink.crypto.lib.JobManagerMetricsFactory"
 #: the encrypted schemes the shim registers, and the scheme each one wraps
 SCHEMES = {"enc+file": "file", "enc+s3": "s3", "enc+s3a": "s3a", "enc+s3p": "s3p", "enc+gs": "gs",
            "enc+hdfs": "hdfs", "enc+abfss": "abfss"}
@@ -43,5 +45,5 @@ def _jar(name: str, env: str, line) -> str:
     return path
 
 
-__all__ = ["JAR_NAME", "LIB_JAR_NAME", "METERED_STATE_BACKEND", "SCHEMES", "TENANT_CHECKPOINT_STORAGE",
-           "jar_path", "lib_jar_path"]
+__all__ = ["JAR_NAME", "JOBMANAGER_METRICS_REPORTER", "LIB_JAR_NAME", "METERED_STATE_BACKEND", "SCHEMES",
+           "TENANT_CHECKPOINT_STORAGE", "jar_path", "lib_jar_path"]

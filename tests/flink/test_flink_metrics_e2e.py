@@ -95,7 +95,7 @@ def test_flink_rest_and_prometheus_reporter_show_the_crypto_metrics(tmp_path, cr
     assert set(tm) == set(FLINK_GAUGES), sorted(tm)
     assert tm["heliosdb_checkpoint_encrypted_bytes_total"] > 0
     assert tm["heliosdb_checkpoint_encryption_duration_seconds_count"] >= tm["heliosdb_checkpoint_encryption_total"] - 5
-    assert tm["heliosdb_checkpoint_encryption_duration_seconds"] > 0
+    assert tm["heliosdb_checkpoint_encryption_duration_seconds_sum"] > 0
     assert tm["heliosdb_kms_calls_total"] >= 1
     assert tm["heliosdb_auth_failures_total"] == 0 and tm["heliosdb_encryption_errors_total"] == 0
     # the keyed operator lists them too (web UI: task metrics), e.g. "0.count.heliosdb_..."

@@ -41,8 +41,8 @@ pytestmark = pytest.mark.slow
 METERED = "io.heliosdb.flink.crypto.lib.MeteredStateBackendFactory"
 TENANT_STORAGE = "io.heliosdb.flink.crypto.lib.TenantCheckpointStorageFactory"
 SEED = ("heliosdb_checkpoint_encryption_total", "heliosdb_checkpoint_decryption_total",
-        "heliosdb_checkpoint_encryption_duration_seconds", "heliosdb_checkpoint_decryption_duration_seconds",
-        "heliosdb_kms_call_duration_seconds", "heliosdb_key_rotation_total", "heliosdb_encryption_errors_total",
+        "heliosdb_checkpoint_encryption_duration_seconds_sum", "heliosdb_checkpoint_decryption_duration_seconds_sum",
+        "heliosdb_kms_call_duration_seconds_sum", "heliosdb_key_rotation_total", "heliosdb_encryption_errors_total",
         "heliosdb_decryption_errors_total", "heliosdb_auth_failures_total")
 TENANTS = ("acme", "globex")
 RECORDS, KEYS, PAD = 30000, 200, 200
@@ -204,7 +204,7 @@ def test_flink_rest_and_prometheus_reporter_show_the_seed_metrics(session):
     before = h.wait_for(rest_values, 30, "the seed metrics on the TaskManager (REST)", interval=0.5)
     assert _float(before["heliosdb_auth_failures_total"]) == 0
     assert _float(before["heliosdb_encryption_errors_total"]) == 0
-    assert _float(before["heliosdb_checkpoint_encryption_duration_seconds"]) > 0
+    assert _float(before["heliosdb_checkpoint_encryption_duration_seconds_sum"]) > 0
 
     # growing across checkpoints (the gauges refresh at most once a second)
     _wait_checkpoints(cluster, session.jobs, {t: first[t] + 2 for t in TENANTS})

@@ -18,8 +18,8 @@ import java.util.regex.Pattern;
 
 /**
  * The process's crypto figures as Flink gauges, named exactly like the Prometheus metrics
- * (docs/metrics.md). Values are process-wide totals (summed over labels; durations as seconds
- * {@code _sum} plus {@code _count}), read from Python with ONE call ({@code flink_metrics}) that
+ * (docs/metrics.md). Values are process-wide totals (summed over labels; durations as a summary's
+ * {@code _sum} seconds and {@code _count}), read from Python with ONE call ({@code flink_metrics}) that
  * refreshes every gauge, at most once per {@link #REFRESH_MILLIS}, from the reporter's thread.
  *
  * <p>A metrics failure never fails a task: registration and refresh catch everything; a gauge that
@@ -33,11 +33,11 @@ final class FlinkGauges {
     static final String[] NAMES = {
         "heliosdb_checkpoint_encryption_total",
         "heliosdb_checkpoint_decryption_total",
-        "heliosdb_checkpoint_encryption_duration_seconds",
+        "heliosdb_checkpoint_encryption_duration_seconds_sum",
         "heliosdb_checkpoint_encryption_duration_seconds_count",
-        "heliosdb_checkpoint_decryption_duration_seconds",
+        "heliosdb_checkpoint_decryption_duration_seconds_sum",
         "heliosdb_checkpoint_decryption_duration_seconds_count",
-        "heliosdb_kms_call_duration_seconds",
+        "heliosdb_kms_call_duration_seconds_sum",
         "heliosdb_kms_call_duration_seconds_count",
         "heliosdb_key_rotation_total",
         "heliosdb_encryption_errors_total",
@@ -95,7 +95,7 @@ final class FlinkGauges {
     static void register(Map<String, String> conf, TaskMetricGroup task, MetricGroup operatorGroup) {
         try {
             FlinkGauges g = get(conf);
-            g.switchOn();
+            g.switchOn(SWITCH_ON_MILLIS);
             MetricGroup tm = taskManagerGroup(task);
             g.addOnce(tm);
             if (operatorGroup != null && operatorGroup != tm) {
@@ -107,12 +107,12 @@ final class FlinkGauges {
     }
 
     /**
-     * The process's first read, waited for (at most {@link #SWITCH_ON_MILLIS}) before the first keyed backend
-     * restores or checkpoints anything: Python keeps its metrics only once something asks for them
-     * (prometheus-client is an optional extra), so this read switches them on and they count every file
-     * from then on. Later calls return at once; the answer is applied at the next read.
+     * The process's first read, waited for (at most {@code waitMillis}: {@link #SWITCH_ON_MILLIS} before the first
+     * keyed backend restores or checkpoints anything; 0 on the JobManager, which does not wait): Python keeps its
+     * metrics only once something asks for them (prometheus-client is an optional extra), so this read switches them
+     * on and they count every file from then on. Later calls return at once; the answer is applied at the next read.
      */
-    void switchOn() {
+    void switchOn(long waitMillis) {
         Future<Object> first;
         synchronized (this) {
             if (refreshed) {
@@ -129,7 +129,7 @@ final class FlinkGauges {
             first = inFlight;
         }
         try {
-            first.get(SWITCH_ON_MILLIS, TimeUnit.MILLISECONDS);
+            first.get(waitMillis, TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (Exception e) {

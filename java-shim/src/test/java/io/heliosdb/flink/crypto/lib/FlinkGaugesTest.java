@@ -111,9 +111,9 @@ class FlinkGaugesTest {
     void theFirstRegistrationWaitsForOneReadAndLaterOnesDoNot() {
         Source s = new Source(() -> answer("{\"heliosdb_kms_calls_total\": 2}"));
         FlinkGauges g = new FlinkGauges(s);
-        g.switchOn();
+        g.switchOn(FlinkGauges.SWITCH_ON_MILLIS);
         assertEquals(1, s.fetches.get(), "the first registration reads once (it switches Python's metrics on)");
-        g.switchOn();
+        g.switchOn(FlinkGauges.SWITCH_ON_MILLIS);
         assertEquals(2.0, g.value(FlinkGauges.NAMES.length - 1), "that answer is applied at the next read");
         assertEquals(1, s.fetches.get(), "and within the second no read is repeated");
     }
