@@ -323,7 +323,8 @@ def test_install_copies_the_plugin_and_pemja_and_prints_config(flink_home, shim_
     assert "classloader.parent-first-patterns.additional: pemja." in out
     assert "heliosdb.crypto.python.executable: /opt/venv/bin/python" in out
     assert "heliosdb.crypto.kms.uri: aws-kms://k" in out
-    assert "# already set in config.yaml, check it: execution.checkpointing.dir" in out
+    assert "# already set in config.yaml: execution.checkpointing.dir: s3://x" in out
+    assert "# note: execution.checkpointing.dir is s3://x: pass --checkpoint-dir enc+" in out
     assert "copy" in err and "copy" not in out, "actions on stderr, configuration on stdout"
 
 

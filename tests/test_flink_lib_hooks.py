@@ -205,7 +205,8 @@ def test_install_copies_the_lib_jar_and_prints_the_optional_lines(flink_home):
     assert any(a.endswith(os.path.join("lib", LIB_JAR_NAME)) for a in r.actions)
     lines = r.config.splitlines()
     assert f"# state.backend.type: {METERED_STATE_BACKEND}" in lines
-    assert "# heliosdb.crypto.state-backend: rocksdb" in lines
+    assert "# heliosdb.crypto.state-backend: hashmap" in lines
+    assert f"# metrics.reporter.heliosdb.factory.class: {JOBMANAGER_METRICS_REPORTER}" in lines
     assert f"# execution.checkpointing.storage: {TENANT_CHECKPOINT_STORAGE}" in lines
     assert any("flink_taskmanager_heliosdb_checkpoint_encryption_total" in x for x in lines)
     assert any("not against hostile job code" in x for x in lines)
