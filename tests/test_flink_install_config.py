@@ -75,7 +75,7 @@ def test_write_config_edits_in_place_keeps_comments_and_reads_back_as_flink_woul
     (home / "conf" / "config.yaml").write_text(NESTED)
     assert main(["flink", "install", str(home), "--write-config", "--python", "/opt/heliosdb/venv/bin/python",
                  "--kms-uri", "aws-kms://alias/flink?region=eu-west-1",
-                 "--checkpoint-dir", "enc+s3://bucket/flink/checkpoints", "--flink-metrics"]) == 0
+                 "--checkpoint-dir", "enc+s3://bucket/flink/checkpoints", "--flink-metrics", "--python-jobs"]) == 0
     out = capsys.readouterr().out
     text = (home / "conf" / "config.yaml").read_text()
     d = flat(yaml.safe_load(text))
@@ -86,6 +86,7 @@ def test_write_config_edits_in_place_keeps_comments_and_reads_back_as_flink_woul
     assert d["plugin.classloader.parent-first-patterns.additional"] == "pemja."
     assert d["heliosdb.crypto.kms.uri"] == "aws-kms://alias/flink?region=eu-west-1"
     assert d["heliosdb.crypto.python.executable"] == "/opt/heliosdb/venv/bin/python"
+    assert d["python.executable"] == d["python.client.executable"] == "/opt/heliosdb/venv/bin/python"
     assert d["taskmanager.memory.framework.off-heap.size"] == "256m"
     assert d["taskmanager.memory.process.size"] == "1856m"
     assert d["jobmanager.memory.off-heap.size"] == "256m"

@@ -80,3 +80,24 @@ def test_the_shims_format_limits_are_the_formats():
     assert (const("MIN_HEADER_V1"), const("MIN_HEADER")) == (header.min_header_length(1), header.min_header_length(2))
     assert (const("VERSION_1"), const("VERSION")) == (header.VERSION_1, header.VERSION)
     assert (const("MAX_HEADER"), const("MAX_SEGMENT")) == (header.MAX_HEADER_LEN, header.MAX_SEGMENT_SIZE)
+
+
+def test_the_options_page_is_generated_from_the_options():
+    """docs/configuration.md lists every option with its type, default and description; regenerate it
+    with ``python -m heliosdb_flink_crypto.flink.options_doc`` after changing config.py."""
+    from heliosdb_flink_crypto.flink import options_doc
+    with open(os.path.join(ROOT, options_doc.DOC_FILE), encoding="utf-8") as f:
+        page = f.read()
+    assert page == options_doc.render(), "docs/configuration.md is stale: python -m heliosdb_flink_crypto.flink.options_doc"
+    for o in config.OPTIONS:
+        assert f"| `{o.key}` | {o.type} |" in page
+    assert "| `heliosdb.crypto.segment-size` | size | `256kb` |" in page
+
+
+def test_options_page_check_mode(tmp_path, monkeypatch, capsys):
+    from heliosdb_flink_crypto.flink import options_doc
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / options_doc.DOC_FILE).write_text("old")
+    assert options_doc.main(["--check"]) == 1 and "stale" in capsys.readouterr().err
+    assert options_doc.main([]) == 0 and options_doc.main(["--check"]) == 0

@@ -33,6 +33,9 @@ def register(sub) -> None:
     ins.add_argument("--flink-metrics", action="store_true",
                      help="also set the lib jar's metered state backend (around the cluster's state backend) and "
                      "its JobManager reporter: the crypto metrics in Flink's REST API, web UI and reporters")
+    ins.add_argument("--python-jobs", action="store_true",
+                     help="also set python.executable and python.client.executable to --python (PyFlink jobs run "
+                     "in the same environment, which then needs PyFlink of the cluster's version)")
     ins.add_argument("--jar", help="install this jar instead of the packaged one")
     ins.add_argument("--flink-version", help="the distribution's Flink version, when lib/flink-dist-*.jar "
                      "does not tell it (it picks the jars)")
@@ -49,14 +52,14 @@ def cmd_install(args) -> int:
     from ..flink.install import config_lines, install
     if args.print_only:
         sys.stdout.write(config_lines(args.python, args.kms_uri, args.checkpoint_dir, savepoint_dir=args.savepoint_dir,
-                                      flink_metrics=args.flink_metrics))
+                                      flink_metrics=args.flink_metrics, python_jobs=args.python_jobs))
         return 0
     if not args.flink_home:
         raise ValueError("name FLINK_HOME (argument or environment variable)")
     r = install(args.flink_home, python_executable=args.python, kms_uri=args.kms_uri,
                 checkpoint_dir=args.checkpoint_dir, dry_run=args.dry_run, jar=args.jar,
                 flink_version=args.flink_version, savepoint_dir=args.savepoint_dir, write=args.write_config,
-                flink_metrics=args.flink_metrics)
+                flink_metrics=args.flink_metrics, python_jobs=args.python_jobs)
     would = "would " if args.dry_run else ""
     for a in r.actions:
         say(would + a, err=True)

@@ -52,11 +52,12 @@ def config_file(home: str) -> ConfigFile:
 
 def config_lines(python_executable: str, kms_uri: str | None = None, checkpoint_dir: str | None = None,
                  existing: Mapping[str, str] | None = None, savepoint_dir: str | None = None,
-                 flink_metrics: bool = False) -> str:
+                 flink_metrics: bool = False, python_jobs: bool = False) -> str:
     """The config.yaml lines (Flink 2.x flat keys) the shim needs; keys already in ``existing`` are
     shown commented out (appending them again would set them twice)."""
     existing = existing or {}
-    wanted, notes = settings(existing, python_executable, kms_uri, checkpoint_dir, savepoint_dir, flink_metrics)
+    wanted, notes = settings(existing, python_executable, kms_uri, checkpoint_dir, savepoint_dir, flink_metrics,
+                             python_jobs)
     out = ["# heliosdb-flink-crypto (heliosdb-flink-crypto flink install)"]
     if not any(s.key == "heliosdb.crypto.kms.uri" for s in wanted):
         out.append("heliosdb.crypto.kms.uri: local:///etc/heliosdb/keyring.json  # CHANGE ME")
@@ -90,11 +91,13 @@ def config_lines(python_executable: str, kms_uri: str | None = None, checkpoint_
 
 def write_config(conf: ConfigFile, python_executable: str, kms_uri: str | None = None,
                  checkpoint_dir: str | None = None, savepoint_dir: str | None = None,
-                 flink_metrics: bool = False, dry_run: bool = False) -> tuple[list[str], list[str]]:
+                 flink_metrics: bool = False, python_jobs: bool = False,
+                 dry_run: bool = False) -> tuple[list[str], list[str]]:
     """Makes the settings in ``conf`` (in place: other lines and comments stay) and writes it unless
     ``dry_run``. Returns (one line per setting: set / changed / kept, warnings). ConfigError when no
     KMS URI is given or set (the file is then left as it was)."""
-    wanted, notes = settings(conf.values(), python_executable, kms_uri, checkpoint_dir, savepoint_dir, flink_metrics)
+    wanted, notes = settings(conf.values(), python_executable, kms_uri, checkpoint_dir, savepoint_dir, flink_metrics,
+                             python_jobs)
     if not any(s.key == "heliosdb.crypto.kms.uri" for s in wanted):
         raise ConfigError("heliosdb.crypto.kms.uri", f"not set in {conf.path}: pass --kms-uri")
     changes = []
@@ -118,7 +121,7 @@ def write_config(conf: ConfigFile, python_executable: str, kms_uri: str | None =
 def install(flink_home: str, *, python_executable: str | None = None, kms_uri: str | None = None,
             checkpoint_dir: str | None = None, dry_run: bool = False, jar: str | None = None,
             flink_version: str | None = None, savepoint_dir: str | None = None, write: bool = False,
-            flink_metrics: bool = False) -> InstallResult:
+            flink_metrics: bool = False, python_jobs: bool = False) -> InstallResult:
     """Install into ``flink_home`` the jars of its Flink line (its version from ``lib/flink-dist-*.jar``,
     or ``flink_version``); with ``dry_run`` only say what would be done; with ``write`` make the
     settings in its configuration file (:func:`write_config`), else return the lines to add.
@@ -135,14 +138,15 @@ def install(flink_home: str, *, python_executable: str | None = None, kms_uri: s
     r.config_path = conf.path
     python = python_executable or sys.executable
     if write:  # a refusal (no KMS URI) comes before any jar is copied
-        write_config(conf, python, kms_uri, checkpoint_dir, savepoint_dir, flink_metrics, dry_run=True)
+        write_config(conf, python, kms_uri, checkpoint_dir, savepoint_dir, flink_metrics, python_jobs, dry_run=True)
     _copy_jars(home, lib, line, jar, version, r, dry_run)
     if write:
         r.changes, notes = write_config(config_file(home), python, kms_uri, checkpoint_dir, savepoint_dir,
-                                        flink_metrics, dry_run=dry_run)
+                                        flink_metrics, python_jobs, dry_run=dry_run)
         r.warnings += notes
     else:
-        r.config = config_lines(python, kms_uri, checkpoint_dir, conf.values(), savepoint_dir, flink_metrics)
+        r.config = config_lines(python, kms_uri, checkpoint_dir, conf.values(), savepoint_dir, flink_metrics,
+                                python_jobs)
     return r
 
 

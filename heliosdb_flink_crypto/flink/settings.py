@@ -12,7 +12,8 @@ shown next to it:
   TaskManagers (Flink's default is 128m) with the TaskManager's total raised by the difference (so task
   heap and managed memory stay as they were), and ``256m`` off-heap on the JobManager;
 * with ``flink_metrics``: the lib jar's metered state backend around the backend the cluster had, and
-  its JobManager reporter.
+  its JobManager reporter; with ``python_jobs``: PyFlink's ``python.executable`` and
+  ``python.client.executable`` (the same environment runs the jobs' Python code).
 """
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ def with_entry(current: str | None, item: str) -> str | None:
 
 def settings(existing: Mapping[str, str], python: str, kms_uri: str | None = None,
              checkpoint_dir: str | None = None, savepoint_dir: str | None = None,
-             flink_metrics: bool = False) -> tuple[list[Setting], list[str]]:
+             flink_metrics: bool = False, python_jobs: bool = False) -> tuple[list[Setting], list[str]]:
     """The settings to make on top of ``existing`` (flat keys -> values), and warnings."""
     out: list[Setting] = []
     notes: list[str] = []
@@ -78,6 +79,9 @@ def settings(existing: Mapping[str, str], python: str, kms_uri: str | None = Non
         out.append(Setting(key, merged or existing[key], "the plugin and PyFlink share the JVM's one pemja (lib/flink-python)"))
     out.append(Setting("heliosdb.crypto.python.executable", python,
                        "the Python environment (on every host) where heliosdb-flink-crypto is installed"))
+    if python_jobs:
+        for key in ("python.executable", "python.client.executable"):
+            out.append(Setting(key, python, "PyFlink jobs run in the same environment"))
     kms = kms_uri or existing.get("heliosdb.crypto.kms.uri")
     if kms:
         out.append(Setting("heliosdb.crypto.kms.uri", kms, "the KMS that wraps the data keys (docs/kms.md)"))

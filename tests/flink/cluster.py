@@ -37,9 +37,10 @@ def pyflink_home(python: str) -> str:
                           capture_output=True, text=True, check=True).stdout.strip()
 
 
-def make_distribution(dest: str, source: str = PYFLINK_HOME) -> str:
+def make_distribution(dest: str, source: str = PYFLINK_HOME, with_config: bool = False) -> str:
     """A private FLINK_HOME at ``dest`` from the distribution PyFlink ships at ``source``: bin/,
-    plugins/ copied, lib/ and opt/ jars symlinked."""
+    plugins/ copied, lib/ and opt/ jars symlinked; conf/ copied but for config.yaml (``with_config``:
+    that too, the nested YAML Flink ships)."""
     os.makedirs(dest)
     shutil.copytree(os.path.join(source, "bin"), os.path.join(dest, "bin"))
     shutil.copytree(os.path.join(source, "plugins"), os.path.join(dest, "plugins"))
@@ -49,7 +50,7 @@ def make_distribution(dest: str, source: str = PYFLINK_HOME) -> str:
             os.symlink(os.path.join(source, sub, name), os.path.join(dest, sub, name))
     os.makedirs(os.path.join(dest, "conf"))
     for name in os.listdir(os.path.join(source, "conf")):
-        if name != "config.yaml":
+        if name != "config.yaml" or with_config:
             shutil.copy(os.path.join(source, "conf", name), os.path.join(dest, "conf", name))
     os.makedirs(os.path.join(dest, "log"))
     return dest
@@ -64,9 +65,12 @@ class StandaloneCluster:
     def __init__(self, home: str, extra_conf: dict[str, str] | None = None, slots: int = 1,
                  extra_yaml: str = "", jm_conf: dict[str, str] | None = None,
                  tm_conf: dict[str, str] | None = None, python: str = sys.executable,
-                 source: str = PYFLINK_HOME):
-        """``python``: the interpreter of the jobs and clients (a venv with ``source``'s PyFlink)."""
+                 source: str = PYFLINK_HOME, edit_conf: bool = False):
+        """``python``: the interpreter of the jobs and clients (a venv with ``source``'s PyFlink);
+        ``edit_conf``: make this cluster's settings in the conf/config.yaml already there (e.g. one
+        ``flink install --write-config`` wrote) instead of writing a new one."""
         self.home = home
+        self.edit_conf = edit_conf
         self.python = python
         self.extra_yaml = extra_yaml  # e.g. the lines `heliosdb-flink-crypto flink install` prints
         # per-process options (`-D key=value` on the start script: e.g. a port each for the JobManager
@@ -122,10 +126,21 @@ class StandaloneCluster:
         """Write conf/config.yaml and start both processes without waiting (clients started
         meanwhile retry until the JobManager answers; jobs wait for the TaskManager's slots)."""
         os.makedirs(os.path.join(self.home, "pid"), exist_ok=True)
-        with open(os.path.join(self.home, "conf", "config.yaml"), "w") as f:
-            f.write(_yaml(self.conf) + self.extra_yaml)
+        self.write_conf()
         for script in ("jobmanager.sh", "taskmanager.sh"):
             self._spawn(script)
+
+    def write_conf(self) -> None:
+        path = os.path.join(self.home, "conf", "config.yaml")
+        if self.edit_conf:
+            from heliosdb_flink_crypto.flink.confyaml import ConfigFile
+            conf = ConfigFile(path)
+            for k, v in self.conf.items():
+                conf.set(k, str(v))
+            conf.write()
+            return
+        with open(path, "w") as f:
+            f.write(_yaml(self.conf) + self.extra_yaml)
 
     def wait_ready(self, timeout: float = 120) -> "StandaloneCluster":
         """Wait until a TaskManager is registered (raises if a process exits)."""

@@ -1,7 +1,9 @@
 """The crypto figures of a small-state job on a standalone cluster, as a new user meets them.
 
-A keyed PyFlink job whose state stays below ``execution.checkpointing.data-inline-threshold`` keeps
-it inline in ``_metadata``, which the JobManager writes: its TaskManager encrypts nothing. The lib
+The cluster is configured as docs/flink.md says: the distribution's own ``config.yaml``, then
+``heliosdb-flink-crypto flink install --write-config --flink-metrics --python-jobs``. A keyed PyFlink
+job whose state stays below ``execution.checkpointing.data-inline-threshold`` keeps it inline in
+``_metadata``, which the JobManager writes: its TaskManager encrypts nothing. The lib
 jar's JobManager reporter (``metrics.reporter.heliosdb.factory.class``) puts the gauges on the
 JobManager's metric group: the REST API (``/jobmanager/metrics``) and Flink's Prometheus reporter
 (``flink_jobmanager_heliosdb_...``) show every ``_metadata`` the JobManager encrypted.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import sys
 import urllib.parse
 
 import pytest
@@ -39,21 +42,21 @@ def _jobmanager_metrics(cluster) -> dict[str, float]:
 def test_jobmanager_reports_the_metadata_it_encrypts(tmp_path, keyring, monkeypatch):
     for var in ("FLINK_PLUGINS_DIR", "FLINK_LIB_DIR", "FLINK_OPT_DIR", "FLINK_HOME"):
         monkeypatch.delenv(var, raising=False)  # a PyFlink gateway of this process may have set them
-    home = make_distribution(str(tmp_path / "flink"))
+    home = make_distribution(str(tmp_path / "flink"), with_config=True)  # the distribution's own config.yaml
     cp = f"enc+file://{tmp_path}/checkpoints"
-    r = h.cli("flink", "install", home, "--kms-uri", keyring, "--checkpoint-dir", cp)
+    r = h.cli("flink", "install", home, "--write-config", "--kms-uri", keyring, "--checkpoint-dir", cp,
+              "--python", sys.executable, "--python-jobs", "--flink-metrics")
     assert r.returncode == 0, r.stderr
+    assert f"set state.backend.type: {METERED_STATE_BACKEND}" in r.stdout, r.stdout
+    assert f"set metrics.reporter.heliosdb.factory.class: {JOBMANAGER_METRICS_REPORTER}" in r.stdout, r.stdout
     jm_prom, tm_prom = free_port(), free_port()
-    conf = {
-        "state.backend.type": METERED_STATE_BACKEND,
-        "heliosdb.crypto.state-backend": "hashmap",
-        "metrics.reporter.heliosdb.factory.class": JOBMANAGER_METRICS_REPORTER,
+    conf = {  # the cluster's ports and addresses, and what the docs' PyFlink checklist asks for
         "metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
         "metrics.reporter.prom.host": "127.0.0.1",
         "python.fn-execution.bundle.size": "100", "python.fn-execution.bundle.time": "100",
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
     }
-    with StandaloneCluster(home, conf, extra_yaml=r.stdout, jm_conf={"metrics.reporter.prom.port": str(jm_prom)},
+    with StandaloneCluster(home, conf, edit_conf=True, jm_conf={"metrics.reporter.prom.port": str(jm_prom)},
                            tm_conf={"metrics.reporter.prom.port": str(tm_prom)}) as cluster:
         run = cluster.flink("run", "-d", "-py", JOB)
         m = re.search(r"JobID ([0-9a-f]{32})", run.stdout)

@@ -1,17 +1,23 @@
 """The release wheel, as a Flink user gets it.
 
 Built from a clean checkout with ``python -m build`` (the sdist, then the wheel from the sdist: its
-build runs Maven for the jars of every Flink line), then installed with ``pip install
-'heliosdb_flink_crypto-*.whl[flink]'`` into a fresh venv: the base install and PyFlink, no other
-extra. From there on no Maven on PATH, no clone on ``sys.path`` (every process runs in a temp
-folder), no editable install:
+build runs Maven for the jars of every Flink line), then installed by
+``flink-conf-examples/kubernetes/install.sh`` (what the Kubernetes image's build runs) into a fresh
+venv and a copy of the Flink 2.3 distribution PyFlink ships: the base install and PyFlink of the
+distribution's version, no other extra. From there on no Maven on PATH, no clone on ``sys.path``
+(every process runs in a temp folder), no editable install:
+
+* install.sh's layout: the wheel's jars in ``plugins/heliosdb-crypto/`` and ``lib/``, flink-python in
+  ``lib/``, the settings in the distribution's own (nested) ``conf/config.yaml`` as Flink reads it
+  back, its comments kept;
 
 * the CLI: ``--version`` lists the jars of both Flink lines; a keyring;
 * ``heliosdb-flink-crypto flink install FLINK_HOME`` into a Flink 2.3 distribution (PyFlink's, as
   ``cluster.make_distribution`` lays it out) and into a Flink 1.20 one: each gets its line's jars;
 * the smallest end-to-end PyFlink job with encrypted checkpoints, with the wheel's jars only:
   ``python job.py`` (local MiniCluster) checkpoints, is cancelled and restores exactly; the same job
-  on a standalone cluster with ``flink run -py`` checkpoints, is cancelled and resumes exactly.
+  on a standalone cluster (install.sh's layout and configuration) with ``flink run -py``
+  checkpoints, is cancelled and resumes exactly.
 """
 from __future__ import annotations
 
@@ -26,7 +32,9 @@ import sys
 import pytest
 
 import harness as h
-from cluster import StandaloneCluster, make_distribution, pyflink_home
+from cluster import PYFLINK_HOME, StandaloneCluster, make_distribution, pyflink_home
+
+INSTALL_SH = os.path.join(os.path.dirname(os.path.dirname(h.HERE)), "flink-conf-examples", "kubernetes", "install.sh")
 
 pytestmark = pytest.mark.slow
 
@@ -49,8 +57,8 @@ def _without_maven(tmp) -> str:
 class Installed:
     """The fresh venv the wheel went into."""
 
-    def __init__(self, root, wheel: str, path: str):
-        self.root, self.wheel, self.path = root, wheel, path
+    def __init__(self, root, wheel: str, path: str, home: str):
+        self.root, self.wheel, self.path, self.home = root, wheel, path, home
         self.python = str(root / "venv" / "bin" / "python")
         self.env = {"PATH": f"{os.path.dirname(self.python)}{os.pathsep}{path}", "PYTHONPATH": ""}
 
@@ -76,11 +84,54 @@ def installed(tmp_path_factory, clean_tree) -> Installed:
     (wheel,) = glob.glob(str(root / "dist" / "*.whl"))
     path = _without_maven(root)
     assert shutil.which("mvn", path=path) is None and shutil.which("java", path=path)
-    subprocess.run([sys.executable, "-m", "venv", str(root / "venv")], check=True)
-    inst = Installed(root, wheel, path)
-    r = inst.run(inst.python, "-m", "pip", "install", "-q", f"{wheel}[flink]", timeout=900)
-    assert r.returncode == 0, r.stdout + r.stderr
+    home = make_distribution(str(root / "image-flink"), PYFLINK_HOME, with_config=True)
+    inst = Installed(root, wheel, path, home)
+    env = {"HELIOSDB_VENV": str(root / "venv"), "HELIOSDB_EXTRAS": "", "HELIOSDB_FLINK_METRICS": "no",
+           "PIP_ARGS": "", "PYTHON": sys.executable, "HELIOSDB_KMS_URI": f"local://{root}/keyring/keyring.json",
+           "HELIOSDB_CHECKPOINT_DIR": f"enc+file://{root}/cluster-checkpoints"}
+    r = subprocess.run(["bash", INSTALL_SH, wheel, home], capture_output=True, text=True, timeout=1200, cwd=root,
+                       env=dict(os.environ, **inst.env, **env))
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    inst.install_output = r.stdout
     return inst
+
+
+def test_the_install_script_lays_out_the_distribution(installed):
+    home = installed.home
+    for installed_jar, name in ((os.path.join(home, "plugins", "heliosdb-crypto", "heliosdb-flink-crypto-shim.jar"),
+                                 "heliosdb-flink-crypto-shim.jar"),
+                                (os.path.join(home, "lib", "heliosdb-flink-crypto-lib.jar"),
+                                 "heliosdb-flink-crypto-lib.jar")):
+        with open(installed_jar, "rb") as a, open(installed.package_jar("2.3", name), "rb") as b:
+            assert a.read() == b.read(), f"{installed_jar} is not the wheel's Flink 2.3 jar"
+    assert glob.glob(os.path.join(home, "lib", "flink-python-2.3.0.jar"))
+    out = installed.install_output
+    assert "conf/config.yaml (written):" in out and "heliosdb-flink-crypto 0" in out, out
+    # the configuration as Flink reads it (its own parser, the one bin/config.sh runs)
+    cp = os.pathsep.join([os.path.join(home, "bin", "bash-java-utils.jar"), *glob.glob(f"{home}/lib/flink-dist*.jar")])
+    flat = installed.run("java", "-classpath", cp, "org.apache.flink.runtime.util.bash.BashJavaUtils",
+                         "UPDATE_AND_GET_FLINK_CONFIGURATION", "--configDir", os.path.join(home, "conf"), "-flatten")
+    assert flat.returncode == 0, flat.stdout[-3000:] + flat.stderr[-3000:]
+    got = dict(line.split("BASH_JAVA_UTILS_EXEC_RESULT:", 1)[1].split(": ", 1) for line in flat.stdout.splitlines()
+               if line.startswith("BASH_JAVA_UTILS_EXEC_RESULT:") and ": " in line)
+    root = installed.root
+    assert got["heliosdb.crypto.python.executable"] == got["python.executable"] == installed.python
+    assert got["heliosdb.crypto.kms.uri"] == f"local://{root}/keyring/keyring.json"
+    assert got["execution.checkpointing.dir"] == f"enc+file://{root}/cluster-checkpoints"
+    assert got["execution.checkpointing.savepoint-dir"] == f"enc+file://{root}/savepoints"
+    assert got["plugin.classloader.parent-first-patterns.additional"] == "pemja."
+    assert got["classloader.parent-first-patterns.additional"] == "pemja."
+    assert got["taskmanager.memory.framework.off-heap.size"] == "256m"
+    assert got["taskmanager.memory.process.size"] == "1856m" and got["jobmanager.memory.off-heap.size"] == "256m"
+    assert got["jobmanager.rpc.address"] == "localhost", "the distribution's own settings stay"
+    tm = installed.run("java", "-classpath", cp, "org.apache.flink.runtime.util.bash.BashJavaUtils",
+                       "GET_TM_RESOURCE_PARAMS", "--configDir", os.path.join(home, "conf"))
+    assert tm.returncode == 0 and "framework.off-heap.size=268435456b" in tm.stdout, tm.stdout[-3000:]
+    with open(os.path.join(PYFLINK_HOME, "conf", "config.yaml")) as f:
+        comments = [line for line in f if line.lstrip().startswith("#")]
+    with open(os.path.join(home, "conf", "config.yaml")) as f:
+        text = f.read()
+    assert comments and all(c in text for c in comments), "the distribution's comments are gone"
 
 
 def test_the_installed_package_is_the_wheels_not_the_clone(installed):
@@ -151,16 +202,13 @@ def test_local_job_checkpoints_encrypted_and_restores(installed, job):
 
 
 def test_standalone_cluster_job_checkpoints_encrypted_and_resumes(installed, job):
-    home = make_distribution(str(installed.root / "cluster-flink"), pyflink_home(installed.python))
+    """On install.sh's layout and configuration (the cluster adds only its ports and addresses)."""
     cp = f"enc+file://{installed.root}/cluster-checkpoints"
-    r = installed.cli("flink", "install", home, "--kms-uri", job["kms"], "--python", installed.python,
-                      "--checkpoint-dir", cp)
-    assert r.returncode == 0, r.stderr
     with pytest.MonkeyPatch.context() as mp:
         for k, v in installed.env.items():
             mp.setenv(k, v)
-        with StandaloneCluster(home, extra_yaml=r.stdout, python=installed.python,
-                               source=pyflink_home(installed.python)) as cluster:
+        with StandaloneCluster(installed.home, python=installed.python, source=pyflink_home(installed.python),
+                               edit_conf=True) as cluster:
             def submit(name, *flink_opts, throttle=0):
                 args = ["run", "-d", *flink_opts, "-py", job["script"], "--mode", "submit", "--checkpoint-dir",
                         cp, "--out-dir", str(installed.root / name), "--records", str(RECORDS), "--keys",
