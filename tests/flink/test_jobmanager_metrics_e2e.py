@@ -99,18 +99,24 @@ def _web_ui_click_path(url: str, job: str, shots: str) -> tuple[list[str], bool]
     assert webdriver.available(), "headless Chromium is missing: ./dev setup installs chromium and chromium-driver"
     with webdriver.Browser() as b:
         b.open(url + "/")
-        b.click(b.wait("//*[normalize-space(.)='Running Jobs']"))
-        b.click(b.wait("//tr[contains(@class,'ant-table-row')][contains(., 'small state')]"))
+        b.click_on("//*[normalize-space(.)='Running Jobs']")
+        b.click_on("//tr[contains(@class,'ant-table-row')][contains(., 'small state')]")
         b.wait(f"//*[contains(., '{job}')]")
-        b.click(b.wait("//tr[contains(@class,'ant-table-row')]//a[contains(., 'KEYED PROCESS')]"))
-        b.click(b.wait("//*[contains(@class,'ant-tabs-tab')][normalize-space(.)='Metrics']"))
+        b.click_on("//tr[contains(@class,'ant-table-row')]//a[contains(., 'KEYED PROCESS')]")
+        b.click_on("//*[contains(@class,'ant-tabs-tab')][normalize-space(.)='Metrics']")
         b.screenshot(os.path.join(shots, "ui-1-vertex-metrics.png"))
-        b.click(b.wait("//nz-select[.//*[contains(., 'Select Metric Name')]]"))
-        b.type(b.wait("//nz-select//input"), "heliosdb_checkpoint")
+        b.click_on("//nz-select[.//*[contains(., 'Select Metric Name')]]")
+        for attempt in range(3):  # the picker re-renders with the page's refresh: type again if it did
+            try:
+                b.type(b.wait("//nz-select//input"), "heliosdb_checkpoint")
+                break
+            except RuntimeError:
+                if attempt == 2:
+                    raise
         options = h.wait_for(lambda: [b.text(o) for o in b.find_all("//nz-option-item")], 20, "metric names")
         b.screenshot(os.path.join(shots, "ui-2-add-metric.png"))
         want = "0.KEYED_PROCESS.heliosdb_checkpoint_encryption_total"
-        b.click(b.wait(f"//nz-option-item[normalize-space(.)='{want}']"))
+        b.click_on(f"//nz-option-item[normalize-space(.)='{want}']")
         shown = bool(b.wait(f"//flink-job-chart//*[@title='{want}']", 20))
         b.screenshot(os.path.join(shots, "ui-3-metric-shown.png"))
     return options, shown

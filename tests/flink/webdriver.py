@@ -86,6 +86,19 @@ class Browser:
     def click(self, element: str) -> None:
         self._s("POST", f"/element/{element}/click", {})
 
+    def click_on(self, xpath: str, timeout: float = 30) -> None:
+        """Click the first element matching ``xpath``, finding it again while the page re-renders or
+        lays it out (Flink's web UI refreshes its tables every few seconds)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.click(self.wait(xpath, max(1.0, deadline - time.monotonic())))
+            except RuntimeError as e:
+                transient = any(t in str(e) for t in ("stale element", "not interactable", "click intercepted"))
+                if not transient or time.monotonic() > deadline:
+                    raise RuntimeError(f"{xpath}: {e}") from None
+                time.sleep(0.5)
+
     def type(self, element: str, text: str) -> None:
         self._s("POST", f"/element/{element}/value", {"text": text})
 
