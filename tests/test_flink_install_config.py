@@ -8,9 +8,11 @@ import yaml
 
 from heliosdb_flink_crypto.cli import main
 from heliosdb_flink_crypto.errors import ConfigError
-from heliosdb_flink_crypto.flink import JAR_NAME, JOBMANAGER_METRICS_REPORTER, METERED_STATE_BACKEND, install
+from heliosdb_flink_crypto.flink import JOBMANAGER_METRICS_REPORTER, METERED_STATE_BACKEND, install
 from heliosdb_flink_crypto.flink.confyaml import ConfigFile, scalar
 from heliosdb_flink_crypto.flink.settings import savepoint_dir_for, settings, with_entry
+
+from conftest import fake_flink_home
 
 NESTED = """\
 # my cluster
@@ -51,15 +53,7 @@ def flat(d: dict, prefix: str = "") -> dict:
 
 @pytest.fixture
 def home(tmp_path, monkeypatch):
-    home = tmp_path / "flink-2.3.0"
-    for d in ("lib", "opt", "conf", "plugins"):
-        (home / d).mkdir(parents=True)
-    (home / "lib" / "flink-dist-2.3.0.jar").write_bytes(b"PK")
-    (home / "opt" / "flink-python-2.3.0.jar").write_bytes(b"PK-python")
-    jar = tmp_path / JAR_NAME
-    jar.write_bytes(b"PK-shim")
-    monkeypatch.setenv("HELIOSDB_SHIM_JAR", str(jar))
-    return home
+    return fake_flink_home(tmp_path, monkeypatch, name="flink-2.3.0")
 
 
 def test_the_parser_reads_flat_nested_and_mixed_keys_as_yaml_does(tmp_path):

@@ -13,6 +13,8 @@ from heliosdb_flink_crypto.flink import (JOBMANAGER_METRICS_REPORTER, LIB_JAR_NA
                                          local)
 from heliosdb_flink_crypto.observe import BUS
 
+from conftest import fake_flink_home
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GAUGES_JAVA = os.path.join(ROOT, "java-shim", "src", "main", "java", "io", "heliosdb", "flink", "crypto", "lib",
                            "FlinkGauges.java")
@@ -188,15 +190,7 @@ def test_local_puts_the_lib_jar_on_the_gateway_class_path_once(tmp_path, monkeyp
 
 @pytest.fixture
 def flink_home(tmp_path, monkeypatch):
-    home = tmp_path / "flink"
-    for d in ("lib", "opt", "conf", "plugins"):
-        (home / d).mkdir(parents=True)
-    (home / "lib" / "flink-python-2.3.0.jar").write_bytes(b"PK-python")
-    (home / "lib" / "flink-dist-2.3.0.jar").write_bytes(b"PK")
-    for name, env in (("shim.jar", "HELIOSDB_SHIM_JAR"), (LIB_JAR_NAME, "HELIOSDB_LIB_JAR")):
-        (tmp_path / name).write_bytes(b"PK-" + name.encode())
-        monkeypatch.setenv(env, str(tmp_path / name))
-    return home
+    return fake_flink_home(tmp_path, monkeypatch, python_in="lib", lib_jar=True)
 
 
 def test_install_copies_the_lib_jar_and_prints_the_optional_lines(flink_home):
