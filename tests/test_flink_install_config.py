@@ -12,7 +12,7 @@ from heliosdb_flink_crypto.flink import JOBMANAGER_METRICS_REPORTER, METERED_STA
 from heliosdb_flink_crypto.flink.confyaml import ConfigFile, scalar
 from heliosdb_flink_crypto.flink.settings import savepoint_dir_for, settings, with_entry
 
-from conftest import fake_flink_home
+from stand_ins import fake_flink_home
 
 NESTED = """\
 # my cluster

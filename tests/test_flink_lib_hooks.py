@@ -13,7 +13,7 @@ from heliosdb_flink_crypto.flink import (JOBMANAGER_METRICS_REPORTER, LIB_JAR_NA
                                          local)
 from heliosdb_flink_crypto.observe import BUS
 
-from conftest import fake_flink_home
+from stand_ins import fake_flink_home
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GAUGES_JAVA = os.path.join(ROOT, "java-shim", "src", "main", "java", "io", "heliosdb", "flink", "crypto", "lib",
