@@ -1,4 +1,4 @@
-"""FIPS mode (seed FR-10): refuse to start unless the cryptography is FIPS-operated.
+"""FIPS mode (docs/fips.md): refuse to start unless the cryptography is FIPS-operated.
 
 ``heliosdb.crypto.fips-mode: true`` makes :func:`check` run three checks and raise
 :class:`FipsModeError` naming the first that fails:

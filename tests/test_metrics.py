@@ -48,7 +48,7 @@ def scrape(url) -> dict:
     return out, text
 
 
-def test_endpoint_serves_every_seed_metric_after_real_work(keyring_uri, keyring, tmp_path):
+def test_endpoint_serves_every_documented_metric_after_real_work(keyring_uri, keyring, tmp_path):
     bus = EventBus()
     writer = CheckpointCrypto([keyring_uri], bus=bus, tenant="t1", segment_size=64)
     m = metrics.from_config({"heliosdb.crypto.metrics.port": free_port_range()}, bus, crypto=writer)

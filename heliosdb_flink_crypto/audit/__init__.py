@@ -1,4 +1,4 @@
-"""Tamper-evident audit log of crypto operations (seed FR-8); see docs/audit.md.
+"""Tamper-evident audit log of crypto operations; see docs/audit.md.
 
 ``AuditLog(sinks, key=..., bus=...)`` subscribes to the event bus and writes one hash-chained
 JSON record per operation; ``verify(files, key)`` checks a log set; ``from_config(conf)`` builds

@@ -1,4 +1,4 @@
-"""Key rotation (FR-5, FR-6, NFR-3): policy, persisted state, manual and scheduled rotation.
+"""Key rotation (docs/operations.md, Rotation): policy, persisted state, manual and scheduled rotation.
 
 A :class:`RotationManager` watches the KEKs that wrap new data keys. ``rotate(uri)`` asks the
 provider for a new KEK version (its ``rotate()`` method: the local keyring has one; cloud providers

@@ -1,4 +1,4 @@
-"""Tenants by path prefix (FR-9): which tenant, and so which KMS keys, a checkpoint path belongs to.
+"""Tenants by path prefix (docs/operations.md, Tenants): which tenant, and so which KMS keys, a checkpoint path belongs to.
 
 Configuration (Flink cluster configuration, one block per tenant id)::
 

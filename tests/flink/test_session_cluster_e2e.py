@@ -3,7 +3,7 @@ the plugin and the lib jar installed with ``heliosdb-flink-crypto flink install`
 reporter on), shared by every test of this module (it starts once):
 
 1. Flink metrics: jobs checkpointing to ``enc+file://`` through the metered state backend show the
-   nine seed metrics on the TaskManager in Flink's REST API and through Flink's Prometheus reporter;
+   nine metrics of docs/metrics.md on the TaskManager in Flink's REST API and through Flink's Prometheus reporter;
    files encrypted grow across checkpoints; no keyring path or key appears in any metric text.
 2. Tenants in one session cluster: jobs of tenants acme and globex (own path prefix, own keyring)
    checkpoint at the same time; a globex job started from acme's retained checkpoint is refused
@@ -193,7 +193,7 @@ def _secrets(s: Session) -> list[str]:
 
 
 # -- 1. Flink's own metric system ----------------------------------------------------------------
-def test_flink_rest_and_prometheus_reporter_show_the_seed_metrics(session):
+def test_flink_rest_and_prometheus_reporter_show_the_crypto_metrics(session):
     cluster = session.cluster
     first = _wait_checkpoints(cluster, session.jobs, {t: 2 for t in TENANTS})
     (tm,) = cluster.taskmanager_ids()
@@ -201,7 +201,7 @@ def test_flink_rest_and_prometheus_reporter_show_the_seed_metrics(session):
     def rest_values():
         got = cluster.taskmanager_metrics(tm, list(SEED))
         return got if set(SEED) <= set(got) and _float(got[SEED[0]]) > 0 else None
-    before = h.wait_for(rest_values, 30, "the seed metrics on the TaskManager (REST)", interval=0.5)
+    before = h.wait_for(rest_values, 30, "the crypto metrics on the TaskManager (REST)", interval=0.5)
     assert _float(before["heliosdb_auth_failures_total"]) == 0
     assert _float(before["heliosdb_encryption_errors_total"]) == 0
     assert _float(before["heliosdb_checkpoint_encryption_duration_seconds_sum"]) > 0
@@ -219,10 +219,10 @@ def test_flink_rest_and_prometheus_reporter_show_the_seed_metrics(session):
     ids = [m["id"] for m in cluster.get(f"/jobs/{job}/vertices/{vertex}/metrics")]
     assert any(i.endswith("." + SEED[0]) for i in ids), f"{SEED[0]} not among the task's metrics: {ids[:20]}"
 
-    # Flink's Prometheus reporter on the TaskManager: flink_taskmanager_<seed name>
+    # Flink's Prometheus reporter on the TaskManager: flink_taskmanager_<metric name>
     prom = h.wait_for(lambda: (t := scrape(session.url("tm_prom"))) and
                       prom_value(t, "flink_taskmanager_" + SEED[0]) > 0 and t, 20,
-                      "the seed metrics in Flink's Prometheus reporter")
+                      "the crypto metrics in Flink's Prometheus reporter")
     for name in SEED:
         assert re.search(rf"^flink_taskmanager_{name}(\{{[^}}]*\}})? \S+$", prom, re.M), \
             f"flink_taskmanager_{name} missing from Flink's Prometheus reporter"
