@@ -1,6 +1,6 @@
 """The committed vectors are the contract: valid ones decrypt, invalid ones are rejected with exactly
 their recorded verdict, and the current code reproduces them byte for byte. Version 1 vectors are
-read with version 1 reading enabled (F-30); the Java shim runs the same files (VectorsTest)."""
+read with version 1 reading enabled (F-30); the Java shim runs the same files (VectorsITCase)."""
 import json
 import os
 import subprocess
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from heliosdb_flink_crypto import AuthenticationError, FormatError
+from heliosdb_flink_crypto.errors import AuthenticationError, FormatError, MisplacedFileError
 from heliosdb_flink_crypto.engine import DecryptingReader, check_binding, check_version, open_header
 from heliosdb_flink_crypto.format import PREFIX_LEN, binding_name, parse, parse_prefix
 
@@ -23,6 +23,7 @@ def _load(name):
 VECTORS = _load("vectors.json")["vectors"]
 V2 = _load("vectors-v2.json")["vectors"]
 BINDING_NAMES = _load("binding-names.json")["cases"]
+ERRORS = {e.__name__: e for e in (AuthenticationError, FormatError, MisplacedFileError)}
 
 
 def decrypt(v, read_v1=False) -> bytes:
@@ -40,15 +41,33 @@ def decrypt(v, read_v1=False) -> bytes:
         return data
 
 
-@pytest.mark.parametrize("v", [v for v in VECTORS if v["result"] == "valid"], ids=lambda v: v["name"])
-def test_valid_v1_vector_decrypts_with_v1_reading_enabled(v):
-    assert decrypt(v, read_v1=True) == bytes.fromhex(v["plaintext"])
+def assert_verdict(v, read_v1=False):
+    """Exactly the vector's verdict: its plaintext, or its recorded error class (not a subclass, not
+    another error of the package) naming the file."""
+    if v["result"] == "valid":
+        assert v["error"] is None
+        assert decrypt(v, read_v1) == bytes.fromhex(v["plaintext"])
+        return
+    assert v["result"] == "invalid" and v["error"] in ERRORS, v["name"]
+    with pytest.raises(Exception) as e:
+        decrypt(v, read_v1)
+    assert type(e.value) is ERRORS[v["error"]], f"{v['name']}: {e.value!r}"
+    assert v["name"] in str(e.value)  # names the file
 
 
-@pytest.mark.parametrize("v", [v for v in VECTORS if v["result"] == "invalid"], ids=lambda v: v["name"])
-def test_invalid_v1_vector_is_rejected(v):
-    with pytest.raises((AuthenticationError, FormatError)):
-        decrypt(v, read_v1=True)
+@pytest.mark.parametrize("v", VECTORS, ids=lambda v: v["name"])
+def test_v1_vector_gives_exactly_its_recorded_verdict_with_v1_reading_enabled(v):
+    assert_verdict(v, read_v1=True)
+
+
+def test_vector_counts_and_verdicts_are_exact():
+    """What VectorsITCase asserts too: a vector silently dropped or turned valid fails both runners."""
+    def count(vs):
+        return {r: sum(v["result"] == r for v in vs) for r in ("valid", "invalid")}
+    assert count(VECTORS) == {"valid": 12, "invalid": 26}
+    assert count(V2) == {"valid": 12, "invalid": 46}
+    assert {v["error"] for v in VECTORS} == {None, "AuthenticationError", "FormatError"}
+    assert {v["error"] for v in V2} == {None, "AuthenticationError", "FormatError", "MisplacedFileError"}
 
 
 def test_v1_vectors_are_refused_unless_v1_reading_is_enabled():
@@ -60,14 +79,7 @@ def test_v1_vectors_are_refused_unless_v1_reading_is_enabled():
 
 @pytest.mark.parametrize("v", V2, ids=lambda v: v["name"])
 def test_v2_vector_gives_exactly_its_recorded_verdict(v):
-    if v["result"] == "valid":
-        assert v["error"] is None
-        assert decrypt(v) == bytes.fromhex(v["plaintext"])
-        return
-    with pytest.raises(Exception) as e:
-        decrypt(v)
-    assert type(e.value).__name__ == v["error"], f"{v['name']}: {e.value!r}"
-    assert v["name"] in str(e.value)  # names the file
+    assert_verdict(v)
 
 
 def test_v2_vectors_cover_every_class_for_both_suites():

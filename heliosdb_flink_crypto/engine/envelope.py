@@ -7,7 +7,8 @@ import time
 from dataclasses import dataclass, field, replace
 
 from ..errors import AuthenticationError, FormatError, MisplacedFileError
-from ..format import VERSION, VERSION_1, Header, KeySlot, binding_name, serialize_unsigned, validate_segment_size
+from ..format import (VERSION, VERSION_1, Header, KeySlot, binding_name, mac_input, serialize_unsigned,
+                      validate_segment_size)
 from ..format.binding import is_uri
 from .suites import FileKeys
 
@@ -48,7 +49,7 @@ def seal_header(h: Header, keys: FileKeys) -> tuple[Header, bytes, FileKeys]:
 def open_header(h: Header, raw: bytes, dek: bytes, path: str | None = None) -> FileKeys:
     """Keys of a parsed header ``h`` (raw bytes ``raw``) after checking commitment and MAC."""
     keys = FileKeys(dek, h)
-    signed = bytes(raw[:h_len(raw) - 32])
+    signed = mac_input(raw)
     ok = hmac.compare_digest(keys.commitment, h.commitment)
     ok &= hmac.compare_digest(keys.header_mac(signed), h.mac)
     if not ok:
@@ -79,6 +80,3 @@ def check_binding(h: Header, expected: str, path: str | None = None) -> None:
     if h.version != VERSION_1 and h.name != expected:
         raise MisplacedFileError(path, h.name, expected)
 
-
-def h_len(raw: bytes) -> int:
-    return int.from_bytes(raw[8:12], "big")

@@ -46,6 +46,7 @@ COMMITMENT_LEN = MAC_LEN = 32
 
 MIN_SEGMENT_SIZE = 16  # tests use tiny segments; writers default far larger
 MAX_SEGMENT_SIZE = 16 * 1024 * 1024
+SEGMENT_ALIGN = 16  # segment sizes are multiples of the AES block
 MAX_HEADER_LEN = 64 * 1024
 MAX_TENANT = 255
 MAX_NAME = 1024
@@ -89,9 +90,9 @@ class Header:
 
 
 def validate_segment_size(size: int) -> int:
-    if not isinstance(size, int) or not MIN_SEGMENT_SIZE <= size <= MAX_SEGMENT_SIZE or size % 16:
-        raise ValueError(
-            f"segment size {size!r} must be a multiple of 16 in [{MIN_SEGMENT_SIZE}, {MAX_SEGMENT_SIZE}]")
+    if not isinstance(size, int) or not MIN_SEGMENT_SIZE <= size <= MAX_SEGMENT_SIZE or size % SEGMENT_ALIGN:
+        raise ValueError(f"segment size {size!r} must be a multiple of {SEGMENT_ALIGN} "
+                         f"in [{MIN_SEGMENT_SIZE}, {MAX_SEGMENT_SIZE}]")
     return size
 
 
@@ -144,9 +145,19 @@ def parse_prefix(data: bytes, path: str | None = None) -> tuple[int, int, int]:
     minimum = min_header_length(version)
     if not minimum <= hlen <= MAX_HEADER_LEN:
         raise FormatError(f"header length {hlen} outside [{minimum}, {MAX_HEADER_LEN}]", path)
-    if not MIN_SEGMENT_SIZE <= seg <= MAX_SEGMENT_SIZE or seg % 16:
+    if not MIN_SEGMENT_SIZE <= seg <= MAX_SEGMENT_SIZE or seg % SEGMENT_ALIGN:
         raise FormatError(f"segment size {seg} is not allowed", path)
     return suite, hlen, seg
+
+
+def declared_length(data: bytes) -> int:
+    """The header length H (F-5) a prefix declares: where the header ends and the first segment starts."""
+    return PREFIX.unpack_from(data)[4]
+
+
+def mac_input(raw: bytes) -> bytes:
+    """The bytes the header MAC covers (F-13): the header of ``raw`` up to its MAC."""
+    return bytes(raw[:declared_length(raw) - MAC_LEN])
 
 
 def min_header_length(version: int) -> int:

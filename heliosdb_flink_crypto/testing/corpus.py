@@ -24,7 +24,8 @@ import random
 from dataclasses import asdict, dataclass, replace
 
 from ..crypto import CheckpointCrypto
-from ..format import SUITE_IDS, VERSION, parse, serialize_unsigned
+from ..format import SUITE_AES_CBC_HMAC, SUITE_IDS, VERSION, parse, serialize_unsigned
+from ..format import overhead as suite_overhead
 from . import hostile
 
 SUITES = {"gcm": "aes-256-gcm", "cbc": "aes-256-cbc-hmac-sha256"}
@@ -113,7 +114,7 @@ class Corpus:
                 bit = 1 << self.rng.randrange(8)
                 self.mutant(f"flipped/{s}-{pos:04d}", "flipped", s, small, lambda b, p=pos, x=bit: flip(b, p, x))
             for name, extra in (("one-zero", lambda b: b"\0"), ("block", lambda b: self.data(16)),
-                                ("segment", lambda b: self.data(SEGMENT + 48)),
+                                ("segment", lambda b: self.data(SEGMENT + suite_overhead(SUITE_AES_CBC_HMAC))),
                                 ("last-segment-again", lambda b: b[-(SMALL % SEGMENT + overhead(s)):]),
                                 ("whole-file-again", lambda b: b)):
                 self.mutant(f"appended/{s}-{name}", "appended", s, small, lambda b, e=extra: b + e(b))
@@ -191,7 +192,8 @@ def header_len(raw: bytes) -> int:
 
 
 def overhead(suite: str) -> int:
-    return 16 if suite == "gcm" else 48
+    """Bytes each segment grows by under the corpus suite ``suite`` ("gcm" or "cbc")."""
+    return suite_overhead(SUITE_IDS[SUITES[suite]])
 
 
 def slots(h, **fields):

@@ -14,12 +14,15 @@ import os
 import sys
 
 from heliosdb_flink_crypto.engine import DataKey, EncryptingWriter, new_header
-from heliosdb_flink_crypto.format import SUITE_AES_CBC_HMAC, SUITE_AES_GCM, VERSION_1, KeySlot, parse
+from heliosdb_flink_crypto.format import (SUITE_AES_CBC_HMAC, SUITE_AES_GCM, VERSION_1, KeySlot, overhead, parse,
+                                           segment_offset)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "vectors.json")
 OUT_V2 = os.path.join(HERE, "vectors-v2.json")
 SEG = 32
+#: the exact error class a reader raises for an invalid vector (each vector's ``error``)
+AUTH, FORMAT, MISPLACED = "AuthenticationError", "FormatError", "MisplacedFileError"
 
 
 def det_rng(seed: str):
@@ -54,38 +57,37 @@ def build() -> list[dict]:
             seed = f"{sname}-{n}"
             pt = det_rng("pt-" + seed)(n)
             dek, ct = seal(suite, pt, seed, tenant="tenant-a" if n == 1 else "")
-            vectors.append({"name": f"{sname}-valid-{n}", "result": "valid", "suite": suite,
+            vectors.append({"name": f"{sname}-valid-{n}", "result": "valid", "error": None, "suite": suite,
                             "segment_size": SEG, "dek": dek.hex(), "plaintext": pt.hex(),
                             "ciphertext": ct.hex()})
         pt = det_rng("pt-tamper-" + sname)(3 * SEG + 5)
         dek, ct = seal(suite, pt, "tamper-" + sname)
         h = parse(ct)
-        o = 16 if suite == SUITE_AES_GCM else 48
-        segs = [ct[h.length + i * (SEG + o):h.length + (i + 1) * (SEG + o)] for i in range(4)]
+        at = lambda i: segment_offset(i, h.length, SEG, suite)  # noqa: E731 (where segment i starts)
+        segs = [ct[at(i):at(i + 1)] for i in range(4)]
         _, other = seal(suite, pt, "tamper-other-" + sname)
         hd = ct[:h.length]
         flip = lambda b, i: b[:i] + bytes([b[i] ^ 1]) + b[i + 1:]  # noqa: E731
         cases = {
-            "header-bit-flip": flip(ct, 20),
-            "header-mac-flip": flip(ct, h.length - 1),
-            "body-bit-flip": flip(ct, h.length + 3),
-            "tag-bit-flip": flip(ct, len(ct) - 1),
-            "truncated-at-boundary": ct[:h.length + 3 * (SEG + o)],
-            "truncated-inside-segment": ct[:h.length + 2 * (SEG + o) + 7],
-            "appended-byte": ct + b"\0",
-            "segments-swapped": hd + segs[1] + segs[0] + segs[2] + segs[3],
-            "segment-duplicated": hd + segs[0] + segs[0] + segs[2] + segs[3],
-            "segment-from-other-file": hd + segs[0] + other[h.length + (SEG + o):h.length + 2 * (SEG + o)]
-                                       + segs[2] + segs[3],
-            "header-from-other-file": other[:h.length] + ct[h.length:],
-            "last-segment-dropped": hd + b"".join(segs[:3]),
+            "header-bit-flip": (AUTH, flip(ct, 20)),
+            "header-mac-flip": (AUTH, flip(ct, h.length - 1)),
+            "body-bit-flip": (AUTH, flip(ct, h.length + 3)),
+            "tag-bit-flip": (AUTH, flip(ct, len(ct) - 1)),
+            "truncated-at-boundary": (AUTH, ct[:at(3)]),
+            "truncated-inside-segment": (FORMAT, ct[:at(2) + 7]),
+            "appended-byte": (AUTH, ct + b"\0"),
+            "segments-swapped": (AUTH, hd + segs[1] + segs[0] + segs[2] + segs[3]),
+            "segment-duplicated": (AUTH, hd + segs[0] + segs[0] + segs[2] + segs[3]),
+            "segment-from-other-file": (AUTH, hd + segs[0] + other[at(1):at(2)] + segs[2] + segs[3]),
+            "header-from-other-file": (AUTH, other[:h.length] + ct[h.length:]),
+            "last-segment-dropped": (AUTH, hd + b"".join(segs[:3])),
         }
-        for name, bad in cases.items():
-            vectors.append({"name": f"{sname}-invalid-{name}", "result": "invalid", "suite": suite,
+        for name, (error, bad) in cases.items():
+            vectors.append({"name": f"{sname}-invalid-{name}", "result": "invalid", "error": error, "suite": suite,
                             "segment_size": SEG, "dek": dek.hex(), "plaintext": pt.hex(),
                             "ciphertext": bad.hex()})
         wrong = bytes(32)
-        vectors.append({"name": f"{sname}-invalid-wrong-key", "result": "invalid", "suite": suite,
+        vectors.append({"name": f"{sname}-invalid-wrong-key", "result": "invalid", "error": AUTH, "suite": suite,
                         "segment_size": SEG, "dek": wrong.hex(), "plaintext": pt.hex(),
                         "ciphertext": ct.hex()})
     return vectors
@@ -97,7 +99,6 @@ def render() -> str:
     return json.dumps(doc, indent=1) + "\n"
 
 
-AUTH, FORMAT, MISPLACED = "AuthenticationError", "FormatError", "MisplacedFileError"
 #: the binding names of the valid version 2 vectors (F-24): a state file, a checkpoint's _metadata,
 #: none (in-memory data), non-ASCII
 NAMES = {0: "", 1: "9f1c2a4e-3b7d-4c55-a1e2-7f00c0ffee01", SEG - 1: "job-a1b2/chk-7/_metadata",
@@ -114,7 +115,6 @@ def build_v2() -> list[dict]:
                         "bound_name": bound, "dek": dek.hex(), "plaintext": pt.hex(), "ciphertext": ct.hex()})
 
     for suite, sname in ((SUITE_AES_GCM, "gcm"), (SUITE_AES_CBC_HMAC, "cbc")):
-        o = 16 if suite == SUITE_AES_GCM else 48
         for n, bound in NAMES.items():
             seed = f"v2-{sname}-{n}"
             pt = det_rng("pt-" + seed)(n)
@@ -125,7 +125,8 @@ def build_v2() -> list[dict]:
         dek, ct = seal(suite, pt, "v2-tamper-" + sname, version=2, name=bound)
         h = parse(ct)
         hl = h.length
-        segs = [ct[hl + i * (SEG + o):hl + (i + 1) * (SEG + o)] for i in range(4)]
+        at = lambda i: segment_offset(i, hl, SEG, suite)  # noqa: E731 (where segment i starts)
+        segs = [ct[at(i):at(i + 1)] for i in range(4)]
         _, other = seal(suite, pt, "v2-tamper-other-" + sname, version=2, name=bound)
         empty_dek, empty = seal(suite, b"", "v2-empty-" + sname, version=2, name=bound)
         hd = ct[:hl]
@@ -140,16 +141,15 @@ def build_v2() -> list[dict]:
             "truncated-to-nothing": (FORMAT, b""),
             "truncated-inside-header": (FORMAT, ct[:hl - 1]),
             "truncated-to-header": (FORMAT, hd),
-            "truncated-to-one-overhead": (AUTH, ct[:hl + o]),
-            "truncated-at-boundary-1": (AUTH, ct[:hl + (SEG + o)]),
-            "truncated-at-boundary-2": (AUTH, ct[:hl + 2 * (SEG + o)]),
-            "truncated-at-boundary-3": (AUTH, ct[:hl + 3 * (SEG + o)]),
-            "truncated-inside-segment": (FORMAT, ct[:hl + 2 * (SEG + o) + 7]),
+            "truncated-to-one-overhead": (AUTH, ct[:hl + overhead(suite)]),
+            "truncated-at-boundary-1": (AUTH, ct[:at(1)]),
+            "truncated-at-boundary-2": (AUTH, ct[:at(2)]),
+            "truncated-at-boundary-3": (AUTH, ct[:at(3)]),
+            "truncated-inside-segment": (FORMAT, ct[:at(2) + 7]),
             "appended-byte": (AUTH, ct + b"\0"),
             "segments-swapped": (AUTH, hd + segs[1] + segs[0] + segs[2] + segs[3]),
             "segment-duplicated": (AUTH, hd + segs[0] + segs[0] + segs[2] + segs[3]),
-            "segment-from-other-file": (AUTH, hd + segs[0] + other[hl + (SEG + o):hl + 2 * (SEG + o)]
-                                        + segs[2] + segs[3]),
+            "segment-from-other-file": (AUTH, hd + segs[0] + other[at(1):at(2)] + segs[2] + segs[3]),
             "header-from-other-file": (AUTH, other[:hl] + ct[hl:]),
             "last-segment-dropped": (AUTH, hd + b"".join(segs[:3])),
         }
