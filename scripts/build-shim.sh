@@ -6,8 +6,10 @@
 #                                                                                backend, tenant checkpoint storage
 # Needs Java 11+ and Maven 3.8 (dependencies come from Maven Central into ~/.m2).
 #   scripts/build-shim.sh                 build every line without running the JUnit tests
-#   scripts/build-shim.sh --test          also run the JUnit tests of every line (they start a Python
-#                                         through pemja: that line's venv, whose pemja matches the line's)
+#   scripts/build-shim.sh --test          also run the JUnit tests of every line: the *Test classes (no
+#                                         Python) and the *ITCase classes (they start a Python through
+#                                         pemja: that line's venv, whose pemja matches the line's)
+#   scripts/build-shim.sh --test-fast     only the *Test classes (seconds; no Python started)
 #   scripts/build-shim.sh [--test] 1.20   only the lines named
 # The Python the tests start: HELIOSDB_PYTHON (default .venv) for 2.3, HELIOSDB_PYTHON_1_20 (default
 # .venv-flink120) for 1.20. The wheel build (setup.py) runs this script without --test.
@@ -15,7 +17,10 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ALL_LINES="2.3 1.20"
 skip="-DskipTests"
-if [[ "${1:-}" == "--test" ]]; then skip=""; shift; fi
+case "${1:-}" in
+  --test) skip=""; shift ;;
+  --test-fast) skip="-DskipITs=true"; shift ;;
+esac
 lines="${*:-$ALL_LINES}"
 for tool in java mvn; do
   command -v "$tool" >/dev/null || { echo "build-shim.sh: '$tool' not on PATH: the shim jars need a JDK 11+ and Maven 3.8" >&2; exit 3; }

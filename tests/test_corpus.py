@@ -1,7 +1,7 @@
 """The adversarial corpus (heliosdb_flink_crypto.testing.corpus) through every command that reads a
 tree: every hostile entry rejected and named on a line of its own, every valid file accepted, the
 run never crashes, hangs or prints a terminal escape. The Java stream runs the same corpus
-(java-shim CorpusTest)."""
+(java-shim CorpusITCase)."""
 import collections
 import functools
 import os

@@ -1,7 +1,6 @@
 """The Java shim's CryptoOptions mirrors config.OPTIONS exactly (style principle 6)."""
 import os
 import re
-import zipfile
 
 from heliosdb_flink_crypto import config
 from heliosdb_flink_crypto.flink import options_java
@@ -38,48 +37,6 @@ def test_types_and_defaults_agree():
             assert int(text) == o.default, key
         elif jtype == "boolean":
             assert text == str(o.default).lower(), key
-
-
-def test_generated_file_is_current():
-    assert options_java.main(["--root", ROOT, "--check"]) == 0, \
-        "run: python -m heliosdb_flink_crypto.flink.options_java"
-
-
-def test_built_jar_carries_the_options_class():
-    from heliosdb_flink_crypto.flink import jar_path
-    with zipfile.ZipFile(jar_path()) as z:
-        names = set(z.namelist())
-        services = z.read("META-INF/services/org.apache.flink.core.fs.FileSystemFactory").decode()
-    assert "io/heliosdb/flink/crypto/CryptoOptions.class" in names
-    assert len(services.split()) == 7
-
-
-def test_generator_writes_the_file_and_detects_a_stale_one(tmp_path, capsys):
-    target = tmp_path / options_java.JAVA_FILE
-    target.parent.mkdir(parents=True)
-    assert options_java.main(["--root", str(tmp_path), "--check"]) == 1
-    assert "stale" in capsys.readouterr().err
-    assert options_java.main(["--root", str(tmp_path)]) == 0
-    assert target.read_text() == open(JAVA).read()
-    assert options_java.main(["--root", str(tmp_path), "--check"]) == 0
-
-
-def test_the_shims_format_limits_are_the_formats():
-    """Writer and readers agree on the largest segment count and the other limits in both languages."""
-    from heliosdb_flink_crypto.format import header, layout
-    src = open(os.path.join(ROOT, "java-shim", "src", "main", "java", "io", "heliosdb", "flink", "crypto",
-                            "SegmentLayout.java")).read()
-
-    def const(name):
-        value = re.search(rf"static final (?:int|long) {name} = ([^;]+);", src).group(1)
-        return eval(value.rstrip("L").replace("0xFFFFFFFFL", "0xFFFFFFFF"), {}, {
-            "PREFIX_LEN": header.PREFIX_LEN, "MIN_HEADER_V1": header.min_header_length(1)})
-
-    assert const("MAX_SEGMENTS") == layout.MAX_SEGMENTS
-    assert const("MAX_NAME") == header.MAX_NAME
-    assert (const("MIN_HEADER_V1"), const("MIN_HEADER")) == (header.min_header_length(1), header.min_header_length(2))
-    assert (const("VERSION_1"), const("VERSION")) == (header.VERSION_1, header.VERSION)
-    assert (const("MAX_HEADER"), const("MAX_SEGMENT")) == (header.MAX_HEADER_LEN, header.MAX_SEGMENT_SIZE)
 
 
 def test_the_options_page_is_generated_from_the_options():

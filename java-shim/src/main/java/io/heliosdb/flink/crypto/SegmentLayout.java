@@ -4,7 +4,29 @@ import org.apache.flink.core.fs.FSDataInputStream;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
+
+import static io.heliosdb.flink.crypto.FormatConstants.FLAGS_OFFSET;
+import static io.heliosdb.flink.crypto.FormatConstants.HEADER_LENGTH_OFFSET;
+import static io.heliosdb.flink.crypto.FormatConstants.MAGIC;
+import static io.heliosdb.flink.crypto.FormatConstants.MAX_HEADER_LEN;
+import static io.heliosdb.flink.crypto.FormatConstants.MAX_SEGMENTS;
+import static io.heliosdb.flink.crypto.FormatConstants.MAX_SEGMENT_SIZE;
+import static io.heliosdb.flink.crypto.FormatConstants.MIN_HEADER_LEN;
+import static io.heliosdb.flink.crypto.FormatConstants.MIN_HEADER_LEN_V1;
+import static io.heliosdb.flink.crypto.FormatConstants.MIN_SEGMENT_SIZE;
+import static io.heliosdb.flink.crypto.FormatConstants.OVERHEAD_AES_CBC_HMAC;
+import static io.heliosdb.flink.crypto.FormatConstants.OVERHEAD_AES_GCM;
+import static io.heliosdb.flink.crypto.FormatConstants.PREFIX_LEN;
+import static io.heliosdb.flink.crypto.FormatConstants.SEGMENT_ALIGN;
+import static io.heliosdb.flink.crypto.FormatConstants.SEGMENT_SIZE_OFFSET;
+import static io.heliosdb.flink.crypto.FormatConstants.SUITE_AES_CBC_HMAC;
+import static io.heliosdb.flink.crypto.FormatConstants.SUITE_AES_GCM;
+import static io.heliosdb.flink.crypto.FormatConstants.SUITE_OFFSET;
+import static io.heliosdb.flink.crypto.FormatConstants.VERSION;
+import static io.heliosdb.flink.crypto.FormatConstants.VERSION_1;
+import static io.heliosdb.flink.crypto.FormatConstants.VERSION_OFFSET;
 
 /**
  * The 16-byte header prefix and the segment arithmetic of format/layout.py (docs/format.md
@@ -12,26 +34,9 @@ import java.util.Arrays;
  * Python. A file of n plaintext bytes has max(1, ceil(n / S)) segments, each its plaintext length
  * plus a fixed per-suite overhead O. Format versions 1 and 2 share this prefix and layout (version 2
  * adds the name field after the tenant); whether version 1 may be read is decided in Python.
+ * Every number comes from {@link FormatConstants}, generated from format/.
  */
 final class SegmentLayout {
-
-    static final int PREFIX_LEN = 16;
-    static final int SUITE_AES_GCM = 1;
-    static final int SUITE_AES_CBC_HMAC = 2;
-    static final int MIN_SEGMENT = 16;
-    static final int MAX_SEGMENT = 16 * 1024 * 1024;
-    static final int MAX_HEADER = 64 * 1024;
-    static final int VERSION_1 = 1;
-    static final int VERSION = 2;
-    /** Longest binding name in a version 2 header (UTF-8 bytes), as format/header.py MAX_NAME. */
-    static final int MAX_NAME = 1024;
-    /** Version 1: PREFIX_LEN + fixed fields + tenant length + slot count + one empty slot + commitment + MAC. */
-    static final int MIN_HEADER_V1 = PREFIX_LEN + 64 + 2 + 1 + 6 + 32 + 32;
-    /** Version 2 adds the name's length field. */
-    static final int MIN_HEADER = MIN_HEADER_V1 + 2;
-    /** The most segments a file may have (indexes 0 .. MAX_SEGMENTS - 1): what Python's writer can seal
-     *  and its readers accept (format/layout.py MAX_SEGMENTS). */
-    static final long MAX_SEGMENTS = 0xFFFFFFFFL;
 
     final int version;
     final int suite;
@@ -48,7 +53,7 @@ final class SegmentLayout {
     }
 
     static int overhead(int suite) {
-        return suite == SUITE_AES_GCM ? 16 : 48;
+        return suite == SUITE_AES_GCM ? OVERHEAD_AES_GCM : OVERHEAD_AES_CBC_HMAC;
     }
 
     /** Parses and checks the prefix (magic HFCE, version 1 or 2, suite, flags, lengths). */
@@ -56,14 +61,14 @@ final class SegmentLayout {
         if (p.length < PREFIX_LEN) {
             throw CryptoIOException.format(path, "too short to be an encrypted checkpoint file");
         }
-        if (p[0] != 'H' || p[1] != 'F' || p[2] != 'C' || p[3] != 'E') {
+        if (!new String(p, 0, MAGIC.length(), StandardCharsets.ISO_8859_1).equals(MAGIC)) {
             throw CryptoIOException.format(path, "not an encrypted checkpoint file (bad magic)");
         }
-        int version = p[4] & 0xff;
-        int suite = p[5] & 0xff;
-        int flags = ((p[6] & 0xff) << 8) | (p[7] & 0xff);
-        long hlen = u32(p, 8);
-        long seg = u32(p, 12);
+        int version = p[VERSION_OFFSET] & 0xff;
+        int suite = p[SUITE_OFFSET] & 0xff;
+        int flags = ((p[FLAGS_OFFSET] & 0xff) << 8) | (p[FLAGS_OFFSET + 1] & 0xff);
+        long hlen = u32(p, HEADER_LENGTH_OFFSET);
+        long seg = u32(p, SEGMENT_SIZE_OFFSET);
         if (version != VERSION_1 && version != VERSION) {
             throw CryptoIOException.format(path, "unsupported format version " + version);
         }
@@ -73,10 +78,10 @@ final class SegmentLayout {
         if (flags != 0) {
             throw CryptoIOException.format(path, "reserved flags are set");
         }
-        if (hlen < (version == VERSION_1 ? MIN_HEADER_V1 : MIN_HEADER) || hlen > MAX_HEADER) {
+        if (hlen < (version == VERSION_1 ? MIN_HEADER_LEN_V1 : MIN_HEADER_LEN) || hlen > MAX_HEADER_LEN) {
             throw CryptoIOException.format(path, "header length " + hlen + " is not allowed");
         }
-        if (seg < MIN_SEGMENT || seg > MAX_SEGMENT || seg % 16 != 0) {
+        if (seg < MIN_SEGMENT_SIZE || seg > MAX_SEGMENT_SIZE || seg % SEGMENT_ALIGN != 0) {
             throw CryptoIOException.format(path, "segment size " + seg + " is not allowed");
         }
         return new SegmentLayout(version, suite, (int) hlen, (int) seg);

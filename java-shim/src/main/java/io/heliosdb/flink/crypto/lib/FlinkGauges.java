@@ -13,6 +13,7 @@ import java.util.Set;
 import java.util.WeakHashMap;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.function.LongSupplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -67,6 +68,8 @@ final class FlinkGauges {
     }
 
     private final Source source;
+    /** Monotonic nanoseconds: System::nanoTime, or a test's clock. */
+    private final LongSupplier nanos;
     private volatile double[] values = new double[NAMES.length];
     private Future<Object> inFlight;
     private long lastRefresh;
@@ -74,7 +77,12 @@ final class FlinkGauges {
     private boolean warned;
 
     FlinkGauges(Source source) {
+        this(source, System::nanoTime);
+    }
+
+    FlinkGauges(Source source, LongSupplier nanos) {
         this.source = source;
+        this.nanos = nanos;
     }
 
     /** The process's gauges, refreshed from Python with {@code conf} (the first caller's). */
@@ -118,7 +126,7 @@ final class FlinkGauges {
             if (refreshed) {
                 return;
             }
-            lastRefresh = System.nanoTime();
+            lastRefresh = nanos.getAsLong();
             refreshed = true;
             try {
                 inFlight = source.fetch();
@@ -172,7 +180,7 @@ final class FlinkGauges {
             if (inFlight != null && inFlight.isDone()) {
                 apply();
             }
-            long now = System.nanoTime();
+            long now = nanos.getAsLong();
             if (inFlight == null && (!refreshed || now - lastRefresh >= TimeUnit.MILLISECONDS.toNanos(REFRESH_MILLIS))) {
                 lastRefresh = now;
                 refreshed = true;

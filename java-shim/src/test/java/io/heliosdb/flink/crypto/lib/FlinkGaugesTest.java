@@ -1,25 +1,20 @@
 package io.heliosdb.flink.crypto.lib;
 
-import org.apache.flink.api.common.JobID;
-import org.apache.flink.metrics.Gauge;
-import org.apache.flink.metrics.MetricGroup;
-import org.apache.flink.runtime.executiongraph.ExecutionAttemptID;
-import org.apache.flink.runtime.metrics.groups.TaskManagerMetricGroup;
-import org.apache.flink.runtime.metrics.groups.TaskMetricGroup;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
-import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.LongSupplier;
 import java.util.function.Supplier;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The gauges' cache and failure rules (a stand-in source), and where they are registered. */
+/** The gauges' cache and failure rules, with a stand-in source and a clock the test moves (no CPython). */
 class FlinkGaugesTest {
 
     static final int ENCRYPTIONS = 0;
@@ -40,6 +35,20 @@ class FlinkGaugesTest {
         }
     }
 
+    /** A clock the test moves: the refresh rule is checked at exact instants, not by sleeping. */
+    static final class Clock implements LongSupplier {
+        final AtomicLong nanos = new AtomicLong(1_000_000_000L);
+
+        @Override
+        public long getAsLong() {
+            return nanos.get();
+        }
+
+        void advanceMillis(long ms) {
+            nanos.addAndGet(TimeUnit.MILLISECONDS.toNanos(ms));
+        }
+    }
+
     static Future<Object> answer(String json) {
         return CompletableFuture.completedFuture(json);
     }
@@ -47,13 +56,16 @@ class FlinkGaugesTest {
     @Test
     void oneFetchRefreshesEveryGaugeAtMostOncePerSecond() throws Exception {
         Source s = new Source(() -> answer("{\"heliosdb_checkpoint_encryption_total\": 3.0, \"heliosdb_kms_calls_total\": 2}"));
-        FlinkGauges g = new FlinkGauges(s);
+        Clock clock = new Clock();
+        FlinkGauges g = new FlinkGauges(s, clock);
         assertEquals(3.0, g.value(ENCRYPTIONS));
         assertEquals(2.0, g.value(FlinkGauges.NAMES.length - 1));
         assertEquals(0.0, g.value(1));
-        assertEquals(1, s.fetches.get(), "every gauge read within a second shares one Python call");
         s.next = () -> answer("{\"heliosdb_checkpoint_encryption_total\": 5.0}");
-        Thread.sleep(FlinkGauges.REFRESH_MILLIS + 50);
+        clock.advanceMillis(FlinkGauges.REFRESH_MILLIS - 1);
+        assertEquals(3.0, g.value(ENCRYPTIONS), "a millisecond before the second is up: the cached value");
+        assertEquals(1, s.fetches.get(), "every gauge read within a second shares one Python call");
+        clock.advanceMillis(1);
         assertEquals(5.0, g.value(ENCRYPTIONS));
         assertEquals(2.0, g.value(FlinkGauges.NAMES.length - 1), "a name missing from the answer keeps its value");
         assertEquals(2, s.fetches.get());
@@ -62,20 +74,21 @@ class FlinkGaugesTest {
     @Test
     void aFailedRefreshKeepsTheLastValuesAndNeverThrows() throws Exception {
         Source s = new Source(() -> answer("{\"heliosdb_checkpoint_encryption_total\": 7.0}"));
-        FlinkGauges g = new FlinkGauges(s);
+        Clock clock = new Clock();
+        FlinkGauges g = new FlinkGauges(s, clock);
         assertEquals(7.0, g.value(ENCRYPTIONS));
         CompletableFuture<Object> failed = new CompletableFuture<>();
         failed.completeExceptionally(new RuntimeException("<class 'x.ConfigError'>: heliosdb.crypto.kms.uri: is required"));
         s.next = () -> failed;
-        Thread.sleep(FlinkGauges.REFRESH_MILLIS + 50);
+        clock.advanceMillis(FlinkGauges.REFRESH_MILLIS);
         assertEquals(7.0, g.value(ENCRYPTIONS));
         s.next = () -> answer("not json");
-        Thread.sleep(FlinkGauges.REFRESH_MILLIS + 50);
+        clock.advanceMillis(FlinkGauges.REFRESH_MILLIS);
         assertEquals(7.0, g.value(ENCRYPTIONS));
         s.next = () -> {
             throw new IllegalStateException("Python cannot start");
         };
-        Thread.sleep(FlinkGauges.REFRESH_MILLIS + 50);
+        clock.advanceMillis(FlinkGauges.REFRESH_MILLIS);
         assertEquals(7.0, g.value(ENCRYPTIONS));
         assertEquals(4, s.fetches.get());
     }
@@ -110,35 +123,17 @@ class FlinkGaugesTest {
     @Test
     void theFirstRegistrationWaitsForOneReadAndLaterOnesDoNot() {
         Source s = new Source(() -> answer("{\"heliosdb_kms_calls_total\": 2}"));
-        FlinkGauges g = new FlinkGauges(s);
+        Clock clock = new Clock();
+        FlinkGauges g = new FlinkGauges(s, clock);
         g.switchOn(FlinkGauges.SWITCH_ON_MILLIS);
         assertEquals(1, s.fetches.get(), "the first registration reads once (it switches Python's metrics on)");
         g.switchOn(FlinkGauges.SWITCH_ON_MILLIS);
         assertEquals(2.0, g.value(FlinkGauges.NAMES.length - 1), "that answer is applied at the next read");
+        clock.advanceMillis(FlinkGauges.REFRESH_MILLIS - 1);
+        g.value(0);
         assertEquals(1, s.fetches.get(), "and within the second no read is repeated");
-    }
-
-    @Test
-    void registeredOnTheTaskManagerOnceAndOnEveryOperatorGroup(@TempDir java.nio.file.Path tmp) throws Exception {
-        Map<String, String> conf = LibTestSupport.crypto(LibTestSupport.keyring(tmp)); // the real Python
-        LibTestSupport.RecordingRegistry registry = new LibTestSupport.RecordingRegistry();
-        TaskManagerMetricGroup tm = registry.taskManager("tm-host-a");
-        TaskMetricGroup task1 = tm.addJob(new JobID(), "job").addTask(ExecutionAttemptID.randomId(), "count");
-        TaskMetricGroup task2 = tm.addJob(new JobID(), "job2").addTask(ExecutionAttemptID.randomId(), "count");
-        MetricGroup op1 = task1.getOrAddOperator("count");
-        MetricGroup op2 = task2.getOrAddOperator("other");
-        FlinkGauges.register(conf, task1, op1);
-        FlinkGauges.register(conf, task1, op1); // the same operator's backend again
-        FlinkGauges.register(conf, task2, op2); // a second job in the same TaskManager
-        int n = FlinkGauges.NAMES.length;
-        String tmScope = "tm-host-a.taskmanager." + tm.taskManagerId();
-        assertEquals(n, registry.count(tmScope), registry.registered.toString());
-        assertEquals(n, registry.count(String.join(".", op1.getScopeComponents())));
-        assertEquals(n, registry.count(String.join(".", op2.getScopeComponents())));
-        assertEquals(3 * n, registry.heliosdb().size(), "nothing registered twice");
-        assertTrue(registry.registered.contains(tmScope + "/heliosdb_checkpoint_encryption_total"));
-        assertTrue(registry.heliosdb().stream().allMatch(id -> registry.metrics.get(id) instanceof Gauge));
-        assertEquals(tm, FlinkGauges.taskManagerGroup(task1));
-        FlinkGauges.register(conf, null, null); // nothing to register on: no error
+        clock.advanceMillis(1);
+        g.value(0);
+        assertEquals(2, s.fetches.get(), "a second after the switch-on read, the next read refreshes");
     }
 }

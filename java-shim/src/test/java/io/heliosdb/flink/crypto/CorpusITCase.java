@@ -25,7 +25,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * fails with an IOException naming it (never another exception, never data). The Python side runs
  * the same corpus through verify (tests/test_corpus.py).
  */
-class CorpusTest {
+class CorpusITCase {
 
     @TempDir
     java.nio.file.Path dir;

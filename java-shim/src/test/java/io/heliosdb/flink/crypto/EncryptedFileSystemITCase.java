@@ -28,7 +28,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The encrypted FileSystem over the local one, with the real Python engine behind pemja. */
-class EncryptedFileSystemTest {
+class EncryptedFileSystemITCase {
 
     @TempDir
     static java.nio.file.Path dir;
@@ -271,17 +271,6 @@ class EncryptedFileSystemTest {
         IOException e = assertThrows(IOException.class, () -> noKms.create(path("orphan"), WriteMode.OVERWRITE));
         assertTrue(e.getMessage().contains("no-such-keyring.json"), e.getMessage());
         assertFalse(Files.exists(dir.resolve("orphan")), "no empty inner file when the keys cannot be made");
-    }
-
-    @Test
-    void everySchemeHasAFactory() {
-        java.util.ServiceLoader<org.apache.flink.core.fs.FileSystemFactory> sl =
-                java.util.ServiceLoader.load(org.apache.flink.core.fs.FileSystemFactory.class);
-        java.util.Set<String> schemes = new java.util.TreeSet<>();
-        sl.forEach(x -> schemes.add(x.getScheme()));
-        assertTrue(schemes.containsAll(Arrays.asList("enc+file", "enc+s3", "enc+s3a", "enc+s3p", "enc+gs",
-                "enc+hdfs", "enc+abfss")), schemes.toString());
-        assertThrows(IllegalArgumentException.class, () -> EncryptedFileSystemFactory.innerScheme("s3"));
     }
 
     @Test

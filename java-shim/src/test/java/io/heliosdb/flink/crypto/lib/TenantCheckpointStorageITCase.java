@@ -23,9 +23,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The tenant checkpoint storage: FileSystemCheckpointStorage plus the guard, Python's TenantRouter deciding. */
-class TenantCheckpointStorageTest {
+class TenantCheckpointStorageITCase {
 
-    static final ClassLoader CL = TenantCheckpointStorageTest.class.getClassLoader();
+    static final ClassLoader CL = TenantCheckpointStorageITCase.class.getClassLoader();
 
     @TempDir
     static Path tmp;

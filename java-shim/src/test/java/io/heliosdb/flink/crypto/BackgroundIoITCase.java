@@ -23,7 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * caller goes on: the inner stream must still see one thread at a time, bytes in order, and a
  * failure there must fail the stream (naming the file), never vanish.
  */
-class BackgroundIoTest {
+class BackgroundIoITCase {
 
     @TempDir
     static java.nio.file.Path dir;

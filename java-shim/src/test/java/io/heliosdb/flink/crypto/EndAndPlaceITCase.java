@@ -29,7 +29,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * or length (F-25), a file swapped in from another place fails naming it (F-24), and a rename that
  * changes the binding name (RocksDB/ForSt's {@code *.dbtmp} to {@code CURRENT}) re-seals the file.
  */
-class EndAndPlaceTest {
+class EndAndPlaceITCase {
 
     @TempDir
     static java.nio.file.Path dir;
@@ -256,14 +256,14 @@ class EndAndPlaceTest {
 
     @Test
     void readersAcceptTheLargestSegmentIndexTheWriterSealsAndNoMore() throws Exception {
-        for (long count : new long[] {SegmentLayout.MAX_SEGMENTS, SegmentLayout.MAX_SEGMENTS + 1}) {
+        for (long count : new long[] {FormatConstants.MAX_SEGMENTS, FormatConstants.MAX_SEGMENTS + 1}) {
             java.nio.file.Path f = dir.resolve("edge-" + count);
             String out = TestSupport.runPython(SPARSE, f.toString(), Long.toString(count)).trim();
             String dek = out.split(" ")[0];
             Path p = new Path(f.toUri());
             FileSystem local = FileSystem.getLocalFileSystem();
             String path = f.toString();
-            if (count > SegmentLayout.MAX_SEGMENTS) {
+            if (count > FormatConstants.MAX_SEGMENTS) {
                 assertTrue(out.endsWith("refused"), "the writer refuses index MAX_SEGMENTS: " + out);
                 CryptoIOException e = assertThrows(CryptoIOException.class, () -> new DecryptingInputStream(local.open(p),
                         local.getFileStatus(p).getLen(), engine, path,
