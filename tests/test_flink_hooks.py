@@ -12,7 +12,8 @@ from heliosdb_flink_crypto import AuthenticationError, CheckpointCrypto, ConfigE
 from heliosdb_flink_crypto.errors import UnsupportedFlinkError
 from heliosdb_flink_crypto.cli import main
 from heliosdb_flink_crypto.flink import JAR_NAME, SCHEMES, hooks, install, jar_path, local
-from heliosdb_flink_crypto.format import PREFIX_LEN, binding_name, parse_prefix, plaintext_length
+from heliosdb_flink_crypto.format import (PREFIX_LEN, binding_name, overhead, parse_prefix, plaintext_length,
+                                          segment_count, segment_offset)
 from heliosdb_flink_crypto.observe import BUS
 
 SEG = 64
@@ -65,14 +66,14 @@ def read_file(sid, path, raw):
     suite, hlen, seg = parse_prefix(raw[:PREFIX_LEN])
     size = plaintext_length(len(raw), hlen, seg, suite)
     hid = hooks.dispatch("reader", sid, path, raw[:hlen])
-    o = 16 if suite == 1 else 48
+    o = overhead(suite)
     src, dst = JavaBuffer(seg + o), JavaBuffer(seg)
-    count = max(1, -(-size // seg))
+    count = segment_count(size, seg)
     out = bytearray()
     for i in range(count):
         last = i == count - 1
         want = (size - i * seg if last else seg) + o
-        start = hlen + i * (seg + o)
+        start = segment_offset(i, hlen, seg, suite)
         src.put(raw[start:start + want])
         n = hooks.dispatch("open", hid, i, last, src.id, want, dst.id)
         out += dst.get(n)
@@ -276,21 +277,24 @@ def test_bad_calls_are_refused(keyring_uri):
     assert hooks.dispatch("ping") == hooks.__version__
 
 
-def test_insecure_dek_reader_is_refused_unless_enabled(keyring_uri, monkeypatch):
+@pytest.mark.parametrize("name", ["gcm-valid-31", "cbc-valid-31", "gcm-valid-101", "cbc-valid-101"])
+def test_insecure_dek_reader_is_refused_unless_enabled(keyring_uri, monkeypatch, name):
     vectors = json.load(open(os.path.join(os.path.dirname(__file__), "vectors", "vectors.json")))["vectors"]
-    v = next(x for x in vectors if x["result"] == "valid" and len(x["plaintext"]) > 2)
-    raw = bytes.fromhex(v["ciphertext"])
+    v = next(x for x in vectors if x["name"] == name)
+    raw, plain = bytes.fromhex(v["ciphertext"]), bytes.fromhex(v["plaintext"])
     monkeypatch.delenv("HELIOSDB_INSECURE_TEST_HOOKS", raising=False)
     with pytest.raises(PermissionError):
         hooks.dispatch("insecure_reader_with_dek", "/v", raw, v["dek"])
     monkeypatch.setenv("HELIOSDB_INSECURE_TEST_HOOKS", "1")
     hid = hooks.dispatch("insecure_reader_with_dek", "/v", raw, v["dek"])
-    hlen = parse_prefix(raw)[1]
-    seg = int(v["segment_size"])
-    o = 16 if v["suite"] == "1" else 48
-    assert hooks.dispatch("open_bytes", hid, 0, len(v["plaintext"]) // 2 <= seg,
-                          raw[hlen:hlen + min(seg, len(v["plaintext"]) // 2) + o]) == \
-        bytes.fromhex(v["plaintext"])[:seg]
+    suite, hlen, seg = parse_prefix(raw)
+    assert (suite, seg) == (v["suite"], v["segment_size"])  # ints in the vectors, as in the header
+    last = len(plain) <= seg
+    first = raw[segment_offset(0, hlen, seg, suite):segment_offset(1, hlen, seg, suite)]
+    if last:  # the whole file is one segment: exactly its bytes, with this suite's overhead
+        assert len(first) == len(plain) + overhead(suite) == len(raw) - hlen
+        first = first[:len(plain) + overhead(suite)]
+    assert hooks.dispatch("open_bytes", hid, 0, last, first) == plain[:seg]
 
 
 # -- install / CLI ---------------------------------------------------------------------------

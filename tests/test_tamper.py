@@ -1,15 +1,18 @@
-"""Every tamper class ends in the one opaque AuthenticationError (or a FormatError for malformed framing)."""
+"""Every tamper class ends in exactly its error: the one opaque AuthenticationError, a FormatError for
+framing no file has, a KeyAccessError where the edit changes which key opens the file."""
 import io
+import os
+import struct
+from urllib.parse import urlsplit
 
 import pytest
 
 from heliosdb_flink_crypto import (SUITE_AES_CBC_HMAC, SUITE_AES_GCM, AuthenticationError, CheckpointCrypto,
                                    FormatError, HeliosCryptoError, KeyAccessError)
-from heliosdb_flink_crypto.format import parse, segment_offset
+from heliosdb_flink_crypto.format import PREFIX_LEN, overhead, parse, parse_prefix, plaintext_length, segment_offset
 from heliosdb_flink_crypto.kms.local import LocalKeyring
 
 SEG = 64
-BAD = (AuthenticationError, FormatError)
 
 
 @pytest.fixture(params=[SUITE_AES_GCM, SUITE_AES_CBC_HMAC], ids=["gcm", "cbc"])
@@ -22,7 +25,7 @@ def sample(c, payload):
     data = payload(5 * SEG + 10)  # 6 segments, the last short
     ct = c.encrypt_bytes(data)
     h = parse(ct)
-    seg_ct = SEG + (16 if h.suite == SUITE_AES_GCM else 48)
+    seg_ct = SEG + overhead(h.suite)
     return data, ct, h, seg_ct
 
 
@@ -30,13 +33,74 @@ def read_all(c, ct):
     return c.decrypt_bytes(bytes(ct), path="/ckpt/chk-1/state")
 
 
-def test_every_header_bit_flip_is_detected(c, sample):
-    data, ct, h, _ = sample
-    for i in range(h.length):
-        bad = bytearray(ct)
-        bad[i] ^= 0x01
-        with pytest.raises(HeliosCryptoError):
-            read_all(c, bad)
+def header_fields(h, raw):
+    """Byte ranges of every header field of ``raw`` (parsed ``h``), by what a change to it must give."""
+    lp = struct.Struct(">H")
+    fields = {"prefix": [(0, PREFIX_LEN)], "reserved": [(55, 56)], "dek id": [(56, 72)],
+              "authenticated": [(16, 55), (72, 80), (h.length - 64, h.length)], "length": [], "slot uri": [],
+              "slot key": []}
+    pos = 80
+    for text in (h.tenant.encode(), h.name.encode()):
+        fields["length"].append((pos, pos + 2))
+        fields["authenticated"].append((pos + 2, pos + 2 + len(text)))
+        pos += 2 + len(text)
+    fields["length"].append((pos, pos + 1))  # slot count
+    pos += 1
+    for slot in h.slots:
+        for what, value in (("slot uri", slot.kms_uri.encode()), ("slot key", slot.key_version.encode()),
+                            ("slot key", slot.wrapped)):
+            assert lp.unpack_from(raw, pos)[0] == len(value)
+            fields["length"].append((pos, pos + 2))
+            fields[what].append((pos + 2, pos + 2 + len(value)))
+            pos += 2 + len(value)
+    assert pos == h.length - 64
+    return fields
+
+
+def expected_for(field, bad, h, uri):
+    """The one error class a bit flip in ``field`` must end in."""
+    if field == "prefix":  # still a parseable header of a possible length? then the header MAC catches it
+        try:
+            suite, hlen, seg = parse_prefix(bad)
+            parse(bad)
+            plaintext_length(len(bad), hlen, seg, suite)
+        except FormatError:
+            return FormatError
+        return AuthenticationError
+    if field in ("reserved", "length"):
+        return FormatError
+    if field == "slot uri":  # another KMS than the one trusted: no key; the same keyring spelt otherwise: MAC
+        f, o = urlsplit(parse(bad).slots[0].kms_uri), urlsplit(uri)
+        same = (f.scheme, f.netloc, os.path.normpath(f.path)) == (o.scheme, o.netloc, os.path.normpath(o.path))
+        return AuthenticationError if same else KeyAccessError
+    if field in ("dek id", "slot key"):  # the KMS context names the DEK id: the wrapped DEK does not open
+        return KeyAccessError
+    return AuthenticationError
+
+
+def test_every_header_bit_flip_ends_in_exactly_its_fields_error(c, payload, keyring_uri):
+    """Nothing in the header is read as true before the MAC: a flip in an authenticated field gives the
+    opaque AuthenticationError (never a KeyAccessError or a FormatError), framing fields a FormatError,
+    the fields that choose the key a KeyAccessError; every byte is covered."""
+    ct = c.encrypt_bytes(payload(5 * SEG + 10), name="chk-1/state")
+    h = parse(ct)
+    fields = header_fields(h, ct)
+    covered = sorted(i for spans in fields.values() for a, b in spans for i in range(a, b))
+    assert covered == list(range(h.length))
+    seen = {}
+    for field, spans in fields.items():
+        for a, b in spans:
+            for i in range(a, b):
+                bad = bytearray(ct)
+                bad[i] ^= 0x01
+                want = expected_for(field, bytes(bad), h, keyring_uri)
+                with pytest.raises(HeliosCryptoError) as e:
+                    c.decrypt_bytes(bytes(bad), path="/ckpt/chk-1/state", name="chk-1/state")
+                assert type(e.value) is want, f"byte {i} ({field}): {e.value!r}"
+                assert "/ckpt/chk-1/state" in str(e.value)
+                seen[want] = seen.get(want, 0) + 1
+    assert set(seen) == {AuthenticationError, FormatError, KeyAccessError}
+    assert seen[AuthenticationError] >= 64 + 39 + 8 + len("chk-1/state")
 
 
 @pytest.mark.parametrize("where", ["first", "middle", "last", "tag"])
@@ -51,20 +115,26 @@ def test_body_bit_flip(c, sample, where):
     assert "tag" not in str(e.value).lower()  # opaque: never says which check failed
 
 
-@pytest.mark.parametrize("cut", ["at_boundary", "inside_segment", "one_byte", "header_only", "inside_header"])
-def test_truncation(c, sample, cut):
+@pytest.mark.parametrize("cut, error", [("at_boundary", AuthenticationError), ("inside_segment", FormatError),
+                                        ("one_byte", AuthenticationError), ("header_only", FormatError),
+                                        ("inside_header", FormatError)])
+def test_truncation(c, sample, cut, error):
+    """A length some file could have reads until the final segment fails to authenticate; a length no
+    file has (a final segment shorter than its tag, no segment at all) is a FormatError up front."""
     data, ct, h, seg_ct = sample
     end = {"at_boundary": h.length + 3 * seg_ct, "inside_segment": h.length + 3 * seg_ct + 10,
            "one_byte": len(ct) - 1, "header_only": h.length, "inside_header": h.length - 5}[cut]
-    with pytest.raises(BAD):
+    with pytest.raises(HeliosCryptoError) as e:
         read_all(c, ct[:end])
+    assert type(e.value) is error, repr(e.value)
 
 
 def test_appended_bytes(c, sample):
     data, ct, h, seg_ct = sample
     for extra in (b"\0", b"x" * seg_ct, ct[h.length:h.length + seg_ct]):
-        with pytest.raises(BAD):
+        with pytest.raises(HeliosCryptoError) as e:
             read_all(c, ct + extra)
+        assert type(e.value) is AuthenticationError, repr(e.value)
 
 
 def _segments(ct, h, seg_ct):
@@ -84,8 +154,9 @@ def test_swapped_duplicated_reordered_segments(c, sample):
         segs[:-1] + [segs[4]] + [segs[-1]],      # duplicated near the end
     ]
     for v in variants:
-        with pytest.raises(BAD):
+        with pytest.raises(HeliosCryptoError) as e:
             read_all(c, head + b"".join(v))
+        assert type(e.value) is AuthenticationError, repr(e.value)
 
 
 def test_segment_and_header_from_another_file(c, sample, payload):
@@ -123,20 +194,24 @@ def test_wrong_kek_version_is_refused(c, sample, keyring_uri):
     # version "1" -> "2" in the slot: the keyring has no version 2
     idx = raw.index(b"\x00\x011", 80)
     raw[idx + 2] = ord("2")
-    with pytest.raises((KeyAccessError, AuthenticationError)):
+    with pytest.raises(KeyAccessError, match="no key version '2'"):
         CheckpointCrypto([keyring_uri]).decrypt_bytes(bytes(raw))
     LocalKeyring(keyring_uri).rotate()  # now version 2 exists, but the DEK was not wrapped under it
-    with pytest.raises((KeyAccessError, AuthenticationError)):
+    with pytest.raises(KeyAccessError, match="does not open") as e:
         CheckpointCrypto([keyring_uri]).decrypt_bytes(bytes(raw))
+    assert type(e.value) is KeyAccessError
 
 
 def test_cached_dek_with_forged_slots_still_fails(c, sample):
-    """A header edited to point at other key slots fails its MAC even when the DEK is cached."""
+    """A header whose key slot was edited never reuses the cached DEK of the same DEK id: the edited
+    wrapping is unwrapped again and does not open."""
     data, ct, h, _ = sample
+    assert read_all(c, ct) == data  # the DEK is cached
     raw = bytearray(ct)
     raw[h.length - 70] ^= 1  # inside the last slot's wrapped DEK
-    with pytest.raises(HeliosCryptoError):
+    with pytest.raises(HeliosCryptoError) as e:
         read_all(c, raw)
+    assert type(e.value) is KeyAccessError, repr(e.value)
 
 
 def test_reader_refuses_partial_reads_of_tampered_segments(c, sample):
