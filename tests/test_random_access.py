@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from heliosdb_flink_crypto import SUITE_AES_CBC_HMAC, SUITE_AES_GCM, CheckpointCrypto, HeliosCryptoError
+from heliosdb_flink_crypto.errors import AuthenticationError, FormatError, KeyAccessError
 from heliosdb_flink_crypto.format import PREFIX_LEN, parse, parse_prefix
 from heliosdb_flink_crypto.format.layout import nonce, plaintext_length
 
@@ -64,10 +65,25 @@ def test_mutated_headers_end_in_one_clear_error(files, pos, val, cut):
     raw = bytearray(ct[:h.length + 200])
     raw[pos % h.length] = val
     raw = raw[:max(1, cut % (len(raw) + 1))]
-    try:
+    # the first 200 bytes of the body only: whatever the header says, this never decrypts
+    with pytest.raises(HeliosCryptoError) as e:
         c.decrypt_bytes(bytes(raw), path="fuzz")
-    except HeliosCryptoError as e:
-        assert "fuzz" in str(e)
+    assert type(e.value) in (AuthenticationError, FormatError, KeyAccessError), repr(e.value)
+    assert "fuzz" in str(e.value)
+
+
+def test_a_mutated_header_never_decrypts_even_with_the_whole_body(files):
+    """Every byte of the header set to each of a few values, the body whole: only the original decrypts."""
+    c, ct = files[SUITE_AES_GCM]
+    h = parse(ct)
+    assert c.decrypt_bytes(ct, path="fuzz") == DATA
+    for pos in range(h.length):
+        for val in {0, 0xFF, ct[pos] ^ 0x10} - {ct[pos]}:
+            raw = bytearray(ct)
+            raw[pos] = val
+            with pytest.raises(HeliosCryptoError) as e:
+                c.decrypt_bytes(bytes(raw), path="fuzz")
+            assert type(e.value) in (AuthenticationError, FormatError, KeyAccessError), (pos, val, e.value)
 
 
 @pytest.mark.parametrize("field,offset,value", [
@@ -84,8 +100,9 @@ def test_hostile_prefix_fields_are_rejected_before_allocation(files, field, offs
     c, ct = files[SUITE_AES_GCM]
     raw = bytearray(ct)
     raw[offset:offset + len(value)] = value
-    with pytest.raises(HeliosCryptoError):
+    with pytest.raises(FormatError) as e:
         parse_prefix(bytes(raw[:PREFIX_LEN]), "x")
+    assert str(e.value).startswith("x: ")
 
 
 def test_hostile_length_fields_inside_the_header(files):
@@ -95,17 +112,17 @@ def test_hostile_length_fields_inside_the_header(files):
     for blob in (struct.pack(">H", 0xFFFF), struct.pack(">H", 300)):
         raw = bytearray(ct)
         raw[tenant_at:tenant_at + 2] = blob
-        with pytest.raises(HeliosCryptoError):
+        with pytest.raises(FormatError, match="tenant length|past the header"):
             parse(bytes(raw))
     name_at = tenant_at + 2  # version 2: the name follows the tenant (empty here)
     for blob in (struct.pack(">H", 0xFFFF), struct.pack(">H", 1025)):
         raw = bytearray(ct)
         raw[name_at:name_at + 2] = blob
-        with pytest.raises(HeliosCryptoError, match="name length|past the header"):
+        with pytest.raises(FormatError, match="name length|past the header"):
             parse(bytes(raw))
     raw = bytearray(ct)
     raw[name_at + 2] = 0  # slot count 0 (tenant and name are empty here)
-    with pytest.raises(HeliosCryptoError):
+    with pytest.raises(FormatError, match="key slot count 0"):
         parse(bytes(raw))
     assert h.tenant == "" and h.name == ""
 
