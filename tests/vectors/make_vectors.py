@@ -50,6 +50,24 @@ def seal(suite: int, plaintext: bytes, seed: str, tenant: str = "", version: int
     return dek, buf.getvalue()
 
 
+def flip(b: bytes, i: int) -> bytes:
+    return b[:i] + bytes([b[i] ^ 1]) + b[i + 1:]
+
+
+def spliced(ct: bytes, other: bytes, hl: int, at) -> dict[str, tuple[str, bytes]]:
+    """The cases both versions share, made of whole pieces of ``ct`` (4 segments) and ``other`` (another
+    file of the same length and key): appended, swapped, duplicated, foreign and dropped pieces."""
+    hd, segs = ct[:hl], [ct[at(i):at(i + 1)] for i in range(4)]
+    return {
+        "appended-byte": (AUTH, ct + b"\0"),
+        "segments-swapped": (AUTH, hd + segs[1] + segs[0] + segs[2] + segs[3]),
+        "segment-duplicated": (AUTH, hd + segs[0] + segs[0] + segs[2] + segs[3]),
+        "segment-from-other-file": (AUTH, hd + segs[0] + other[at(1):at(2)] + segs[2] + segs[3]),
+        "header-from-other-file": (AUTH, other[:hl] + ct[hl:]),
+        "last-segment-dropped": (AUTH, hd + b"".join(segs[:3])),
+    }
+
+
 def build() -> list[dict]:
     vectors = []
     for suite, sname in ((SUITE_AES_GCM, "gcm"), (SUITE_AES_CBC_HMAC, "cbc")):
@@ -64,10 +82,7 @@ def build() -> list[dict]:
         dek, ct = seal(suite, pt, "tamper-" + sname)
         h = parse(ct)
         at = lambda i: segment_offset(i, h.length, SEG, suite)  # noqa: E731 (where segment i starts)
-        segs = [ct[at(i):at(i + 1)] for i in range(4)]
         _, other = seal(suite, pt, "tamper-other-" + sname)
-        hd = ct[:h.length]
-        flip = lambda b, i: b[:i] + bytes([b[i] ^ 1]) + b[i + 1:]  # noqa: E731
         cases = {
             "header-bit-flip": (AUTH, flip(ct, 20)),
             "header-mac-flip": (AUTH, flip(ct, h.length - 1)),
@@ -75,12 +90,7 @@ def build() -> list[dict]:
             "tag-bit-flip": (AUTH, flip(ct, len(ct) - 1)),
             "truncated-at-boundary": (AUTH, ct[:at(3)]),
             "truncated-inside-segment": (FORMAT, ct[:at(2) + 7]),
-            "appended-byte": (AUTH, ct + b"\0"),
-            "segments-swapped": (AUTH, hd + segs[1] + segs[0] + segs[2] + segs[3]),
-            "segment-duplicated": (AUTH, hd + segs[0] + segs[0] + segs[2] + segs[3]),
-            "segment-from-other-file": (AUTH, hd + segs[0] + other[at(1):at(2)] + segs[2] + segs[3]),
-            "header-from-other-file": (AUTH, other[:h.length] + ct[h.length:]),
-            "last-segment-dropped": (AUTH, hd + b"".join(segs[:3])),
+            **spliced(ct, other, h.length, at),
         }
         for name, (error, bad) in cases.items():
             vectors.append({"name": f"{sname}-invalid-{name}", "result": "invalid", "error": error, "suite": suite,
@@ -126,11 +136,8 @@ def build_v2() -> list[dict]:
         h = parse(ct)
         hl = h.length
         at = lambda i: segment_offset(i, hl, SEG, suite)  # noqa: E731 (where segment i starts)
-        segs = [ct[at(i):at(i + 1)] for i in range(4)]
         _, other = seal(suite, pt, "v2-tamper-other-" + sname, version=2, name=bound)
         empty_dek, empty = seal(suite, b"", "v2-empty-" + sname, version=2, name=bound)
-        hd = ct[:hl]
-        flip = lambda b, i: b[:i] + bytes([b[i] ^ 1]) + b[i + 1:]  # noqa: E731
         name_at = ct.index(bound.encode())
         cases = {
             "header-bit-flip": (AUTH, flip(ct, 20)),
@@ -140,18 +147,13 @@ def build_v2() -> list[dict]:
             "tag-bit-flip": (AUTH, flip(ct, len(ct) - 1)),
             "truncated-to-nothing": (FORMAT, b""),
             "truncated-inside-header": (FORMAT, ct[:hl - 1]),
-            "truncated-to-header": (FORMAT, hd),
+            "truncated-to-header": (FORMAT, ct[:hl]),
             "truncated-to-one-overhead": (AUTH, ct[:hl + overhead(suite)]),
             "truncated-at-boundary-1": (AUTH, ct[:at(1)]),
             "truncated-at-boundary-2": (AUTH, ct[:at(2)]),
             "truncated-at-boundary-3": (AUTH, ct[:at(3)]),
             "truncated-inside-segment": (FORMAT, ct[:at(2) + 7]),
-            "appended-byte": (AUTH, ct + b"\0"),
-            "segments-swapped": (AUTH, hd + segs[1] + segs[0] + segs[2] + segs[3]),
-            "segment-duplicated": (AUTH, hd + segs[0] + segs[0] + segs[2] + segs[3]),
-            "segment-from-other-file": (AUTH, hd + segs[0] + other[at(1):at(2)] + segs[2] + segs[3]),
-            "header-from-other-file": (AUTH, other[:hl] + ct[hl:]),
-            "last-segment-dropped": (AUTH, hd + b"".join(segs[:3])),
+            **spliced(ct, other, hl, at),
         }
         for case, (error, bad) in cases.items():
             add(f"{sname}-invalid-{case}", "invalid", error, suite, dek, pt, bad, bound)
