@@ -55,7 +55,8 @@ final class CryptoEngine {
         return new NewFile((Long) r[0], (byte[]) r[1], ((Long) r[2]).intValue(), ((Long) r[3]).intValue());
     }
 
-    /** Seals {@code len} plaintext bytes of {@code src} as segment {@code index} into {@code dst}. */
+    /** Seals {@code len} plaintext bytes of {@code src} as segments {@code index, ...} into {@code dst}
+     *  (one segment without zero copy); on a bridge worker, right there. */
     int seal(long handle, long index, boolean last, NativeBuffers.Registered src, int len,
              NativeBuffers.Registered dst) throws IOException {
         return segments("seal", handle, index, last, src, len, dst);
@@ -72,37 +73,9 @@ final class CryptoEngine {
         return out.length;
     }
 
-    /** What is done with sealed bytes on the worker: typically, write them to the inner stream. */
-    interface SealedSink {
-        void write(int sealedLength) throws IOException;
-
-        /** On the worker, when sealing (or reading its input) failed. */
-        default void failed(IOException error) {
-        }
-    }
-
     /** What fetches sealed bytes on the worker: typically, read them from the inner stream. */
     interface SealedSource {
         int read() throws IOException;
-    }
-
-    /** Zero-copy only: seals on a Python worker, which then hands the sealed length to {@code sink}
-     *  (same thread); {@link #sealed} waits for both. */
-    PythonBridge.Call sealAsync(long handle, long index, boolean last, NativeBuffers.Registered src,
-                                int len, NativeBuffers.Registered dst, SealedSink sink) {
-        return bridge.submit(() -> new Object[] {handle, index, last, src.id, (long) len, dst.id}, "seal",
-                new PythonBridge.After() {
-                    @Override
-                    public Object apply(Object r) throws IOException {
-                        sink.write(((Long) r).intValue());
-                        return r;
-                    }
-
-                    @Override
-                    public void failed(Throwable error) {
-                        sink.failed(PythonBridge.translate(error));
-                    }
-                });
     }
 
     /** Zero-copy only: {@code source} fetches sealed bytes, then Python opens them, both on a worker;
@@ -121,10 +94,6 @@ final class CryptoEngine {
     static IOException innerFailure(String path, String what, IOException e) {
         String m = String.valueOf(e.getMessage());
         return m.contains(path) ? e : new IOException(path + ": " + what + " the inner file failed: " + m, e);
-    }
-
-    static int sealed(PythonBridge.Call c) throws IOException {
-        return ((Long) c.await("seal")).intValue();
     }
 
     /** The file is complete: Python reports it and forgets its keys. Not waited for (it only emits

@@ -52,20 +52,26 @@ final class PythonBridge {
         }
     }
 
-    /** One call in flight: arguments in, result or error out. */
+    /** One call in flight: arguments in, result or error out; or a Java task run on a worker. */
     static final class Call {
         Object[] args;
         final Before before;
         final After after;
+        final Runnable task;
         private volatile boolean done;
         private volatile Thread waiter;
         private Object result;
         private Throwable error;
 
         Call(Object[] args, Before before, After after) {
+            this(args, before, after, null);
+        }
+
+        private Call(Object[] args, Before before, After after, Runnable task) {
             this.args = args;
             this.before = before;
             this.after = after;
+            this.task = task;
         }
 
         void complete(Object r, Throwable e) {
@@ -113,7 +119,7 @@ final class PythonBridge {
         this.config = PythonLaunch.config(pythonExec);
         List<Thread> started = new ArrayList<>();
         for (int i = 1; i <= threads; i++) {
-            Thread t = new Thread(this::work, "heliosdb-crypto-python-" + i);
+            Thread t = new Worker(this, "heliosdb-crypto-python-" + i);
             t.setDaemon(true);
             t.start();
             started.add(t);
@@ -151,22 +157,50 @@ final class PythonBridge {
         }
     }
 
-    /** A worker: owns one interpreter, made on this thread and used only here. */
-    private void work() {
-        PythonInterpreter p = null;
+    /** A worker thread: owns one interpreter, made on this thread and used only here. */
+    private static final class Worker extends Thread {
+        final PythonBridge bridge;
+        PythonInterpreter py;
+
+        Worker(PythonBridge bridge, String name) {
+            super(name);
+            this.bridge = bridge;
+        }
+
+        @Override
+        public void run() {
+            try {
+                bridge.work(this);
+            } finally {
+                if (py != null) {
+                    py.close();
+                }
+            }
+        }
+
+        Object invoke(Object[] args) {
+            if (py == null) {
+                py = PythonLaunch.open(bridge.config);
+            }
+            return py.invoke(ENTRY, args);
+        }
+    }
+
+    private void work(Worker w) {
         try {
             while (true) {
                 Call c = queue.take();
                 Object r = null;
                 Throwable err = null;
                 try {
-                    if (c.before != null) {
-                        c.args = withOp((String) c.args[0], c.before.args());
+                    if (c.task != null) {
+                        c.task.run();
+                    } else {
+                        if (c.before != null) {
+                            c.args = withOp((String) c.args[0], c.before.args());
+                        }
+                        r = w.invoke(c.args);
                     }
-                    if (p == null) {
-                        p = PythonLaunch.open(config);
-                    }
-                    r = p.invoke(ENTRY, c.args);
                 } catch (Throwable t) {
                     err = t;
                     if (c.after != null) {
@@ -185,16 +219,27 @@ final class PythonBridge {
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-        } finally {
-            if (p != null) {
-                p.close();
-            }
         }
     }
 
-    /** Runs {@code dispatch(op, *args)} on a worker; Python errors become IOExceptions. */
+    /** Runs {@code dispatch(op, *args)} on a worker; Python errors become IOExceptions. On a worker
+     *  (in a task, see {@link #execute}) it runs right there, without a hand-off. */
     Object call(String op, Object... args) throws IOException {
+        Thread t = Thread.currentThread();
+        if (t instanceof Worker && ((Worker) t).bridge == this) {
+            try {
+                return ((Worker) t).invoke(withOp(op, args));
+            } catch (RuntimeException | Error e) {
+                throw translate(e);
+            }
+        }
         return submit(op, args).await(op);
+    }
+
+    /** Runs {@code task} on a worker (after the calls queued before it); its {@link #call}s run on
+     *  that worker's interpreter directly. Not waited for: the task reports its own outcome. */
+    void execute(Runnable task) {
+        enqueue(new Call(null, null, null, task));
     }
 
     /** Starts {@code dispatch(op, *args)} on a worker; {@link Call#await} gives its result. */

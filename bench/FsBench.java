@@ -1,0 +1,111 @@
+package io.heliosdb.flink.crypto;
+
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.core.fs.FSDataInputStream;
+import org.apache.flink.core.fs.FSDataOutputStream;
+import org.apache.flink.core.fs.FileSystem;
+import org.apache.flink.core.fs.Path;
+
+import java.io.BufferedReader;
+import java.io.File;
+import java.io.InputStreamReader;
+import java.nio.file.Files;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * Writes and reads through Flink's own FileSystem API, {@code file://} and {@code enc+file://}
+ * (the shim registered by {@link FileSystem#initialize}, as a Flink process does), with the call
+ * sizes Flink uses. Driven by bench/overhead_bench.py (args: python, kms uri, segment size, MiB per
+ * round, directory): each stdin line {@code write|read plain|enc CALL_BYTES} runs one round and
+ * prints {@code wall_s cpu_s caller_s workers_s jvm_s}: CPU seconds of the whole process and of its
+ * threads by role (the caller, the shim's Python workers, the JVM's own threads: JIT compilers, GC),
+ * from the kernel's per-thread run time ({@code /proc/self/task/N/schedstat}, nanoseconds, user and
+ * kernel). A write round first deletes the file it writes, outside the timed part.
+ */
+public final class FsBench {
+
+    public static void main(String[] a) throws Exception {
+        Configuration conf = new Configuration();
+        conf.setString("heliosdb.crypto.python.executable", a[0]);
+        conf.setString("heliosdb.crypto.kms.uri", a[1]);
+        conf.setString("heliosdb.crypto.segment-size", a[2]);
+        long total = Long.parseLong(a[3]) << 20;
+        String dir = a[4];
+        FileSystem.initialize(conf, null);
+        byte[] data = new byte[8 << 20];
+        new java.util.Random(1).nextBytes(data);
+        Path plain = new Path("file://" + dir + "/fsbench.plain");
+        Path enc = new Path("enc+file://" + dir + "/fsbench.enc");
+        System.out.println("ready pid=" + ProcessHandle.current().pid());
+        BufferedReader cmd = new BufferedReader(new InputStreamReader(System.in));
+        String line;
+        while ((line = cmd.readLine()) != null) {
+            String[] w = line.trim().split(" ");
+            if (w.length != 3) {
+                break;
+            }
+            Path p = w[1].equals("enc") ? enc : plain;
+            FileSystem fs = p.getFileSystem();
+            int call = Integer.parseInt(w[2]);
+            if (w[0].equals("write")) {
+                Files.deleteIfExists(new File(dir, p.getName()).toPath());
+            }
+            long t = System.nanoTime();
+            Map<String, Long> c0 = cpu();
+            if (w[0].equals("write")) {
+                try (FSDataOutputStream out = fs.create(p, FileSystem.WriteMode.OVERWRITE)) {
+                    int off = 0;
+                    for (long done = 0; done < total; done += call) {
+                        if (off + call > data.length) {
+                            off = 0;
+                        }
+                        out.write(data, off, call);
+                        off += call;
+                    }
+                }
+            } else {
+                byte[] buf = new byte[call];
+                try (FSDataInputStream in = fs.open(p)) {
+                    while (in.read(buf, 0, call) > 0) {
+                        // consume
+                    }
+                }
+            }
+            long wall = System.nanoTime() - t;
+            Map<String, Long> c1 = cpu();
+            StringBuilder b = new StringBuilder().append(wall / 1e9);
+            for (String k : new String[] {"all", "caller", "workers", "jvm"}) {
+                b.append(' ').append((c1.getOrDefault(k, 0L) - c0.getOrDefault(k, 0L)) / 1e9);
+            }
+            System.out.println(b);
+        }
+        System.exit(0);
+    }
+
+    /** CPU nanoseconds so far of every live thread of this process, by role. */
+    static Map<String, Long> cpu() throws java.io.IOException {
+        Map<String, Long> m = new TreeMap<>();
+        File[] tasks = new File("/proc/self/task").listFiles();
+        if (tasks == null) {
+            return m;
+        }
+        for (File t : tasks) {
+            String comm;
+            long ns;
+            try {
+                comm = Files.readString(new File(t, "comm").toPath()).trim();
+                ns = Long.parseLong(Files.readString(new File(t, "schedstat").toPath()).split(" ")[0]);
+            } catch (java.io.IOException | RuntimeException e) {
+                continue; // the thread ended meanwhile
+            }
+            String role = comm.equals("java") ? "caller" // the main thread's native name
+                    : comm.startsWith("heliosdb-crypto") ? "workers"
+                    : comm.startsWith("C1 ") || comm.startsWith("C2 ") || comm.startsWith("G1")
+                    || comm.startsWith("GC ") || comm.startsWith("VM ") ? "jvm" : "other";
+            m.merge(role, ns, Long::sum);
+            m.merge("all", ns, Long::sum);
+        }
+        return m;
+    }
+}

@@ -1,0 +1,148 @@
+"""What encryption costs Flink: the CPU it adds per GiB against AES-GCM's own, and what a running job loses.
+
+    .venv/bin/python bench/overhead_bench.py            # both parts, ~45 minutes on 2 cores
+    .venv/bin/python bench/overhead_bench.py --only fs  # the file-system part, ~5 minutes
+    .venv/bin/python bench/overhead_bench.py --only job --backends hashmap
+
+1. File system (bench/fs_cost.py): writes and reads through Flink's FileSystem API on tmpfs
+   (``--dir``, default /dev/shm), ``file://`` against ``enc+file://``, with Flink's call sizes (4-64 KiB;
+   RocksDB's 4 MiB transfer buffers), and AES-GCM alone in the same run. Per run and size:
+   (enc - plain CPU s/GiB) / AES-GCM CPU s/GiB (targets: write <= 2.0, read <= 1.5) and the median
+   enc/plain write time (<= 1.3). Then where the added CPU goes (bench/cpu_profile.py: per-thread run
+   time, and ``perf`` samples when perf is installed).
+2. A running job (bench/job_throughput.py): a keyed PyFlink job with >= 256 MiB of state,
+   checkpointing every 10 s to local disk, ``file://`` and ``enc+file://`` alternating: records per
+   second (target >= 0.97) and the p99 checkpoint duration, for HashMap and RocksDB (full, incremental).
+
+``--baseline-jar OLD.jar`` adds a second shim build to every rotation (A/B a change before keeping it).
+The machine's load average is printed with each part: other work shows up as noise.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
+
+import cpu_profile  # noqa: E402
+import fs_cost  # noqa: E402
+from heliosdb_flink_crypto.config import parse_size  # noqa: E402
+from heliosdb_flink_crypto.kms.local import LocalKeyring  # noqa: E402
+
+SIZES = {"4k": 4096, "16k": 16384, "64k": 65536, "4m": 4 << 20}
+TARGET = {"write": 2.0, "read": 1.5}
+
+
+def load() -> str:
+    return f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
+
+
+def fs_part(a, uri: str, seg: int) -> list[dict]:
+    directory = tempfile.mkdtemp(prefix="heliosdb-fs-bench-", dir=a.dir)
+    jvms = {"main": fs_cost.FsJvm(uri, seg, a.mib, os.path.join(directory, "main"), java_opts=a.java_opts)}
+    if a.baseline_jar or a.baseline_opts:
+        jvms["base"] = fs_cost.FsJvm(uri, seg, a.mib, os.path.join(directory, "base"), a.baseline_jar,
+                                     java_opts=f"{a.java_opts} {a.baseline_opts or ''}")
+    aes = fs_cost.AesAlone(seg, a.mib)
+    sizes = [SIZES[s] for s in a.sizes.split(",")]
+    results = []
+    try:
+        print(f"warming up (JIT): {a.warmup_gib} GiB per JVM ...", flush=True)
+        for _ in range(max(1, (a.warmup_gib << 10) // a.mib // (2 * len(sizes)))):
+            for call in sizes:
+                for jvm in jvms.values():
+                    jvm.run("write", "enc", call)
+                    jvm.run("read", "enc", call)
+        for run in range(1, a.runs + 1):
+            print(f"run {run}/{a.runs}: {load()}", flush=True)
+            for call in sizes:
+                for op in ("write", "read"):
+                    rows = fs_cost.measure(jvms, aes, op, call, a.rounds)
+                    s = fs_cost.summary(rows)
+                    results.append(dict(s, run=run, op=op, call=call, rows=rows))
+                    print(line(results[-1]), flush=True)
+        if a.profile_rounds:
+            breakdown(a, jvms["main"])
+    finally:
+        for jvm in jvms.values():
+            jvm.close()
+        shutil.rmtree(directory, ignore_errors=True)
+    return results
+
+
+def breakdown(a, jvm: fs_cost.FsJvm) -> None:
+    """Where the CPU goes, enc+file:// against file://, per category (bench/cpu_profile.py)."""
+    call = SIZES[a.profile_size]
+    print(f"\nwhere the CPU goes, {size_name(call)} calls ({a.profile_rounds} rounds per side; CPU s/GiB):", flush=True)
+    if not cpu_profile.available():
+        print("  perf (or jcmd) not installed: per-thread figures above only")
+        return
+    for op in ("write", "read"):
+        cols = {}
+        for scheme in ("plain", "enc"):
+            cpu = []
+            counts, n = cpu_profile.record(jvm.pid, lambda: cpu.extend(
+                jvm.run(op, scheme, call)["all"] for _ in range(a.profile_rounds)))
+            per = sum(cpu) / len(cpu) / max(1, n)
+            cols[scheme] = {k: counts.get(k, 0) * per for k in cpu_profile.CATEGORIES}
+        print(f"  {op:5} {'category':26} {'file://':>8} {'enc+file://':>12} {'added':>7}")
+        for k in cpu_profile.CATEGORIES:
+            p_, e_ = cols["plain"][k], cols["enc"][k]
+            print(f"  {'':5} {k:26} {p_:8.3f} {e_:12.3f} {e_ - p_:7.3f}")
+        tp, te = sum(cols["plain"].values()), sum(cols["enc"].values())
+        print(f"  {'':5} {'total':26} {tp:8.3f} {te:12.3f} {te - tp:7.3f}", flush=True)
+
+
+def size_name(call: int) -> str:
+    return next(k for k, v in SIZES.items() if v == call).upper().replace("K", " KiB").replace("M", " MiB")
+
+
+def line(r: dict) -> str:
+    m = r["med"]
+    out = (f"  {r['op']:5} {size_name(r['call']):>7} calls  CPU s/GiB plain {m['plain']['all']:.3f}  "
+           f"enc {m['enc']['all']:.3f} (caller {m['enc']['caller']:.3f}, workers {m['enc']['workers']:.3f}, "
+           f"jvm {m['enc']['jvm']:.3f})  AES {r['aes']:.3f}  added/AES {r['enc_ratio']:.2f}"
+           f"{' ok' if r['enc_ratio'] <= TARGET[r['op']] else ' OVER'}  time enc/plain {r['enc_time']:.2f}")
+    if "base_ratio" in r:
+        out += f"  | baseline: added/AES {r['base_ratio']:.2f}, time {r['base_time']:.2f}"
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", choices=["fs", "job"])
+    p.add_argument("--dir", default="/dev/shm", help="where the file-system part writes (tmpfs: storage hides no CPU)")
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--rounds", type=int, default=5, help="rounds per run, size and side")
+    p.add_argument("--mib", type=int, default=512, help="MiB per round")
+    p.add_argument("--sizes", default="4k,16k,64k,4m")
+    p.add_argument("--warmup-gib", type=int, default=8, help="GiB each JVM writes and reads before measuring (JIT)")
+    p.add_argument("--segment-size", default="256kb")
+    p.add_argument("--baseline-jar", help="also run this shim jar's enc+file://, in the same rotation")
+    p.add_argument("--profile-size", default="64k", choices=list(SIZES), help="call size of the CPU breakdown")
+    p.add_argument("--profile-rounds", type=int, default=6)
+    p.add_argument("--baseline-opts", help="JVM options of the baseline (with or without --baseline-jar), e.g. "
+                   "--baseline-opts=-Dheliosdb.crypto.python-workers=1 (note the =)")
+    p.add_argument("--java-opts", default="", help="extra JVM options for the file-system part's JVMs")
+    a = p.parse_args(argv)
+    seg = parse_size(a.segment_size)
+    keys = tempfile.mkdtemp(prefix="heliosdb-bench-keys-")
+    uri = f"local://{keys}/keyring.json"
+    LocalKeyring.create(uri)
+    try:
+        if a.only in (None, "fs"):
+            print(f"file system: {a.mib} MiB per round, {a.rounds} rounds per run and size, segment {seg} B, "
+                  f"files in {a.dir}", flush=True)
+            fs_part(a, uri, seg)
+    finally:
+        shutil.rmtree(keys, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

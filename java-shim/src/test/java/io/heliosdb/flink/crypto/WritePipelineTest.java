@@ -1,0 +1,268 @@
+package io.heliosdb.flink.crypto;
+
+import org.junit.jupiter.api.Test;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The write pipeline alone (no CPython): a stream's batches are processed in order, one at a time,
+ * by the thread that takes them; the ring bounds the memory in flight; the first failure stops the
+ * stream; buffers go back only once no worker uses them.
+ */
+class WritePipelineTest {
+
+    static final int SEG = 16;
+
+    /** "Seals" a batch by copying it with its first segment's index and a last flag in front, and
+     *  records the order, the threads and how many batches were inside at once. */
+    static final class Recorder implements WritePipeline.Stage {
+        final ByteArrayOutputStream out = new ByteArrayOutputStream();
+        final List<Long> order = Collections.synchronizedList(new ArrayList<>());
+        final List<String> threads = Collections.synchronizedList(new ArrayList<>());
+        final AtomicInteger inside = new AtomicInteger();
+        final AtomicInteger most = new AtomicInteger();
+        final AtomicInteger taken = new AtomicInteger();
+        final AtomicInteger given = new AtomicInteger();
+        final AtomicInteger mostOwned = new AtomicInteger();
+        volatile long failAt = Long.MAX_VALUE; // the batch starting at this segment fails
+        volatile CountDownLatch gate = new CountDownLatch(0);
+
+        @Override
+        public WritePipeline.Batch take(int segments) {
+            mostOwned.accumulateAndGet(taken.incrementAndGet() - given.get(), Math::max);
+            return new WritePipeline.Batch(ByteBuffer.allocate(segments * SEG));
+        }
+
+        @Override
+        public void process(WritePipeline.Batch b) throws IOException {
+            most.accumulateAndGet(inside.incrementAndGet(), Math::max);
+            try {
+                gate.await();
+                Thread.sleep(0, 100_000); // widen the window in which a second batch could enter
+                if (b.firstSegment >= failAt) {
+                    throw new IOException("inner stream: no space left on device");
+                }
+                order.add(b.firstSegment);
+                threads.add(Thread.currentThread().getName());
+                byte[] copy = new byte[b.length];
+                b.plain.duplicate().clear().get(copy);
+                synchronized (out) {
+                    out.write(b.last ? 'L' : '-');
+                    out.write(copy, 0, copy.length);
+                }
+            } catch (InterruptedException e) {
+                throw new IOException(e);
+            } finally {
+                inside.decrementAndGet();
+            }
+        }
+
+        @Override
+        public void give(WritePipeline.Batch b) {
+            given.incrementAndGet();
+        }
+    }
+
+    static byte[] data(int n) {
+        byte[] d = new byte[n];
+        for (int i = 0; i < n; i++) {
+            d[i] = (byte) (i * 31 + 7);
+        }
+        return d;
+    }
+
+    /** Writes {@code data} in uneven calls as EncryptingOutputStream does, then the last batch. */
+    static void write(WritePipeline p, byte[] data) throws IOException {
+        for (int off = 0, chunk = 1; off < data.length; chunk = chunk * 7 % 97 + 1) {
+            int n = Math.min(chunk, data.length - off);
+            while (n > 0) {
+                if (p.room() == 0) {
+                    p.submit(false);
+                }
+                int take = Math.min(p.room(), n);
+                p.put(data, off, take);
+                off += take;
+                n -= take;
+            }
+        }
+        p.submit(true);
+        p.drain();
+    }
+
+    @Test
+    void batchesAreProcessedInOrderOneAtATimeAndGrowFourfold() throws Exception {
+        ExecutorService pool = Executors.newFixedThreadPool(3);
+        try {
+            Recorder r = new Recorder();
+            WritePipeline p = new WritePipeline(r, pool, SEG, 16, 4);
+            byte[] d = data(SEG * 200 + 5);
+            write(p, d);
+            p.release();
+            assertEquals(1, r.most.get(), "two batches of one stream were processed at once");
+            List<Long> firsts = new ArrayList<>(r.order);
+            assertEquals(List.of(0L, 1L, 5L, 21L, 37L), firsts.subList(0, 5), "batches: 1, 4, 16, 16, ... segments");
+            for (int i = 1; i < firsts.size(); i++) {
+                assertTrue(firsts.get(i) > firsts.get(i - 1), "out of order: " + firsts);
+            }
+            byte[] got = r.out.toByteArray();
+            ByteArrayOutputStream plain = new ByteArrayOutputStream();
+            int markers = 0;
+            for (int i = 0, batch = 0; i < got.length; batch++) {
+                int len = (int) Math.min(batch == 0 ? SEG : batch == 1 ? 4 * SEG : 16 * SEG, d.length - plain.size());
+                assertEquals(i + len + 1 == got.length ? 'L' : '-', got[i], "only the final batch is flagged last");
+                plain.write(got, i + 1, len);
+                i += len + 1;
+                markers++;
+            }
+            assertArrayEquals(d, plain.toByteArray());
+            assertEquals(firsts.size(), markers);
+            assertTrue(r.mostOwned.get() <= 4, "more batches than the ring holds: " + r.mostOwned.get());
+            assertEquals(r.taken.get(), r.given.get(), "a batch was not given back");
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void aStreamGivesItsWorkerBackEveryFewBatches() throws Exception {
+        // other streams (and the reads and file openings queued on the same workers) get their turn
+        AtomicInteger tasks = new AtomicInteger();
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try {
+            Recorder r = new Recorder();
+            r.gate = new CountDownLatch(1);
+            WritePipeline p = new WritePipeline(r, c -> {
+                tasks.incrementAndGet();
+                pool.execute(c);
+            }, SEG, 1, 64);
+            for (int i = 0; i < 40; i++) { // queued while the first is held: one task takes them all
+                p.put(new byte[SEG], 0, SEG);
+                p.submit(false);
+            }
+            assertEquals(1, tasks.get());
+            r.gate.countDown();
+            p.put(new byte[3], 0, 3);
+            p.submit(true);
+            p.drain();
+            p.release();
+            assertTrue(tasks.get() >= 41 / WritePipeline.TURN, "never yielded: " + tasks.get() + " tasks");
+            assertEquals(41, r.order.size());
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void theCallerWaitsOnlyWhenTheWholeRingIsInFlightAndKeepsItsInterrupt() throws Exception {
+        ExecutorService pool = Executors.newFixedThreadPool(2);
+        try {
+            Recorder r = new Recorder();
+            r.gate = new CountDownLatch(1);
+            WritePipeline p = new WritePipeline(r, pool, SEG, 1, 3);
+            for (int i = 0; i < 2; i++) { // two of three batches in flight: no wait
+                p.put(new byte[SEG], 0, SEG);
+                p.submit(false);
+            }
+            p.put(new byte[SEG], 0, SEG);
+            Thread caller = new Thread(() -> {
+                Thread.currentThread().interrupt(); // Flink cancelling: the wait must not give up
+                try {
+                    p.submit(false);
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+                assertTrue(Thread.interrupted(), "the interrupt was swallowed");
+            });
+            caller.start();
+            caller.join(300);
+            assertTrue(caller.isAlive(), "the caller went on with every batch of the ring in flight");
+            assertTrue(r.order.isEmpty());
+            r.gate.countDown();
+            caller.join(10_000);
+            assertFalse(caller.isAlive());
+            p.submit(true);
+            p.drain();
+            p.release();
+            assertEquals(4, r.order.size());
+            assertTrue(r.mostOwned.get() <= 3);
+            assertEquals(r.taken.get(), r.given.get());
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void theFirstFailureStopsTheStreamAndBuffersGoBackOnlyOnceTheWorkersLeft() throws Exception {
+        ExecutorService pool = Executors.newFixedThreadPool(2);
+        try {
+            Recorder r = new Recorder();
+            r.failAt = 5; // the third batch (segments 5..20) fails
+            WritePipeline p = new WritePipeline(r, pool, SEG, 16, 8);
+            IOException e = assertThrows(IOException.class, () -> write(p, data(SEG * 400)));
+            assertTrue(e.getMessage().contains("no space left"), e.getMessage());
+            assertEquals(List.of(0L, 1L), new ArrayList<>(r.order), "a batch after the failed one was processed");
+            assertTrue(p.failure().getMessage().contains("no space left"));
+            assertThrows(IOException.class, () -> p.submit(false));
+            assertThrows(IOException.class, p::drain);
+            p.release();
+            assertEquals(0, r.inside.get());
+            assertEquals(r.taken.get(), r.given.get(), "a batch was not given back");
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void withoutWorkersEachBatchIsProcessedOnTheCallersThread() throws Exception {
+        Recorder r = new Recorder();
+        WritePipeline p = new WritePipeline(r, Runnable::run, SEG, 1, 1);
+        byte[] d = data(SEG * 5 + 3);
+        write(p, d);
+        p.release();
+        assertEquals(List.of(0L, 1L, 2L, 3L, 4L, 5L), new ArrayList<>(r.order));
+        assertTrue(r.threads.stream().allMatch(t -> t.equals(Thread.currentThread().getName())), r.threads.toString());
+        assertEquals(1, r.taken.get());
+        assertEquals(1, r.given.get());
+    }
+
+    @Test
+    void releaseWaitsForTheBatchAWorkerIsInside() throws Exception {
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try {
+            Recorder r = new Recorder();
+            r.gate = new CountDownLatch(1);
+            WritePipeline p = new WritePipeline(r, pool, SEG, 1, 2);
+            p.put(new byte[SEG], 0, SEG);
+            p.submit(false);
+            Thread closer = new Thread(p::release); // Flink closing a failed stream from another thread
+            closer.start();
+            closer.join(300);
+            assertTrue(closer.isAlive(), "buffers went back while a worker was using them");
+            assertEquals(0, r.given.get());
+            r.gate.countDown();
+            closer.join(10_000);
+            assertFalse(closer.isAlive());
+            assertEquals(r.taken.get(), r.given.get());
+            assertTrue(pool.shutdownNow().isEmpty());
+            assertTrue(pool.awaitTermination(10, TimeUnit.SECONDS));
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+}
