@@ -153,20 +153,13 @@ def seal(hid: int, index: int, last: bool, src: int, src_len: int, dst: int) -> 
     (every one full but the final one, which carries the last flag if ``last``) into ``dst``, back
     to back; returns the bytes written. One call may carry several segments (fewer hand-offs)."""
     w = _handle(hid, _Writer)
-    seg, o = w.seg, overhead(w.keys.suite)
+    seg, keys = w.seg, w.keys
     src_view, out = _view(src), _view(dst)
-    count = max(1, -(-src_len // seg))
     if not 0 <= src_len <= len(src_view) or (not last and src_len % seg):
         raise ValueError(f"{w.path}: {src_len} bytes are not whole segments of {seg}")
-    if len(out) < src_len + count * o:
+    if len(out) < src_len + max(1, -(-src_len // seg)) * keys.overhead:
         raise ValueError(f"{w.path}: output buffer too small")
-    pos = written = 0
-    for i in range(count):
-        take = min(seg, src_len - pos)
-        written += w.keys.seal_into(index + i, bool(last) and i == count - 1, src_view[pos:pos + take],
-                                    out[written:written + take + o])
-        pos += take
-    return written
+    return keys.seal_segments(index, bool(last), src_view[:src_len], seg, out)
 
 
 def seal_bytes(hid: int, index: int, last: bool, data: bytes) -> bytes:
