@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 
@@ -31,6 +32,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 import cpu_profile  # noqa: E402
 import fs_cost  # noqa: E402
+import job_throughput  # noqa: E402
 from heliosdb_flink_crypto.config import parse_size  # noqa: E402
 from heliosdb_flink_crypto.kms.local import LocalKeyring  # noqa: E402
 
@@ -66,6 +68,7 @@ def fs_part(a, uri: str, seg: int) -> list[dict]:
                     s = fs_cost.summary(rows)
                     results.append(dict(s, run=run, op=op, call=call, rows=rows))
                     print(line(results[-1]), flush=True)
+        print("\n".join(targets(results)), flush=True)
         if a.profile_rounds:
             breakdown(a, jvms["main"])
     finally:
@@ -73,6 +76,36 @@ def fs_part(a, uri: str, seg: int) -> list[dict]:
             jvm.close()
         shutil.rmtree(directory, ignore_errors=True)
     return results
+
+
+def targets(results: list[dict]) -> list[str]:
+    """Target 1 per call size: the ratio of every run (each must hold) and the median time ratio."""
+    out = [f"\ntarget 1: (enc+file:// - file:// CPU s/GiB) / AES-GCM CPU s/GiB, every run "
+           f"(write <= {TARGET['write']}, read <= {TARGET['read']}); median enc/plain write time <= 1.3"]
+    for op in ("write", "read"):
+        for call in dict.fromkeys(r["call"] for r in results):
+            rs = [r for r in results if r["op"] == op and r["call"] == call]
+            ratios = [r["enc_ratio"] for r in rs]
+            ok = max(ratios) <= TARGET[op]
+            times = [t for r in rs for t in (e["wall"] / p["wall"] for e, p in zip(r["rows"]["enc"], r["rows"]["plain"]))]
+            out.append(f"  {op:5} {size_name(call):>7} calls: " + " ".join(f"{x:.2f}" for x in ratios)
+                       + f"  max {max(ratios):.2f} {'ok' if ok else 'MISSED'}"
+                       + f"  | time enc/plain median {statistics.median(times):.2f}"
+                       + (f" {'ok' if statistics.median(times) <= 1.3 else 'MISSED'}" if op == "write" else ""))
+    return out
+
+
+def job_part(a, uri: str) -> None:
+    work = tempfile.mkdtemp(prefix="heliosdb-job-bench-")
+    print(f"\nrunning job: checkpoints every {a.interval:g} s to {work} (TMPDIR), {load()}", flush=True)
+    try:
+        rows = job_throughput.measure(a, work, uri, say=lambda m: print(m, flush=True))
+    finally:
+        for job in list(job_throughput.fcb.RUNNING):
+            job.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\nrunning job, {load()}:")
+    print("\n".join(job_throughput.report(rows)), flush=True)
 
 
 def breakdown(a, jvm: fs_cost.FsJvm) -> None:
@@ -128,6 +161,14 @@ def main(argv=None) -> int:
     p.add_argument("--profile-rounds", type=int, default=6)
     p.add_argument("--baseline-opts", help="JVM options of the baseline (with or without --baseline-jar), e.g. "
                    "--baseline-opts=-Dheliosdb.crypto.python-workers=1 (note the =)")
+    p.add_argument("--backends", default=",".join(job_throughput.BACKENDS), help="running job: state backends")
+    p.add_argument("--job-rounds", type=int, default=2, help="running job: rounds per backend (plain, enc; then enc, plain)")
+    p.add_argument("--minutes", type=float, default=3.0, help="running job: minutes measured per run")
+    p.add_argument("--interval", type=float, default=10.0, help="running job: checkpoint interval, seconds")
+    p.add_argument("--keys", type=int, default=256)
+    p.add_argument("--value-mib", type=int, default=1)
+    p.add_argument("--settle", type=int, default=2, help="running job: checkpoints completed before measuring")
+    p.add_argument("--bundle", type=int, default=100, help="running job: records per Python bundle")
     p.add_argument("--java-opts", default="", help="extra JVM options for the file-system part's JVMs")
     a = p.parse_args(argv)
     seg = parse_size(a.segment_size)
@@ -139,6 +180,8 @@ def main(argv=None) -> int:
             print(f"file system: {a.mib} MiB per round, {a.rounds} rounds per run and size, segment {seg} B, "
                   f"files in {a.dir}", flush=True)
             fs_part(a, uri, seg)
+        if a.only in (None, "job"):
+            job_part(a, uri)
     finally:
         shutil.rmtree(keys, ignore_errors=True)
     return 0

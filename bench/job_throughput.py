@@ -1,0 +1,128 @@
+"""Target 2 of bench/overhead_bench.py: what a running job loses to encryption.
+
+The counter job (tests/flink/jobs/counter_job.py, PyFlink's local MiniCluster, one JVM per run) keeps
+``keys`` keyed values of ``value_mib`` MiB each (incompressible; 256 x 1 MiB = 256 MiB of state) and
+updates them as fast as it can, checkpointing every ``interval`` seconds to the local disk (the work
+directory follows TMPDIR), unaligned (a job at full speed has full channels, behind which aligned
+barriers queue for tens of seconds whatever the scheme). Once every key holds its value and ``settle`` checkpoints have completed,
+the records the keyed operator took in are counted over ``minutes`` (Flink's ``numRecordsIn``,
+from the REST API), with the durations of the checkpoints completed meanwhile. ``file://`` and
+``enc+file://`` runs alternate, the order mirrored from round to round (plain, enc, enc, plain, ...),
+so a slow drift of the machine's load weighs on both alike.
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import time
+
+import flink_checkpoint_bench as fcb  # noqa: E402  (bench/ is on sys.path)
+
+BACKENDS = {"hashmap": ("hashmap", False), "rocksdb-full": ("rocksdb", False), "rocksdb-incremental": ("rocksdb", True)}
+
+
+def records_in(job: "fcb.Job", jid: str, vid: str) -> float | None:
+    try:
+        got = fcb.rest(job.rest_port, f"/jobs/{jid}/vertices/{vid}/subtasks/metrics?get=numRecordsIn")
+    except OSError:
+        return None
+    for m in got:
+        if m.get("id") == "numRecordsIn":
+            return float(m.get("sum", m.get("value", 0)))
+    return None
+
+
+def fresh_records_in(job: "fcb.Job", jid: str, vid: str) -> tuple[float, float]:
+    """(count, when): the REST API answers from its cache and refreshes it in the background when
+    asked, so the answer to a second request shows the count as of the first."""
+    t = time.monotonic()
+    records_in(job, jid, vid)
+    time.sleep(1.5)
+    return records_in(job, jid, vid), t
+
+
+def completed(job: "fcb.Job", jid: str) -> list[dict]:
+    return [c for c in fcb.rest(job.rest_port, f"/jobs/{jid}/checkpoints").get("history", [])
+            if c["status"] == "COMPLETED"]
+
+
+def run_one(work: str, keyring: str, backend: str, scheme: str, a, name: str) -> dict:
+    """One job: records/s over the window and the checkpoints completed in it."""
+    kind, incremental = BACKENDS[backend]
+    conf = {"heliosdb.crypto.kms.uri": keyring, "execution.checkpointing.incremental": str(incremental).lower(),
+            "web.checkpoints.history": "1000", "python.fn-execution.bundle.size": str(a.bundle),
+            "python.fn-execution.bundle.time": "100",
+            # the counts are fresh to half a second (the REST API caches metrics 10 s by default)
+            "metrics.fetcher.update-interval": "500"}
+    env = {"HELIOSDB_SHIM_JAR": a.baseline_jar} if scheme.endswith("@baseline") else None
+    scheme = scheme.split("@")[0]
+    cp_uri = f"{scheme}://{os.path.join(work, name, 'checkpoints')}"
+    # unaligned: the job runs at full speed, so its channels are full (backpressure); aligned barriers
+    # would queue behind that data for tens of seconds, whatever the scheme
+    args = dict(backend=kind, unaligned=True, keys=a.keys, pad=a.value_mib * fcb.MIB, random_pad=True, records=10 ** 9,
+                throttle_ms=0, interval_ms=int(a.interval * 1000))
+    job = fcb.Job(work, name, cp_uri, args, conf, env=env)
+    try:
+        jid = job.job_id()
+        vid = next(v["id"] for v in fcb.rest(job.rest_port, f"/jobs/{jid}")["vertices"] if "count" in v["name"])
+        # every key holds its value, and the first checkpoints (the largest, for RocksDB) are behind
+        fcb.harness.wait_for(lambda: (records_in(job, jid, vid) or 0) >= a.keys and len(completed(job, jid)) >= a.settle,
+                             600, "the state built and the first checkpoints", 1.0)
+        n0, t0 = fresh_records_in(job, jid, vid)
+        before = {c["id"] for c in completed(job, jid)}
+        failed0 = fcb.rest(job.rest_port, f"/jobs/{jid}/checkpoints")["counts"]["failed"]
+        time.sleep(max(0.0, t0 + a.minutes * 60 - time.monotonic()))
+        n1, t1 = fresh_records_in(job, jid, vid)
+        cps = [c for c in completed(job, jid) if c["id"] not in before]
+        failed = fcb.rest(job.rest_port, f"/jobs/{jid}/checkpoints")["counts"]["failed"] - failed0
+    finally:
+        job.stop()
+    durations = sorted(c["end_to_end_duration"] / 1000.0 for c in cps)
+    return {"backend": backend, "scheme": scheme, "records_per_s": (n1 - n0) / (t1 - t0), "checkpoints": durations,
+            "state_mib": statistics.median(c["state_size"] for c in cps) / fcb.MIB if cps else 0.0,
+            "failed": failed, "load": os.getloadavg()[0]}
+
+
+def p99(xs: list[float]) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * 0.99))] if xs else float("nan")
+
+
+def measure(a, work: str, keyring: str, say=print) -> list[dict]:
+    rows = []
+    schemes = ["file", "enc+file"] + (["enc+file@baseline"] if a.baseline_jar else [])
+    for backend in a.backends.split(","):
+        for r in range(a.job_rounds):
+            order = schemes if r % 2 == 0 else schemes[::-1]
+            for scheme in order:
+                name = f"{backend}-{scheme.replace('+', '-').replace('@', '-')}-{r}"
+                say(f"  {name}: {a.keys} x {a.value_mib} MiB of state, {a.minutes:g} min measured ...")
+                row = run_one(work, keyring, backend, scheme, a, name)
+                row["scheme"] = scheme
+                say(f"    {row['records_per_s']:.1f} records/s, {len(row['checkpoints'])} checkpoints, "
+                    f"p99 {p99(row['checkpoints']):.2f} s, state {row['state_mib']:.0f} MiB, "
+                    f"{row['failed']} failed, load {row['load']:.1f}")
+                rows.append(row)
+    return rows
+
+
+def report(rows: list[dict]) -> list[str]:
+    out = [f"  {'backend':20} {'scheme':18} {'records/s':>10} {'ckpts':>6} {'ckpt p50 s':>10} {'ckpt p99 s':>10}"]
+    merged = {}
+    for r in rows:
+        m = merged.setdefault((r["backend"], r["scheme"]), {"rates": [], "cps": []})
+        m["rates"].append(r["records_per_s"])
+        m["cps"] += r["checkpoints"]
+    for (b, s), m in merged.items():
+        out.append(f"  {b:20} {s:18} {statistics.mean(m['rates']):10.1f} {len(m['cps']):6d} "
+                   f"{statistics.median(m['cps']) if m['cps'] else float('nan'):10.2f} {p99(m['cps']):10.2f}")
+    out.append(f"  {'backend':20} {'enc/plain records/s':>20} {'(target >= 0.97)':>17} {'p99 ckpt enc/plain':>19}")
+    for b in dict.fromkeys(r["backend"] for r in rows):
+        p = merged.get((b, "file"))
+        for s in ("enc+file", "enc+file@baseline"):
+            e = merged.get((b, s))
+            if p and e:
+                ratio = statistics.mean(e["rates"]) / statistics.mean(p["rates"])
+                out.append(f"  {b + ('' if s == 'enc+file' else ' (baseline jar)'):20} {ratio:20.3f} "
+                           f"{'ok' if ratio >= 0.97 else 'UNDER':>17} {p99(e['cps']) / p99(p['cps']):19.2f}")
+    return out
