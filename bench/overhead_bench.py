@@ -58,8 +58,9 @@ def fs_part(a, uri: str, seg: int) -> list[dict]:
         for _ in range(max(1, (a.warmup_gib << 10) // a.mib // (2 * len(sizes)))):
             for call in sizes:
                 for jvm in jvms.values():
-                    jvm.run("write", "enc", call)
-                    jvm.run("read", "enc", call)
+                    for scheme in ("plain", "enc"):  # both: the JIT compiles each path
+                        jvm.run("write", scheme, call)
+                        jvm.run("read", scheme, call)
         for run in range(1, a.runs + 1):
             print(f"run {run}/{a.runs}: {load()}", flush=True)
             for call in sizes:
@@ -154,7 +155,7 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=5, help="rounds per run, size and side")
     p.add_argument("--mib", type=int, default=512, help="MiB per round")
     p.add_argument("--sizes", default="4k,16k,64k,4m")
-    p.add_argument("--warmup-gib", type=int, default=8, help="GiB each JVM writes and reads before measuring (JIT)")
+    p.add_argument("--warmup-gib", type=int, default=8, help="GiB each JVM writes and reads per scheme before measuring (JIT)")
     p.add_argument("--segment-size", default="256kb")
     p.add_argument("--baseline-jar", help="also run this shim jar's enc+file://, in the same rotation")
     p.add_argument("--profile-size", default="64k", choices=list(SIZES), help="call size of the CPU breakdown")
