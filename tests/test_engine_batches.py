@@ -84,3 +84,26 @@ def test_the_pool_keeps_a_few_idle_buffers_per_size():
     again = [buffers.take(12345) for _ in range(buffers.KEEP + 3)]
     assert sum(any(a is t for t in taken) for a in again) == buffers.KEEP
     assert all(len(a) == 12345 for a in again)
+
+
+@pytest.mark.parametrize("suite", [SUITE_AES_GCM, SUITE_AES_CBC_HMAC])
+@pytest.mark.parametrize("n", [0, 5, SEG, 4 * SEG + 9])
+def test_open_segments_opens_a_batch_and_refuses_a_flipped_or_misplaced_one(keyring_uri, payload, suite, n):
+    from heliosdb_flink_crypto.engine.suites import SegmentAuthError
+    c = CheckpointCrypto([keyring_uri], suite=suite, segment_size=SEG)
+    _, _, keys, _ = c.new_file()
+    data = payload(n)
+    sealed = bytearray(n + (n // SEG + 1) * keys.overhead)
+    got = keys.seal_segments(3, True, memoryview(data), SEG, memoryview(sealed))
+    sealed = sealed[:got]
+    out = bytearray(n + 1)
+    assert keys.open_segments(3, True, memoryview(sealed), SEG, memoryview(out)) == n
+    assert bytes(out[:n]) == data
+    with pytest.raises(SegmentAuthError):  # the batch read as not the file's end: the last flag differs
+        keys.open_segments(3, False, memoryview(sealed), SEG, memoryview(out))
+    with pytest.raises(SegmentAuthError):  # at another index
+        keys.open_segments(4, True, memoryview(sealed), SEG, memoryview(out))
+    flipped = bytearray(sealed)
+    flipped[-1] ^= 1
+    with pytest.raises(SegmentAuthError):
+        keys.open_segments(3, True, memoryview(flipped), SEG, memoryview(out))

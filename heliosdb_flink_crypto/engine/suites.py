@@ -82,6 +82,20 @@ class FileKeys:
         """Authenticate and decrypt sealed segment ``src`` into ``dst``; returns plaintext bytes."""
         return self._open(nonce(self.prefix, index, last), src, dst)
 
+    def open_segments(self, index: int, last: bool, src: memoryview, seg: int, dst: memoryview) -> int:
+        """Authenticate and decrypt ``src``, sealed segments ``index, index + 1, ...`` back to back (all
+        of ``seg`` plaintext bytes but the final one, flagged last if ``last``), into ``dst``; returns
+        the plaintext bytes. SegmentAuthError at the first segment that fails (open_into's rules)."""
+        open_, prefix, o = self._open, self.prefix, self.overhead
+        n = len(src)
+        final = index + max(1, -(-n // (seg + o))) - 1
+        pos = out = 0
+        for i in range(index, final + 1):
+            take = min(seg + o, n - pos)
+            out += open_(nonce(prefix, i, last and i == final), src[pos:pos + take], dst[out:out + take - o])
+            pos += take
+        return out
+
 
 def _gcm(key: bytes):
     aead = AESGCM(key)

@@ -219,9 +219,11 @@ def insecure_reader_with_dek(path: str, header: bytes, dek_hex: str, bound_name:
     return hid
 
 
-def _opened(r: _Reader, index: int, last: bool, src, dst) -> int:
+def _opened(r: _Reader, index: int, last: bool, src, dst, seg: int | None = None) -> int:
+    """Opens one segment, or (``seg`` given) the consecutive segments ``src`` holds."""
     try:
-        n = r.keys.open_into(index, bool(last), src, dst)
+        n = r.keys.open_into(index, bool(last), src, dst) if seg is None else \
+            r.keys.open_segments(index, bool(last), src, seg, dst)
     except SegmentAuthError:
         if not r.failed and r.bus is not None:
             r.bus.emit("auth_failure", "error", **r.fields)
@@ -236,19 +238,13 @@ def open(hid: int, index: int, last: bool, src: int, src_len: int, dst: int) -> 
     ``index, index + 1, ...`` (all full but the final one, flagged last if ``last``) into ``dst``;
     returns the plaintext bytes. Nothing is returned unless every segment authenticates."""
     r = _handle(hid, _Reader)
-    seg, o = r.seg, overhead(r.keys.suite)
+    seg, o = r.seg, r.keys.overhead
     src_view, out = _view(src), _view(dst)
     count = max(1, -(-src_len // (seg + o)))
     if not o <= src_len <= len(src_view) or (not last and src_len % (seg + o)) \
             or len(out) < src_len - count * o:
         raise ValueError(f"{r.path}: segment buffers do not match the segment size")
-    pos = written = 0
-    for i in range(count):
-        take = min(seg + o, src_len - pos)
-        written += _opened(r, index + i, bool(last) and i == count - 1, src_view[pos:pos + take],
-                           out[written:written + take - o])
-        pos += take
-    return written
+    return _opened(r, index, last, src_view[:src_len], out, seg)
 
 
 def open_bytes(hid: int, index: int, last: bool, data: bytes) -> bytes:
