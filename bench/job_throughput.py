@@ -56,6 +56,9 @@ def run_one(work: str, keyring: str, backend: str, scheme: str, a, name: str) ->
             "metrics.fetcher.update-interval": "500"}
     env = {"HELIOSDB_SHIM_JAR": a.baseline_jar} if scheme.endswith("@baseline") else None
     scheme = scheme.split("@")[0]
+    metrics_port = fcb.free_port() if scheme.startswith("enc+") else None  # KMS calls, from the package's endpoint
+    if metrics_port:
+        conf["heliosdb.crypto.metrics.port"] = str(metrics_port)
     cp_uri = f"{scheme}://{os.path.join(work, name, 'checkpoints')}"
     # unaligned: the job runs at full speed, so its channels are full (backpressure); aligned barriers
     # would queue behind that data for tens of seconds, whatever the scheme
@@ -71,16 +74,18 @@ def run_one(work: str, keyring: str, backend: str, scheme: str, a, name: str) ->
         n0, t0 = fresh_records_in(job, jid, vid)
         before = {c["id"] for c in completed(job, jid)}
         failed0 = fcb.rest(job.rest_port, f"/jobs/{jid}/checkpoints")["counts"]["failed"]
+        kms0 = fcb.kms_calls(metrics_port)
         time.sleep(max(0.0, t0 + a.minutes * 60 - time.monotonic()))
         n1, t1 = fresh_records_in(job, jid, vid)
         cps = [c for c in completed(job, jid) if c["id"] not in before]
+        kms = sum(fcb.diff(kms0, fcb.kms_calls(metrics_port)).values())
         failed = fcb.rest(job.rest_port, f"/jobs/{jid}/checkpoints")["counts"]["failed"] - failed0
     finally:
         job.stop()
     durations = sorted(c["end_to_end_duration"] / 1000.0 for c in cps)
     return {"backend": backend, "scheme": scheme, "records_per_s": (n1 - n0) / (t1 - t0), "checkpoints": durations,
             "state_mib": statistics.median(c["state_size"] for c in cps) / fcb.MIB if cps else 0.0,
-            "failed": failed, "load": os.getloadavg()[0]}
+            "failed": failed, "kms_calls": kms, "load": os.getloadavg()[0]}
 
 
 def p99(xs: list[float]) -> float:
@@ -101,21 +106,24 @@ def measure(a, work: str, keyring: str, say=print) -> list[dict]:
                 row["scheme"] = scheme
                 say(f"    {row['records_per_s']:.1f} records/s, {len(row['checkpoints'])} checkpoints, "
                     f"p99 {p99(row['checkpoints']):.2f} s, state {row['state_mib']:.0f} MiB, "
-                    f"{row['failed']} failed, load {row['load']:.1f}")
+                    f"{row['failed']} failed, {row['kms_calls']:g} KMS calls, load {row['load']:.1f}")
                 rows.append(row)
     return rows
 
 
 def report(rows: list[dict]) -> list[str]:
-    out = [f"  {'backend':20} {'scheme':18} {'records/s':>10} {'ckpts':>6} {'ckpt p50 s':>10} {'ckpt p99 s':>10}"]
+    out = [f"  {'backend':20} {'scheme':18} {'records/s':>10} {'ckpts':>6} {'ckpt p50 s':>10} {'ckpt p99 s':>10} "
+           f"{'KMS calls/ckpt':>14}"]
     merged = {}
     for r in rows:
-        m = merged.setdefault((r["backend"], r["scheme"]), {"rates": [], "cps": []})
+        m = merged.setdefault((r["backend"], r["scheme"]), {"rates": [], "cps": [], "kms": 0})
         m["rates"].append(r["records_per_s"])
         m["cps"] += r["checkpoints"]
+        m["kms"] += r["kms_calls"]
     for (b, s), m in merged.items():
         out.append(f"  {b:20} {s:18} {statistics.mean(m['rates']):10.1f} {len(m['cps']):6d} "
-                   f"{statistics.median(m['cps']) if m['cps'] else float('nan'):10.2f} {p99(m['cps']):10.2f}")
+                   f"{statistics.median(m['cps']) if m['cps'] else float('nan'):10.2f} {p99(m['cps']):10.2f} "
+                   f"{m['kms'] / max(1, len(m['cps'])) if s.startswith('enc') else float('nan'):14.2f}")
     out.append(f"  {'backend':20} {'enc/plain records/s':>20} {'(target >= 0.97)':>17} {'p99 ckpt enc/plain':>19}")
     for b in dict.fromkeys(r["backend"] for r in rows):
         p = merged.get((b, "file"))
