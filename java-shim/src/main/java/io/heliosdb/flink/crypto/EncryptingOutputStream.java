@@ -29,9 +29,9 @@ import java.nio.channels.WritableByteChannel;
  */
 final class EncryptingOutputStream extends FSDataOutputStream {
 
-    /** Batch buffers per stream (JVM property {@code heliosdb.crypto.pipeline-depth}, 2-16, default 8):
-     *  with 1 MiB batches, 8 MiB of plaintext (and as much ciphertext) in flight per large file. */
-    static final int DEPTH = Math.max(2, Math.min(16, Integer.getInteger("heliosdb.crypto.pipeline-depth", 8)));
+    /** Batch buffers per stream (JVM property {@code heliosdb.crypto.pipeline-depth}, 2-16, default 4):
+     *  with 1 MiB batches, 4 MiB of plaintext (and as much ciphertext) in flight per large file. */
+    static final int DEPTH = Math.max(2, Math.min(16, Integer.getInteger("heliosdb.crypto.pipeline-depth", 4)));
 
     /** A batch's plaintext buffer and the buffer Python seals it into, both registered with Python. */
     private static final class Sealable extends WritePipeline.Batch {
