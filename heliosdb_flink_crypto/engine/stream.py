@@ -168,8 +168,7 @@ class DecryptingReader(io.RawIOBase):
         self._count = segment_count(self._size, segment_size)
         self._end_ok = False
         self._o = overhead(keys.suite)
-        self._ct = bytearray(segment_size + self._o)
-        self._pt = bytearray(segment_size)
+        self._ct = self._pt = None  # sealed and plaintext segment buffers (buffers.py), taken when needed
         self._cur, self._cur_len, self._pos = -1, 0, 0
         self._close_source, self._on_close, self._on_auth_failure = close_source, on_close, on_auth_failure
         self.crypto_seconds, self.crypto_bytes = 0.0, 0  # segments authenticated and decrypted
@@ -207,19 +206,28 @@ class DecryptingReader(io.RawIOBase):
     def _plain_len(self, index: int) -> int:
         return self._size - index * self._seg if index == self._count - 1 else self._seg
 
-    def _load(self, index: int, dst=None) -> None:
-        """Authenticate and decrypt segment ``index`` into the segment cache, or into ``dst``
-        (a caller's buffer that takes the whole segment: one copy fewer)."""
+    def _load(self, index: int, dst=None, plain: int = 0) -> None:
+        """Authenticate and decrypt segment ``index`` into the segment cache, or into ``dst`` (a
+        caller's buffer that takes whole segments: one copy fewer): the consecutive segments from
+        ``index`` that hold ``plain`` bytes (one call for the batch)."""
         if index == self._cur and dst is None:
             return
-        last = index == self._count - 1
-        want = self._plain_len(index) + self._o
+        if dst is None:
+            plain = self._plain_len(index)
+            if self._pt is None:
+                self._pt = buffers.take(self._seg)
+        count = -(-plain // self._seg) if plain else 1
+        last = index + count == self._count
+        want = plain + count * self._o
         off = segment_offset(index, self._hlen, self._seg, self._keys.suite)
         if self._mem is not None:
             view = self._mem[off:off + want]
             got = len(view)
         else:
             self._src.seek(off)
+            if self._ct is None or len(self._ct) < want:
+                buffers.give(self._ct)
+                self._ct = buffers.take(max(want, self._seg + self._o))
             view = memoryview(self._ct)[:want]
             got = 0
             while got < want:
@@ -236,7 +244,7 @@ class DecryptingReader(io.RawIOBase):
             self._cur = -1
         t = perf_counter()
         try:
-            n = self._keys.open_into(index, last, view, self._pt if dst is None else dst)
+            n = self._keys.open_segments(index, last, view, self._seg, memoryview(self._pt) if dst is None else dst)
         except SegmentAuthError:
             self._auth_failed()
             raise AuthenticationError(self.path) from None
@@ -272,8 +280,12 @@ class DecryptingReader(io.RawIOBase):
             start = self._pos - index * self._seg
             whole = self._plain_len(index)
             if start == 0 and end - self._pos >= whole and index != self._cur:
-                # straight into the caller's buffer; a failing segment leaves it zeroed (suites.py)
-                self._load(index, mv[done:done + whole])
+                # whole segments straight into the caller's buffer, up to BATCH per call; a failing
+                # segment leaves its part zeroed (suites.py)
+                k = min(BATCH, self._count - index, max(1, (end - self._pos) // self._seg))
+                if k > 1:  # k full segments, or up to the (maybe shorter) final one
+                    whole = self._size - index * self._seg if index + k == self._count else k * self._seg
+                self._load(index, mv[done:done + whole], whole)
                 done += whole
                 self._pos += whole
                 continue
@@ -316,5 +328,8 @@ class DecryptingReader(io.RawIOBase):
                 self._mem.release()
             if self._close_source:
                 self._src.close()
+            buffers.give(self._ct)
+            buffers.give(self._pt)
+            self._ct = self._pt = None
         super().close()
 

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ..format import SUITE_AES_CBC_HMAC, SUITE_AES_GCM, VERSION, VERSION_1, Header, nonce
-from ..format.layout import CBC_OVERHEAD, GCM_TAG, OVERHEAD
+from ..format.layout import CBC_OVERHEAD, GCM_TAG, OVERHEAD, nonces
 
 LABELS = {VERSION_1: b"heliosdb-flink-crypto/v1", VERSION: b"heliosdb-flink-crypto/v2"}
 
@@ -68,13 +68,11 @@ class FileKeys:
         """Seal ``src`` as segments ``index, index + 1, ...`` of ``seg`` bytes (the final one may be
         shorter, and is flagged last if ``last``; an empty ``src`` is one empty segment) into ``dst``
         back to back; returns the bytes written. A batch's per-segment work stays in this loop."""
-        seal, prefix, o = self._seal, self.prefix, self.overhead
-        n = len(src)
-        final = index + max(1, -(-n // seg)) - 1
+        seal, o, n = self._seal, self.overhead, len(src)
         pos = out = 0
-        for i in range(index, final + 1):
-            take = min(seg, n - pos)
-            out += seal(nonce(prefix, i, last and i == final), src[pos:pos + take], dst[out:out + take + o])
+        for iv in nonces(self.prefix, index, max(1, -(-n // seg)), last):
+            take = seg if n - pos > seg else n - pos
+            out += seal(iv, src[pos:pos + take], dst[out:out + take + o])
             pos += take
         return out
 
@@ -86,13 +84,12 @@ class FileKeys:
         """Authenticate and decrypt ``src``, sealed segments ``index, index + 1, ...`` back to back (all
         of ``seg`` plaintext bytes but the final one, flagged last if ``last``), into ``dst``; returns
         the plaintext bytes. SegmentAuthError at the first segment that fails (open_into's rules)."""
-        open_, prefix, o = self._open, self.prefix, self.overhead
-        n = len(src)
-        final = index + max(1, -(-n // (seg + o))) - 1
+        open_, o, n = self._open, self.overhead, len(src)
+        full = seg + o
         pos = out = 0
-        for i in range(index, final + 1):
-            take = min(seg + o, n - pos)
-            out += open_(nonce(prefix, i, last and i == final), src[pos:pos + take], dst[out:out + take - o])
+        for iv in nonces(self.prefix, index, max(1, -(-n // full)), last):
+            take = full if n - pos > full else n - pos
+            out += open_(iv, src[pos:pos + take], dst[out:out + take - o])
             pos += take
         return out
 
@@ -110,7 +107,7 @@ def _gcm(key: bytes):
         if out < 0:
             raise SegmentAuthError()
         try:
-            aead.decrypt_into(n, src, None, memoryview(dst)[:out])
+            aead.decrypt_into(n, src, None, dst if len(dst) == out else memoryview(dst)[:out])
         except InvalidTag:
             # decrypt_into has written the unauthenticated plaintext already: wipe it (F-22)
             memoryview(dst)[:out] = bytes(out)

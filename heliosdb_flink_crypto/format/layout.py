@@ -58,3 +58,15 @@ def nonce(prefix: bytes, index: int, last: bool) -> bytes:
     if not 0 <= index < MAX_SEGMENTS:
         raise FormatError(f"segment index {index} out of range (a file holds at most {MAX_SEGMENTS} segments)")
     return prefix + _NONCE_TAIL.pack(index, 1 if last else 0)
+
+
+def nonces(prefix: bytes, index: int, count: int, last: bool) -> list[bytes]:
+    """The nonces of segments ``index .. index + count - 1``, the final one flagged last if ``last``
+    (nonce()'s rule, its range checked once for the run)."""
+    nonce(prefix, index + count - 1, last)
+    nonce(prefix, index, False)
+    pack = _NONCE_TAIL.pack
+    out = [prefix + pack(i, 0) for i in range(index, index + count)]
+    if last:
+        out[-1] = prefix + pack(index + count - 1, 1)
+    return out
