@@ -107,3 +107,42 @@ def test_open_segments_opens_a_batch_and_refuses_a_flipped_or_misplaced_one(keyr
     flipped[-1] ^= 1
     with pytest.raises(SegmentAuthError):
         keys.open_segments(3, True, memoryview(flipped), SEG, memoryview(out))
+
+
+def test_nonces_are_nonce_for_each_segment_of_a_run_and_check_the_range():
+    from heliosdb_flink_crypto.errors import FormatError
+    from heliosdb_flink_crypto.format import nonce
+    from heliosdb_flink_crypto.format.layout import MAX_SEGMENTS, nonces
+    prefix = bytes(range(7))
+    assert nonces(prefix, 9, 3, True) == [nonce(prefix, 9, False), nonce(prefix, 10, False), nonce(prefix, 11, True)]
+    assert nonces(prefix, 0, 1, False) == [nonce(prefix, 0, False)]
+    assert nonces(prefix, MAX_SEGMENTS - 2, 2, True)[-1] == nonce(prefix, MAX_SEGMENTS - 1, True)
+    with pytest.raises(FormatError):
+        nonces(prefix, MAX_SEGMENTS - 1, 2, True)  # the run's last index is past the format's limit
+    with pytest.raises(FormatError):
+        nonces(prefix, -1, 2, False)
+
+
+def test_a_reader_of_whole_segments_from_memory_decrypts_in_batches_without_buffers_of_its_own(keyring_uri, payload):
+    c = CheckpointCrypto([keyring_uri], segment_size=SEG)
+    data = payload(SEG * 10 + 7)
+    ct = c.encrypt_bytes(data)
+    with c.reader(ct) as r:
+        got = bytearray()
+        chunk = bytearray(SEG * 4)
+        while True:
+            n = r.readinto(chunk)
+            if not n:
+                break
+            got += chunk[:n]
+        assert r._pt is None and r._ct is None  # straight into the caller's buffer, no segment cache
+    assert bytes(got) == data
+    flipped = bytearray(ct)
+    flipped[parse(ct).length + 2 * (SEG + 16) + 5] ^= 1  # in the third segment of the first batch
+    from heliosdb_flink_crypto.errors import AuthenticationError
+    with c.reader(bytes(flipped)) as r:
+        chunk = bytearray(SEG * 4)
+        with pytest.raises(AuthenticationError):
+            r.readinto(chunk)
+        assert bytes(chunk[:2 * SEG]) == data[:2 * SEG]  # the segments before it authenticated
+        assert bytes(chunk[2 * SEG:3 * SEG]) == bytes(SEG)  # none of the failing one's plaintext
