@@ -18,10 +18,10 @@ import java.util.TreeMap;
  * (the shim registered by {@link FileSystem#initialize}, as a Flink process does), with the call
  * sizes Flink uses. Driven by bench/overhead_bench.py (args: python, kms uri, segment size, MiB per
  * round, directory): each stdin line {@code write|read plain|enc CALL_BYTES} runs one round and
- * prints {@code wall_s cpu_s caller_s workers_s jvm_s}: CPU seconds of the whole process and of its
- * threads by role (the caller, the shim's Python workers, the JVM's own threads: JIT compilers, GC),
- * from the kernel's per-thread run time ({@code /proc/self/task/N/schedstat}, nanoseconds, user and
- * kernel). A write round first deletes the file it writes, outside the timed part.
+ * prints {@code wall_s cpu_s caller_s workers_s jvm_s switches}: CPU seconds of the whole process
+ * and of its threads by role (the caller, the shim's Python workers, the JVM's own threads: JIT
+ * compilers, GC), from the kernel's per-thread run time ({@code /proc/self/task/N/schedstat},
+ * nanoseconds, user and kernel), and how many times its threads were switched in (thread hand-offs). A write round first deletes the file it writes, outside the timed part.
  */
 public final class FsBench {
 
@@ -78,6 +78,7 @@ public final class FsBench {
             for (String k : new String[] {"all", "caller", "workers", "jvm"}) {
                 b.append(' ').append((c1.getOrDefault(k, 0L) - c0.getOrDefault(k, 0L)) / 1e9);
             }
+            b.append(' ').append(c1.getOrDefault("switches", 0L) - c0.getOrDefault("switches", 0L));
             System.out.println(b);
         }
         System.exit(0);
@@ -93,9 +94,12 @@ public final class FsBench {
         for (File t : tasks) {
             String comm;
             long ns;
+            long switches;
             try {
                 comm = Files.readString(new File(t, "comm").toPath()).trim();
-                ns = Long.parseLong(Files.readString(new File(t, "schedstat").toPath()).split(" ")[0]);
+                String[] sched = Files.readString(new File(t, "schedstat").toPath()).trim().split(" ");
+                ns = Long.parseLong(sched[0]);
+                switches = Long.parseLong(sched[2]); // times this thread was switched in
             } catch (java.io.IOException | RuntimeException e) {
                 continue; // the thread ended meanwhile
             }
@@ -105,6 +109,7 @@ public final class FsBench {
                     || comm.startsWith("GC ") || comm.startsWith("VM ") ? "jvm" : "other";
             m.merge(role, ns, Long::sum);
             m.merge("all", ns, Long::sum);
+            m.merge("switches", switches, Long::sum);
         }
         return m;
     }

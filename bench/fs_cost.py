@@ -26,7 +26,7 @@ sys.path.insert(0, ROOT)
 from heliosdb_flink_crypto.flink import jar_path  # noqa: E402
 from heliosdb_flink_crypto.flink.local import MALLOC_ENV  # noqa: E402
 
-ROLES = ("all", "caller", "workers", "jvm")
+ROLES = ("all", "caller", "workers", "jvm", "switches")
 
 
 class FsJvm:

@@ -140,7 +140,8 @@ def line(r: dict) -> str:
     m = r["med"]
     out = (f"  {r['op']:5} {size_name(r['call']):>7} calls  CPU s/GiB plain {m['plain']['all']:.3f}  "
            f"enc {m['enc']['all']:.3f} (caller {m['enc']['caller']:.3f}, workers {m['enc']['workers']:.3f}, "
-           f"jvm {m['enc']['jvm']:.3f})  AES {r['aes']:.3f}  added/AES {r['enc_ratio']:.2f}"
+           f"jvm {m['enc']['jvm']:.3f}; {m['enc']['switches']:.0f} switches/GiB vs {m['plain']['switches']:.0f})  "
+           f"AES {r['aes']:.3f}  added/AES {r['enc_ratio']:.2f}"
            f"{' ok' if r['enc_ratio'] <= TARGET[r['op']] else ' OVER'}  time enc/plain {r['enc_time']:.2f}")
     if "base_ratio" in r:
         out += f"  | baseline: added/AES {r['base_ratio']:.2f}, time {r['base_time']:.2f}"
