@@ -87,6 +87,22 @@ class WritePipelineTest {
         return d;
     }
 
+    interface PoolTest {
+        void run(ExecutorService pool, Recorder r) throws Exception;
+    }
+
+    /** Runs {@code test} with a pool of {@code threads} workers; every batch must be given back. */
+    static void withPool(int threads, PoolTest test) throws Exception {
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        try {
+            Recorder r = new Recorder();
+            test.run(pool, r);
+            assertEquals(r.taken.get(), r.given.get(), "a batch was not given back");
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
     /** Writes {@code data} in uneven calls as EncryptingOutputStream does, then the last batch. */
     static void write(WritePipeline p, byte[] data) throws IOException {
         for (int off = 0, chunk = 1; off < data.length; chunk = chunk * 7 % 97 + 1) {
@@ -107,9 +123,7 @@ class WritePipelineTest {
 
     @Test
     void batchesAreProcessedInOrderOneAtATimeAndGrowFourfold() throws Exception {
-        ExecutorService pool = Executors.newFixedThreadPool(3);
-        try {
-            Recorder r = new Recorder();
+        withPool(3, (pool, r) -> {
             WritePipeline p = new WritePipeline(r, pool, SEG, 16, 4);
             byte[] d = data(SEG * 200 + 5);
             write(p, d);
@@ -133,10 +147,7 @@ class WritePipelineTest {
             assertArrayEquals(d, plain.toByteArray());
             assertEquals(firsts.size(), markers);
             assertTrue(r.mostOwned.get() <= 4, "more batches than the ring holds: " + r.mostOwned.get());
-            assertEquals(r.taken.get(), r.given.get(), "a batch was not given back");
-        } finally {
-            pool.shutdownNow();
-        }
+        });
     }
 
     @Test
@@ -170,9 +181,7 @@ class WritePipelineTest {
 
     @Test
     void theCallerWaitsOnlyWhenTheWholeRingIsInFlightAndKeepsItsInterrupt() throws Exception {
-        ExecutorService pool = Executors.newFixedThreadPool(2);
-        try {
-            Recorder r = new Recorder();
+        withPool(2, (pool, r) -> {
             r.gate = new CountDownLatch(1);
             WritePipeline p = new WritePipeline(r, pool, SEG, 1, 3);
             for (int i = 0; i < 2; i++) { // two of three batches in flight: no wait
@@ -201,17 +210,12 @@ class WritePipelineTest {
             p.release();
             assertEquals(4, r.order.size());
             assertTrue(r.mostOwned.get() <= 3);
-            assertEquals(r.taken.get(), r.given.get());
-        } finally {
-            pool.shutdownNow();
-        }
+        });
     }
 
     @Test
     void theFirstFailureStopsTheStreamAndBuffersGoBackOnlyOnceTheWorkersLeft() throws Exception {
-        ExecutorService pool = Executors.newFixedThreadPool(2);
-        try {
-            Recorder r = new Recorder();
+        withPool(2, (pool, r) -> {
             r.failAt = 5; // the third batch (segments 5..20) fails
             WritePipeline p = new WritePipeline(r, pool, SEG, 16, 8);
             IOException e = assertThrows(IOException.class, () -> write(p, data(SEG * 400)));
@@ -222,10 +226,7 @@ class WritePipelineTest {
             assertThrows(IOException.class, p::drain);
             p.release();
             assertEquals(0, r.inside.get());
-            assertEquals(r.taken.get(), r.given.get(), "a batch was not given back");
-        } finally {
-            pool.shutdownNow();
-        }
+        });
     }
 
     @Test
