@@ -36,9 +36,8 @@ final class NativeBuffers {
     /**
      * Plaintext bytes per sealing call once a written stream is large (JVM system property
      * {@code heliosdb.crypto.write-batch-bytes}, default 1 MiB). Smaller than reads: a written
-     * batch passes through three threads (copied in, sealed, written out) and 1 MiB keeps it in
-     * the CPU caches on the way; in Flink checkpoints 1 MiB gave steadier and shorter writes than
-     * 4 MiB (256 KiB: more time in hand-offs).
+     * batch is copied in by Flink's thread, then sealed and written out by a worker, and 1 MiB keeps
+     * it in the CPU caches on the way (4 MiB batches cost more CPU per GiB, docs/performance.md).
      */
     static final int WRITE_BATCH_BYTES = Integer.getInteger("heliosdb.crypto.write-batch-bytes", 1 << 20);
 
