@@ -11,7 +11,7 @@ import os
 import time
 from typing import Iterable, Mapping
 
-from .engine.stream import MEMORY_TYPES
+from .engine.buffers import MEMORY_TYPES
 from .engine import (DataKey, DecryptingReader, EncryptingWriter, FileKeys, check_binding, check_version,
                      kms_context, name_for, new_header, open_header)
 from .errors import (AuthenticationError, FormatError, HeliosCryptoError, KeyAccessError, KmsError,

@@ -8,6 +8,13 @@ use of it: a stream gives it back only once closed, and overwrites what it reads
 """
 from __future__ import annotations
 
+import mmap
+
+#: Segments per batch: a writer seals up to this many per sink write, a reader opens as many per call.
+BATCH = 4
+#: Sources a reader decrypts from in place (no copy).
+MEMORY_TYPES = (bytes, bytearray, memoryview, mmap.mmap)
+
 #: Idle buffers kept per size (one writer's and one reader's worth for a few streams at once).
 KEEP = 8
 
