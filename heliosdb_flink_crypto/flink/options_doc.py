@@ -46,7 +46,7 @@ Besides these keys:
 * JVM system properties of the Java shim (`env.java.opts.all: -Dheliosdb.crypto.pipeline-depth=4 ...`):
   `heliosdb.crypto.pipeline-depth`, `heliosdb.crypto.write-batch-bytes`, `heliosdb.crypto.batch-bytes`,
   `heliosdb.crypto.python-workers`, `heliosdb.crypto.spin-nanos`, `heliosdb.crypto.no-inner-channel`:
-  [flink.md](flink.md#throughput-the-bridge-vs-the-python-engine-alone).
+  [flink.md](flink.md#throughput-and-knobs).
 * Flink options the shim needs (`flink install` writes them): `plugin.classloader.parent-first-patterns.additional`
   and `classloader.parent-first-patterns.additional` with `pemja.`, off-heap memory, `enc+` paths
   in `execution.checkpointing.dir`, `execution.checkpointing.savepoint-dir` and
