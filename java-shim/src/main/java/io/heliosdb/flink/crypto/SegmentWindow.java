@@ -1,0 +1,217 @@
+package io.heliosdb.flink.crypto;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+
+/**
+ * The decrypted segments a {@link DecryptingInputStream} holds: a window of consecutive segments
+ * {@code [first, first + segments)} in one of two pairs of native buffers (sealed, plain), every byte
+ * of it authenticated.
+ *
+ * <ul>
+ *   <li>{@link #load} (stream reads): one segment on random access; reading on sequentially, the next
+ *   window (four times the current one, up to {@link NativeBuffers#BATCH_BYTES}) is fetched from the
+ *   inner stream and decrypted by one Python call, both on a worker, while the caller consumes the
+ *   current one (a failure there is reported when that window is read; without direct memory for it,
+ *   there is no prefetch). The caller waits for the prefetch before it touches the inner stream.</li>
+ *   <li>{@link #loadRange} (positional reads, ForSt's block reads): exactly the segments a read
+ *   covers, fetched and decrypted in one call, never a prefetch: a block read that crosses a segment
+ *   boundary costs one call, not two plus a window decrypted for nothing.</li>
+ * </ul>
+ */
+final class SegmentWindow {
+
+    private final CryptoEngine engine;
+    private final CiphertextSource source;
+    private final SegmentLayout layout;
+    private final String path;
+    private final long handle;
+    private final long size;
+    private final long count;
+    private final int batchSegments;
+    private final NativeBuffers.Registered[] sealed = new NativeBuffers.Registered[2];
+    private final NativeBuffers.Registered[] plain = new NativeBuffers.Registered[2];
+    private int slot;
+    private long first = -1;
+    private long segments;
+    private int windowLen;
+    private PythonBridge.Call prefetch; // fetch + decrypt of the next window
+    private long prefetchFirst = -1;
+    private long prefetchSegments;
+    private boolean endAuthenticated; // the final segment has authenticated
+
+    SegmentWindow(CryptoEngine engine, CiphertextSource source, SegmentLayout layout, String path, long handle,
+                  long size) {
+        this.engine = engine;
+        this.source = source;
+        this.layout = layout;
+        this.path = path;
+        this.handle = handle;
+        this.size = size;
+        this.count = SegmentLayout.segmentCount(size, layout.segmentSize);
+        this.batchSegments = engine.buffers.zeroCopy() ? NativeBuffers.batchSegments(layout.segmentSize) : 1;
+    }
+
+    long count() {
+        return count;
+    }
+
+    boolean endAuthenticated() {
+        return endAuthenticated;
+    }
+
+    boolean holds(long idx) {
+        return first >= 0 && idx >= first && idx < first + segments;
+    }
+
+    /** Plaintext offset of the window's start, and its length ({@code -1, 0} when empty). */
+    long start() {
+        return first < 0 ? -1 : first * layout.segmentSize;
+    }
+
+    int length() {
+        return first < 0 ? 0 : windowLen;
+    }
+
+    /** Makes segment {@code idx} part of the window (stream reads: may start a prefetch). */
+    void load(long idx) throws IOException {
+        if (holds(idx)) {
+            return;
+        }
+        boolean sequential = first >= 0 && idx == first + segments;
+        first = -1;
+        if (prefetch != null) {
+            PythonBridge.Call c = prefetch;
+            prefetch = null;
+            if (idx >= prefetchFirst && idx < prefetchFirst + prefetchSegments) {
+                slot ^= 1;
+                windowLen = CryptoEngine.opened(c); // its failure is this read's failure
+                ReadCounters.decrypted(windowLen);
+                first = prefetchFirst;
+                segments = prefetchSegments;
+                endAuthenticated |= first + segments == count;
+            } else {
+                settle(c);
+            }
+        }
+        if (first < 0) {
+            open(idx, 1);
+        }
+        long next = first + segments;
+        if (sequential && next < count && engine.buffers.zeroCopy()) {
+            startPrefetch(next, Math.min(Math.min(batchSegments, 4 * segments), count - next));
+        }
+    }
+
+    /** Makes segments {@code [from, from + n)} (n capped at one batch) the window, in one call and
+     *  without a prefetch (positional reads). */
+    void loadRange(long from, long n) throws IOException {
+        n = Math.max(1, Math.min(Math.min(n, batchSegments), count - from));
+        if (holds(from) && holds(from + n - 1)) {
+            return;
+        }
+        first = -1;
+        if (prefetch != null) { // its buffers and the inner stream must be idle before reuse
+            settle(prefetch);
+            prefetch = null;
+        }
+        open(from, n);
+    }
+
+    /** Fetches and decrypts segments {@code [from, from + n)} into the current slot, synchronously. */
+    private void open(long from, long n) throws IOException {
+        ensure(slot, n);
+        int want = fetch(from, n, slot);
+        windowLen = engine.open(handle, from, from + n == count, sealed[slot], want, plain[slot]);
+        ReadCounters.decrypted(windowLen);
+        first = from;
+        segments = n;
+        endAuthenticated |= from + n == count;
+    }
+
+    /** Copies window bytes from plaintext offset {@code at} (inside the window) into {@code dst}. */
+    int copy(long at, ByteBuffer dst) {
+        int start = (int) (at - first * layout.segmentSize);
+        int take = Math.min(windowLen - start, dst.remaining());
+        ByteBuffer src = plain[slot].buffer.duplicate();
+        src.clear().position(start).limit(start + take);
+        dst.put(src);
+        return take;
+    }
+
+    /** The byte at plaintext offset {@code at} (inside the window). */
+    int get(long at) {
+        return plain[slot].buffer.get((int) (at - first * layout.segmentSize)) & 0xff;
+    }
+
+    /** Buffers of slot {@code s} hold at least {@code n} segments. */
+    private void ensure(int s, long n) throws IOException {
+        if (plain[s] != null && plain[s].buffer.capacity() >= n * layout.segmentSize) {
+            return;
+        }
+        engine.buffers.give(sealed[s]);
+        engine.buffers.give(plain[s]);
+        sealed[s] = null;
+        plain[s] = null;
+        sealed[s] = engine.buffers.take((int) n * (layout.segmentSize + layout.overhead));
+        plain[s] = engine.buffers.take((int) n * layout.segmentSize);
+    }
+
+    /** Reads sealed segments {@code [from, from + n)} into {@code sealed[s]}; returns their length. */
+    private int fetch(long from, long n, int s) throws IOException {
+        long end = from + n;
+        long endOffset = end == count ? layout.ciphertextLength(size) : layout.segmentOffset(end);
+        long offset = layout.segmentOffset(from);
+        int want = (int) (endOffset - offset);
+        ByteBuffer b = sealed[s].buffer.duplicate();
+        b.clear().limit(want);
+        source.readFully(offset, b);
+        return want;
+    }
+
+    /** Sequential reading: fetch and decrypt the next window in the background meanwhile. */
+    private void startPrefetch(long from, long n) {
+        int other = slot ^ 1;
+        try {
+            ensure(other, n);
+        } catch (IOException | RuntimeException e) {
+            return; // no memory for it: read on demand
+        }
+        boolean last = from + n == count;
+        prefetch = engine.openAsync(handle, from, last, () -> {
+            try {
+                return fetch(from, n, other);
+            } catch (CryptoIOException e) {
+                throw e;
+            } catch (IOException e) {
+                throw CryptoEngine.innerFailure(path, "reading", e);
+            }
+        }, sealed[other], plain[other]);
+        prefetchFirst = from;
+        prefetchSegments = n;
+    }
+
+    /** Waits for a prefetch nobody wants (its buffers and the inner stream must be idle before
+     *  reuse); ignores its result. */
+    private static void settle(PythonBridge.Call c) {
+        try {
+            ReadCounters.decrypted(CryptoEngine.opened(c));
+        } catch (IOException | RuntimeException ignored) {
+            // nobody asked for those segments
+        }
+    }
+
+    /** Waits for any prefetch and returns every buffer to the pool. */
+    void close() {
+        first = -1;
+        if (prefetch != null) {
+            settle(prefetch);
+            prefetch = null;
+        }
+        for (int i = 0; i < 2; i++) {
+            engine.buffers.give(sealed[i]);
+            engine.buffers.give(plain[i]);
+            sealed[i] = plain[i] = null;
+        }
+    }
+}
