@@ -89,6 +89,11 @@ OPTIONS: list[Option] = [
            parse_choice("aes-256-gcm", "aes-256-cbc-hmac-sha256")),
     Option("heliosdb.crypto.segment-size", "size", 256 * 1024,
            "Plaintext bytes per authenticated segment (multiple of 16, 16 b .. 16 mb).", parse_size),
+    Option("heliosdb.crypto.forst.segment-size", "size", 4096,
+           "Segment size of the files in ForSt's working database folders (<primary-dir>/.../op_*/db/*, "
+           "where ForSt keeps its live SST files when its primary directory is remote): ForSt reads them "
+           "by block (4 KiB by default) at random offsets, and every read decrypts the whole segments it "
+           "touches (docs/flink.md, ForSt).", parse_size),
     Option("heliosdb.crypto.format.read-v1", "bool", False,
            "Also read files of format version 1, which are not bound to their place (a swapped or "
            "rolled-back version 1 file is not detected); for reading checkpoints written before "

@@ -131,9 +131,10 @@ class CheckpointCrypto:
             slots.append(KeySlot(stored_uri(uri), version, wrapped))
         return slots, down
 
-    def new_file(self, tenant: str | None = None, *, name: str = "") -> tuple[Header, bytes, FileKeys, object]:
-        """Header, header bytes and keys for one new file bound to ``name`` (F-24); the last item is a
-        ``done(nbytes)`` callback."""
+    def new_file(self, tenant: str | None = None, *, name: str = "", segment_size: int | None = None
+                 ) -> tuple[Header, bytes, FileKeys, object]:
+        """Header, header bytes and keys for one new file bound to ``name`` (F-24), with segments of
+        ``segment_size`` (default: this instance's); the last item is a ``done(nbytes)`` callback."""
         tenant = self.tenant if tenant is None else tenant
         scope = (tenant, tuple(self.kms_uris))
         try:
@@ -141,7 +142,7 @@ class CheckpointCrypto:
         except (HeliosCryptoError, ImportError, ValueError) as e:
             self.bus.emit("encrypt", "error", tenant=tenant, error=type(e).__name__)
             raise
-        h, raw, keys = new_header(dk, self.suite, self.segment_size, rng=self._rng, name=name)
+        h, raw, keys = new_header(dk, self.suite, segment_size or self.segment_size, rng=self._rng, name=name)
 
         def done(nbytes: int, seconds: float | None = None, path: str | None = None,
                  t0=time.perf_counter()):

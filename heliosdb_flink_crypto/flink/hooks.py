@@ -14,7 +14,8 @@ Operations (``dispatch(op, ...)``):
   validated with :func:`heliosdb_flink_crypto.config.load` (a ConfigError names the key).
 * ``register(address, size) -> buffer`` / ``unregister(buffer)``
 * ``writer(session, path) -> (handle, header_bytes, segment_size, overhead)``: the file is bound to
-  ``path``'s binding name (F-24); ``reader`` checks the header against it
+  ``path``'s binding name (F-24); ``reader`` checks the header against it. ForSt's live database
+  files get ``heliosdb.crypto.forst.segment-size`` (``Session.segment_size_for``)
 * ``seal(handle, index, last, src_buffer, src_len, dst_buffer) -> sealed_len``
 * ``seal_bytes(handle, index, last, data) -> sealed bytes`` (the copying fallback)
 * ``finish(handle, plaintext_bytes)`` the file is complete / ``discard(handle)`` it was aborted
@@ -137,8 +138,9 @@ def _handle(h: int, kind):
 
 def writer(sid: int, path: str) -> tuple[int, bytes, int, int]:
     try:
-        crypto = session(sid).crypto_for(path)
-        h, raw, keys, done = crypto.new_file(name=name_for(path))
+        s = session(sid)
+        crypto = s.crypto_for(path)
+        h, raw, keys, done = crypto.new_file(name=name_for(path), segment_size=s.segment_size_for(path))
     except HeliosCryptoError as e:  # a KMS error does not know the file: name it
         if path in str(e):
             raise

@@ -9,6 +9,9 @@
   per process: ``audit.process_log``, ``metrics.from_config``); metrics only when switched on (an
   endpoint port, or the lib jar's gauges: :meth:`Session.enable_metrics`), then every tenant's DEK
   cache is watched.
+* :meth:`Session.segment_size_for` gives the files of ForSt's working database folders
+  (``.../op_*/db/<file>``, :func:`forst_db_file`) their own segment size,
+  ``heliosdb.crypto.forst.segment-size``: ForSt reads them by small block at random offsets.
 * FIPS mode is checked first (``fips.check``), and a RotationManager rotates the KEKs on schedule
   (``heliosdb.crypto.rotation.*``), dropping the tenants' current DEKs when a KEK rotates.
 """
@@ -21,6 +24,7 @@ from .. import config
 from ..crypto import CheckpointCrypto
 from ..errors import ConfigError
 from ..format import validate_segment_size
+from ..format.binding import components
 from ..lifecycle.rotation import RotationManager
 from ..lifecycle.tenants import TenantRouter
 
@@ -28,10 +32,8 @@ from ..lifecycle.tenants import TenantRouter
 class Session:
     def __init__(self, conf: Mapping[str, Any]):
         self.conf = config.load(conf)
-        try:
-            self.segment_size = validate_segment_size(self.conf["heliosdb.crypto.segment-size"])
-        except ValueError as e:
-            raise ConfigError("heliosdb.crypto.segment-size", str(e)) from None
+        self.segment_size = _segment_size(self.conf, "heliosdb.crypto.segment-size")
+        self.forst_segment_size = _segment_size(self.conf, "heliosdb.crypto.forst.segment-size")
         from .. import audit, fips, metrics
         fips.check(self.conf)  # fips-mode: refuse to start unless OpenSSL runs its FIPS provider
         self.router = TenantRouter.from_config(self.conf)
@@ -68,9 +70,27 @@ class Session:
                 if self.metrics is None:
                     self.metrics = metrics.from_config(self.conf)
 
+    def segment_size_for(self, path: str) -> int:
+        """The segment size of a new file at ``path``: ForSt's live database files get their own."""
+        return self.forst_segment_size if forst_db_file(path) else self.segment_size
+
     def close(self) -> None:
         self.rotation.close()
         self.router.close()
 
 
-__all__ = ["Session"]
+def _segment_size(conf, key: str) -> int:
+    try:
+        return validate_segment_size(conf[key])
+    except ValueError as e:
+        raise ConfigError(key, str(e)) from None
+
+
+def forst_db_file(path: str) -> bool:
+    """A file of ForSt's working database (``<remote dir>/<job>/op_<operator>_attempt_<n>/db/<file>``,
+    ForStPathContainer in Flink 2.x), which lives in the primary directory when that is remote."""
+    parts = components(path)
+    return len(parts) >= 3 and parts[-2] == "db" and parts[-3].startswith("op_")
+
+
+__all__ = ["Session", "forst_db_file"]

@@ -47,6 +47,12 @@ public final class CryptoOptions {
                     .stringType().defaultValue("262144")
                     .withDescription("Plaintext bytes per authenticated segment (multiple of 16, 16 b .. 16 mb).");
 
+    /** size. */
+    public static final ConfigOption<String> FORST_SEGMENT_SIZE =
+            ConfigOptions.key("heliosdb.crypto.forst.segment-size")
+                    .stringType().defaultValue("4096")
+                    .withDescription("Segment size of the files in ForSt's working database folders (<primary-dir>/.../op_*/db/*, where ForSt keeps its live SST files when its primary directory is remote): ForSt reads them by block (4 KiB by default) at random offsets, and every read decrypts the whole segments it touches (docs/flink.md, ForSt).");
+
     /** bool. */
     public static final ConfigOption<Boolean> FORMAT_READ_V1 =
             ConfigOptions.key("heliosdb.crypto.format.read-v1")
@@ -215,6 +221,7 @@ public final class CryptoOptions {
             KMS_DECRYPT_URIS,
             ALGORITHM,
             SEGMENT_SIZE,
+            FORST_SEGMENT_SIZE,
             FORMAT_READ_V1,
             PYTHON_EXECUTABLE,
             CACHE_MAX_AGE,
