@@ -38,7 +38,7 @@ INFLIGHT = "HELIOS-INFLIGHT"
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint-dir", required=True, help="URI, e.g. file:///tmp/cp or enc+file:///tmp/cp")
-    p.add_argument("--backend", choices=["hashmap", "rocksdb"], default="hashmap")
+    p.add_argument("--backend", choices=["hashmap", "rocksdb", "forst"], default="hashmap")
     p.add_argument("--incremental", action="store_true")
     p.add_argument("--unaligned", action="store_true")
     p.add_argument("--interval-ms", type=int, default=1000)
