@@ -12,13 +12,16 @@ import org.apache.flink.runtime.state.storage.FileSystemCheckpointStorage;
 import java.io.IOException;
 
 /**
- * FileSystemCheckpointStorage with the tenant guard: {@link #resolveCheckpoint} and the access's
- * {@code resolveCheckpoint} (what the JobManager's CheckpointCoordinator calls for {@code -s} /
- * {@code execution.state-recovery.path}, savepoint or retained checkpoint) first ask
- * {@link TenantGuard#check}; the access's {@code initializeLocationForSavepoint} (a savepoint being
- * taken) asks {@link TenantGuard#checkSavepoint} about its target directory. The access is a {@link FsCheckpointStorageAccess} subclass, so file
- * merging, ForSt and every {@code instanceof FsCheckpointStorageAccess} behave as with the plain
- * storage. Without tenants configured it is exactly FileSystemCheckpointStorage.
+ * FileSystemCheckpointStorage with the tenant guard and encrypted restore pointers:
+ * {@link #resolveCheckpoint} and the access's {@code resolveCheckpoint} (what the JobManager's
+ * CheckpointCoordinator calls for {@code -s} / {@code execution.state-recovery.path}, savepoint or
+ * retained checkpoint) first ask {@link TenantGuard#check}, then restore a pointer without {@code enc+}
+ * whose {@code _metadata} is encrypted through its {@code enc+} twin ({@link EncryptedRestorePointer});
+ * the access's {@code initializeLocationForSavepoint} (a savepoint being taken) asks
+ * {@link TenantGuard#checkSavepoint} about its target directory. The access is a
+ * {@link FsCheckpointStorageAccess} subclass, so file merging, ForSt and every
+ * {@code instanceof FsCheckpointStorageAccess} behave as with the plain storage. Without tenants
+ * configured it never starts Python.
  */
 public class TenantCheckpointStorage implements CheckpointStorage {
 
@@ -37,14 +40,11 @@ public class TenantCheckpointStorage implements CheckpointStorage {
     @Override
     public CompletedCheckpointStorageLocation resolveCheckpoint(String pointer) throws IOException {
         guard.check(pointer);
-        return storage.resolveCheckpoint(pointer);
+        return storage.resolveCheckpoint(EncryptedRestorePointer.resolve(pointer));
     }
 
     @Override
     public CheckpointStorageAccess createCheckpointStorage(JobID jobId) throws IOException {
-        if (!guard.active()) {
-            return storage.createCheckpointStorage(jobId);
-        }
         return new Access(storage.getCheckpointPath(), storage.getSavepointPath(), createCheckpointSubDirs, jobId,
                 storage.getMinFileSizeThreshold(), storage.getWriteBufferSize(), guard);
     }
@@ -67,7 +67,8 @@ public class TenantCheckpointStorage implements CheckpointStorage {
         return "TenantCheckpointStorage(" + storage + ")";
     }
 
-    /** FsCheckpointStorageAccess whose restore pointers pass the tenant guard first. */
+    /** FsCheckpointStorageAccess whose restore pointers pass the tenant guard first, and are restored
+     *  through their {@code enc+} twin when they name an encrypted checkpoint without it. */
     static final class Access extends FsCheckpointStorageAccess {
         private final TenantGuard guard;
 
@@ -80,7 +81,7 @@ public class TenantCheckpointStorage implements CheckpointStorage {
         @Override
         public CompletedCheckpointStorageLocation resolveCheckpoint(String pointer) throws IOException {
             guard.check(pointer);
-            return super.resolveCheckpoint(pointer);
+            return super.resolveCheckpoint(EncryptedRestorePointer.resolve(pointer));
         }
 
         /** A savepoint goes under the job's own tenant only (else it is sealed with another tenant's keys). */
