@@ -27,11 +27,13 @@ final class CryptoEngine {
     final PythonBridge bridge;
     final NativeBuffers buffers;
     private final long session;
+    private final String pythonExec;
 
-    private CryptoEngine(PythonBridge bridge, long session, boolean zeroCopy) {
+    private CryptoEngine(PythonBridge bridge, long session, boolean zeroCopy, String pythonExec) {
         this.bridge = bridge;
         this.session = session;
         this.buffers = new NativeBuffers(bridge, zeroCopy);
+        this.pythonExec = pythonExec;
     }
 
     /**
@@ -47,7 +49,7 @@ final class CryptoEngine {
                 CryptoOptions.PYTHON_EXECUTABLE.defaultValue());
         PythonBridge bridge = PythonBridge.get(exec);
         long session = (Long) bridge.call("configure", PythonLaunch.toJson(conf));
-        return new CryptoEngine(bridge, session, zeroCopy);
+        return new CryptoEngine(bridge, session, zeroCopy, exec);
     }
 
     NewFile newFile(String path) throws IOException {
@@ -139,6 +141,16 @@ final class CryptoEngine {
     int open(long handle, long index, boolean last, NativeBuffers.Registered src, int len,
              NativeBuffers.Registered dst) throws IOException {
         return segments("open", handle, index, last, src, len, dst);
+    }
+
+    /** As {@link #open}, zero-copy on the calling thread ({@link CallerPython}): positional reads. */
+    int openHere(long handle, long index, boolean last, NativeBuffers.Registered src, int len,
+                 NativeBuffers.Registered dst) throws IOException {
+        if (!buffers.zeroCopy()) {
+            return open(handle, index, last, src, len, dst);
+        }
+        return ((Long) CallerPython.call(bridge, pythonExec, "open", handle, index, last, src.id, (long) len, dst.id))
+                .intValue();
     }
 
     /** The reader is done (reported with the bytes it authenticated); not waited for. */

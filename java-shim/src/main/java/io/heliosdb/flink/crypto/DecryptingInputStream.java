@@ -69,6 +69,7 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
             in.close();
             throw e;
         }
+        ReadCounters.opened();
         CiphertextSource source = new CiphertextSource(in, path, layout.segmentSize + layout.overhead);
         this.window = new SegmentWindow(engine, source, layout, path, handle, size);
     }

@@ -12,6 +12,8 @@ final class ReadCounters {
 
     private static final LongAdder DECRYPTED = new LongAdder();
     private static final LongAdder DELIVERED = new LongAdder();
+    private static final LongAdder OPENED = new LongAdder();
+    private static final LongAdder CALLS = new LongAdder();
 
     private ReadCounters() {
     }
@@ -24,8 +26,18 @@ final class ReadCounters {
         DELIVERED.add(bytes);
     }
 
-    /** {decrypted, delivered} since the JVM started. */
+    /** A stream opened a file (its header authenticated: one Python call). */
+    static void opened() {
+        OPENED.increment();
+    }
+
+    /** One Python call decrypted segments. */
+    static void call() {
+        CALLS.increment();
+    }
+
+    /** {decrypted, delivered, files opened, decrypting calls} since the JVM started. */
     static long[] snapshot() {
-        return new long[] {DECRYPTED.sum(), DELIVERED.sum()};
+        return new long[] {DECRYPTED.sum(), DELIVERED.sum(), OPENED.sum(), CALLS.sum()};
     }
 }

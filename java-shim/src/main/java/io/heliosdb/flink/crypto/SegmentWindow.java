@@ -86,6 +86,7 @@ final class SegmentWindow {
             if (idx >= prefetchFirst && idx < prefetchFirst + prefetchSegments) {
                 slot ^= 1;
                 windowLen = CryptoEngine.opened(c); // its failure is this read's failure
+                ReadCounters.call();
                 ReadCounters.decrypted(windowLen);
                 first = prefetchFirst;
                 segments = prefetchSegments;
@@ -95,7 +96,7 @@ final class SegmentWindow {
             }
         }
         if (first < 0) {
-            open(idx, 1);
+            open(idx, 1, false);
         }
         long next = first + segments;
         if (sequential && next < count && engine.buffers.zeroCopy()) {
@@ -115,14 +116,18 @@ final class SegmentWindow {
             settle(prefetch);
             prefetch = null;
         }
-        open(from, n);
+        open(from, n, true);
     }
 
-    /** Fetches and decrypts segments {@code [from, from + n)} into the current slot, synchronously. */
-    private void open(long from, long n) throws IOException {
+    /** Fetches and decrypts segments {@code [from, from + n)} into the current slot, synchronously
+     *  (positional reads: Python on the calling thread). */
+    private void open(long from, long n, boolean positional) throws IOException {
         ensure(slot, n);
         int want = fetch(from, n, slot);
-        windowLen = engine.open(handle, from, from + n == count, sealed[slot], want, plain[slot]);
+        boolean last = from + n == count;
+        windowLen = positional ? engine.openHere(handle, from, last, sealed[slot], want, plain[slot])
+                : engine.open(handle, from, last, sealed[slot], want, plain[slot]);
+        ReadCounters.call();
         ReadCounters.decrypted(windowLen);
         first = from;
         segments = n;
@@ -195,6 +200,7 @@ final class SegmentWindow {
      *  reuse); ignores its result. */
     private static void settle(PythonBridge.Call c) {
         try {
+            ReadCounters.call();
             ReadCounters.decrypted(CryptoEngine.opened(c));
         } catch (IOException | RuntimeException ignored) {
             // nobody asked for those segments

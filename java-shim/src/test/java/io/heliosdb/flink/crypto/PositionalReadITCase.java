@@ -15,8 +15,11 @@ import java.util.Arrays;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** ForSt's block reads: a positional read decrypts exactly the segments it covers, and no more. */
+/** ForSt's block reads: a positional read decrypts exactly the segments it covers, and no more, with
+ *  Python called on the reading thread (no hand-off to a bridge worker). */
 class PositionalReadITCase {
 
     @TempDir
@@ -76,5 +79,55 @@ class PositionalReadITCase {
             check(in, data, SEG * 20, SEG * 20 + 7); // the rest, final segment included
         }));
         assertEquals(SEG + 7, decrypted(data, in -> check(in, data, SEG * 39 + 5, SEG + 2)));
+    }
+
+    @Test
+    void positionalReadsDecryptOnTheReadingThreadAndPastTheLimitThroughTheBridge() throws Exception {
+        byte[] data = TestSupport.data(SEG * 8, 5);
+        Path p = new Path("enc+file://" + dir.resolve("threads").toAbsolutePath());
+        try (FSDataOutputStream out = fs.create(p, FileSystem.WriteMode.OVERWRITE)) {
+            out.write(data);
+        }
+        int before = CallerPython.threads();
+        Thread[] readers = new Thread[CallerPython.MAX_THREADS + 6];
+        Throwable[] failed = new Throwable[readers.length];
+        for (int t = 0; t < readers.length; t++) {
+            int me = t;
+            readers[t] = new Thread(() -> {
+                try (FSDataInputStream in = fs.open(p)) {
+                    check((ByteBufferReadable) in, data, (me % 7) * SEG + 3, SEG);
+                } catch (Throwable e) {
+                    failed[me] = e;
+                }
+            });
+            readers[t].start();
+            readers[t].join(); // one at a time: every thread reads while the earlier ones still hold theirs
+        }
+        for (Throwable e : failed) {
+            if (e != null) {
+                throw new AssertionError(e);
+            }
+        }
+        assertTrue(before < CallerPython.MAX_THREADS, "an earlier test used them all");
+        assertEquals(CallerPython.MAX_THREADS, CallerPython.threads(), "each reading thread got its own, up to the limit");
+    }
+
+    @Test
+    void aTamperedSegmentReadByPositionFailsNamingTheFile() throws Exception {
+        byte[] data = TestSupport.data(SEG * 6, 6);
+        java.nio.file.Path raw = dir.resolve("tampered");
+        Path p = new Path("enc+file://" + raw.toAbsolutePath());
+        try (FSDataOutputStream out = fs.create(p, FileSystem.WriteMode.OVERWRITE)) {
+            out.write(data);
+        }
+        byte[] b = java.nio.file.Files.readAllBytes(raw);
+        b[b.length - 3 * (SEG + 16)] ^= 1; // in segment 3
+        java.nio.file.Files.write(raw, b);
+        try (FSDataInputStream in = fs.open(p)) {
+            check((ByteBufferReadable) in, data, 10, SEG); // segments 0 and 1 still authenticate
+            java.io.IOException e = assertThrows(java.io.IOException.class,
+                    () -> ((ByteBufferReadable) in).read(SEG * 3 + 5, ByteBuffer.allocateDirect(10)));
+            assertTrue(e.getMessage().contains("AuthenticationError: " + p), e.getMessage());
+        }
     }
 }
