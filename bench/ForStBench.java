@@ -45,7 +45,7 @@ public final class ForStBench {
         env.execute("forst-bench");
         long[] c = ReadCounters.snapshot();
         Files.write(Paths.get(result), (new String(Files.readAllBytes(Paths.get(result)), StandardCharsets.UTF_8).trim()
-                + " " + c[0] + " " + c[1] + " " + c[2] + " " + c[3] + " " + CallerPython.threads() + "\n").getBytes(StandardCharsets.UTF_8));
+                + " " + c[0] + " " + c[1] + " " + c[2] + " " + c[3] + " " + CallerPython.made() + "\n").getBytes(StandardCharsets.UTF_8));
         System.exit(0);
     }
 

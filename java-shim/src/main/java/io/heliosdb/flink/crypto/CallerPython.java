@@ -4,7 +4,9 @@ import pemja.core.PythonInterpreter;
 import pemja.core.PythonInterpreterConfig;
 
 import java.io.IOException;
-import java.util.concurrent.atomic.AtomicInteger;
+import java.lang.ref.WeakReference;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * Python on the calling thread, for the short synchronous calls of positional reads (ForSt's block
@@ -15,25 +17,30 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <p>Each thread gets its own {@link PythonInterpreter}, made on that thread and used only there (an
  * interpreter keeps its creating thread's JNIEnv), calling the one entry function like the bridge's
- * workers (pemja misbehaves when an interpreter alternates between function names). Interpreters are
- * never closed (a thread's interpreter lives as long as the JVM; ForSt and Flink read from pools of
- * long-lived threads); past {@link #MAX_THREADS} threads, calls go through the bridge. JVM system
+ * workers (pemja misbehaves when an interpreter alternates between function names). An interpreter
+ * cannot be closed from another thread, so one whose thread ended stays (a Python thread state, a few
+ * KiB): at most {@link #MAX_LIVE} threads hold one at a time and {@link #MAX_TOTAL} are ever made per
+ * JVM (a job restart brings new task threads); past either, calls go through the bridge. JVM system
  * property {@code heliosdb.crypto.caller-python=false} sends every call through the bridge.
  */
 final class CallerPython {
 
     static final boolean ENABLED = !"false".equals(System.getProperty("heliosdb.crypto.caller-python"));
-    static final int MAX_THREADS = 64;
+    static final int MAX_LIVE = 64;
+    static final int MAX_TOTAL = 1024;
 
-    private static final ThreadLocal<PythonInterpreter> HERE = new ThreadLocal<>();
-    private static final AtomicInteger THREADS = new AtomicInteger();
+    /** This thread's interpreter, or {@link #REFUSED} (it asked past a limit: the bridge, for good). */
+    private static final ThreadLocal<Object> HERE = new ThreadLocal<>();
+    private static final Object REFUSED = new Object();
+    private static final List<WeakReference<Thread>> OWNERS = new ArrayList<>(); // guarded by the class
+    private static int made; // guarded by the class
     private static volatile PythonInterpreterConfig config;
 
     private CallerPython() {
     }
 
     /** {@code dispatch(op, *args)} on this thread's interpreter (made on the first call), or through
-     *  {@code bridge} once {@link #MAX_THREADS} threads have one or when this path is off. */
+     *  {@code bridge} past the limits or when this path is off. */
     static Object call(PythonBridge bridge, String pythonExec, String op, Object... args) throws IOException {
         PythonInterpreter p = ENABLED ? here(pythonExec) : null;
         if (p == null) {
@@ -49,25 +56,55 @@ final class CallerPython {
         }
     }
 
-    /** Threads that have an interpreter of their own. */
-    static int threads() {
-        return Math.min(THREADS.get(), MAX_THREADS);
+    /** Interpreters made so far (threads that called Python themselves). */
+    static synchronized int made() {
+        return made;
+    }
+
+    /** Threads alive that hold an interpreter. */
+    static synchronized int live() {
+        prune();
+        return OWNERS.size();
     }
 
     private static PythonInterpreter here(String pythonExec) throws IOException {
-        PythonInterpreter p = HERE.get();
-        if (p != null) {
-            return p;
+        Object p = HERE.get();
+        if (p == null) {
+            p = REFUSED;
+            if (admit()) {
+                try {
+                    p = open(pythonExec);
+                } catch (IOException | RuntimeException e) {
+                    // no interpreter here: the bridge's workers make the calls (and report any error)
+                }
+            }
+            HERE.set(p);
         }
-        if (THREADS.incrementAndGet() > MAX_THREADS) {
-            THREADS.decrementAndGet();
-            return null;
+        return p == REFUSED ? null : (PythonInterpreter) p;
+    }
+
+    /** Whether this thread may make an interpreter (below both limits); counts it if so. */
+    private static synchronized boolean admit() {
+        prune();
+        if (OWNERS.size() >= MAX_LIVE || made >= MAX_TOTAL) {
+            return false;
         }
+        OWNERS.add(new WeakReference<>(Thread.currentThread()));
+        made++;
+        return true;
+    }
+
+    private static void prune() {
+        OWNERS.removeIf(r -> {
+            Thread t = r.get();
+            return t == null || !t.isAlive();
+        });
+    }
+
+    private static PythonInterpreter open(String pythonExec) throws IOException {
         if (config == null) {
             config = PythonLaunch.config(pythonExec);
         }
-        p = PythonLaunch.open(config);
-        HERE.set(p);
-        return p;
+        return PythonLaunch.open(config);
     }
 }
