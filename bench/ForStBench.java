@@ -5,6 +5,7 @@ import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.fs.FileSystem;
+import org.apache.flink.streaming.api.datastream.KeyedStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
@@ -17,7 +18,8 @@ import java.nio.file.Paths;
 /**
  * One run of a keyed job on ForSt for bench/forst_bench.py, in a local MiniCluster in this JVM.
  * Args: result file, keys, updates, value bytes, then Flink options as KEY=VALUE (the state backend,
- * its primary directory, plain or {@code enc+}). The job first writes one value per key (the load),
+ * its primary directory, plain or {@code enc+}) and {@code --async} for state V2 (asynchronous state
+ * access, which ForSt always serves from its primary directory). The job first writes one value per key (the load),
  * then reads and rewrites the value of a pseudo-random existing key per record (the updates: one
  * state read and one state write each), checking that every read finds the value last written.
  * The result file gets: load seconds, update seconds, and the JVM's encrypted-read counters
@@ -31,16 +33,21 @@ public final class ForStBench {
         long updates = Long.parseLong(a[2]);
         int valueBytes = Integer.parseInt(a[3]);
         Configuration conf = new Configuration();
+        boolean async = false;
         for (int i = 4; i < a.length; i++) {
+            if (a[i].equals("--async")) { // state V2 (asynchronous state access): ForSt's remote mode always
+                async = true;
+                continue;
+            }
             String[] kv = a[i].split("=", 2);
             conf.setString(kv[0], kv[1]);
         }
         FileSystem.initialize(conf, null); // the shim's factories are on the class path (ServiceLoader)
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
         env.setParallelism(1);
-        env.fromSequence(0, keys + updates - 1)
-                .keyBy(n -> key(n, keys))
-                .process(new Touch(keys, updates, valueBytes, result))
+        KeyedStream<Long, Long> keyed = env.fromSequence(0, keys + updates - 1).keyBy(n -> key(n, keys));
+        (async ? keyed.enableAsyncState() : keyed)
+                .process(new Touch(keys, updates, valueBytes, result, async))
                 .sinkTo(new DiscardingSink<>());
         env.execute("forst-bench");
         long[] c = ReadCounters.snapshot();
@@ -66,21 +73,29 @@ public final class ForStBench {
         private final long updates;
         private final int valueBytes;
         private final String result;
+        private final boolean async;
         private transient ValueState<byte[]> value;
+        private transient org.apache.flink.api.common.state.v2.ValueState<byte[]> valueV2;
         private transient long start;
         private transient long loaded;
         private transient long seed;
 
-        Touch(long keys, long updates, int valueBytes, String result) {
+        Touch(long keys, long updates, int valueBytes, String result, boolean async) {
             this.keys = keys;
             this.updates = updates;
             this.valueBytes = valueBytes;
             this.result = result;
+            this.async = async;
         }
 
         @Override
         public void open(OpenContext ctx) {
-            value = getRuntimeContext().getState(new ValueStateDescriptor<>("value", byte[].class));
+            if (async) {
+                valueV2 = getRuntimeContext().getState(
+                        new org.apache.flink.api.common.state.v2.ValueStateDescriptor<>("value", byte[].class));
+            } else {
+                value = getRuntimeContext().getState(new ValueStateDescriptor<>("value", byte[].class));
+            }
             seed = 42;
         }
 
@@ -91,7 +106,7 @@ public final class ForStBench {
             } else if (n == keys) {
                 loaded = System.nanoTime();
             }
-            byte[] old = value.value();
+            byte[] old = async ? valueV2.value() : value.value();
             if ((n < keys) != (old == null)) {
                 throw new IllegalStateException("record " + n + ": the state of key " + ctx.getCurrentKey()
                         + (old == null ? " is missing" : " exists before its first write"));
@@ -105,7 +120,11 @@ public final class ForStBench {
                     b[i + j] = (byte) (seed >>> (8 * j));
                 }
             }
-            value.update(b);
+            if (async) {
+                valueV2.update(b);
+            } else {
+                value.update(b);
+            }
             if (n == keys + updates - 1) {
                 long end = System.nanoTime();
                 Files.write(Paths.get(result), ((loaded - start) / 1e9 + " " + (end - loaded) / 1e9)

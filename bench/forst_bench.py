@@ -78,7 +78,7 @@ def flink_options(side: str, data: str, keyring: str, file_cache: bool) -> list[
     for part in side.split("/")[1:]:
         if part.startswith("slot="):  # ForSt's memory (write buffers and block cache) per slot
             opts["state.backend.forst.memory.fixed-per-slot"] = part[5:]
-    return [f"{k}={v}" for k, v in opts.items()]
+    return [f"{k}={v}" for k, v in opts.items()] + (["--async"] if "/async" in side else [])
 
 
 def jvm_options(side: str) -> list[str]:
@@ -87,7 +87,7 @@ def jvm_options(side: str) -> list[str]:
     for part in side.split("/")[1:]:
         if part == "bridge":
             out.append("-Dheliosdb.crypto.caller-python=false")
-        elif not part.startswith("slot="):
+        elif not part.startswith("slot=") and part != "async":
             raise ValueError(f"unknown side option {part!r} in {side!r}")
     return out
 
