@@ -12,6 +12,11 @@ class HeliosCryptoError(Exception):
     """Root of every error this package raises on purpose."""
 
 
+class SegmentAuthError(Exception):
+    """Internal to the segment engine: one segment failed to authenticate. Not part of the error tree
+    on purpose: every reader turns it into the opaque :class:`AuthenticationError` naming the file."""
+
+
 class FormatError(HeliosCryptoError):
     """The bytes are not a well-formed encrypted file (bad magic, length field over its maximum)."""
 
@@ -61,6 +66,29 @@ class KeyAccessError(HeliosCryptoError):
         super().__init__(f"{path}: {message}" if path else message)
 
 
+class TenantMismatchError(KeyAccessError):
+    """A file's header names another tenant than the one its path belongs to (copied across tenants)."""
+
+    def __init__(self, path: str | None, header_tenant: str, path_tenant: str):
+        self.header_tenant, self.path_tenant = header_tenant, path_tenant
+        super().__init__(f"file belongs to tenant {header_tenant or '<default>'!r} but its path belongs to "
+                         f"tenant {path_tenant or '<default>'!r}; refused (copied between tenants?)", path)
+
+
+class TenantRestoreError(KeyAccessError):
+    """A job was asked to restore a checkpoint or savepoint of another tenant, or to write a savepoint
+    under another tenant's prefix (tenant guard)."""
+
+    def __init__(self, pointer: str, pointer_tenant: str, job_dir: str, job_tenant: str, action: str = "restore"):
+        self.pointer_tenant, self.job_tenant, self.action = pointer_tenant, job_tenant, action
+        what, rule = (("the savepoint target", "writes savepoints only under its own tenant's prefix")
+                      if action == "savepoint" else ("the checkpoint", "restores only its own tenant's checkpoints"))
+        super().__init__(
+            f"{action} refused: {what} belongs to tenant {pointer_tenant or '<default>'!r} but this "
+            f"job's checkpoint directory {job_dir} belongs to tenant {job_tenant or '<default>'!r} "
+            f"(heliosdb.crypto.tenants.*); a job {rule}", pointer)
+
+
 class KmsError(HeliosCryptoError):
     """A key provider failed. Names the provider, key and operation, never key material."""
 
@@ -91,6 +119,23 @@ class ConfigError(HeliosCryptoError, ValueError):
     def __init__(self, key: str, message: str):
         self.key = key
         super().__init__(f"{key}: {message}")
+
+
+class FipsModeError(HeliosCryptoError):
+    """FIPS mode was requested and one of its checks failed; ``check`` names which."""
+
+    def __init__(self, check: str, message: str):
+        self.check = check
+        super().__init__(f"FIPS mode (heliosdb.crypto.fips-mode): check {check} failed: {message}")
+
+
+class PathError(HeliosCryptoError):
+    """A failure that did not name the file it happened to (e.g. a KMS error while the shim opened a
+    file for writing): names it."""
+
+    def __init__(self, path: str, cause: Exception):
+        self.path = path
+        super().__init__(f"{path}: {type(cause).__name__}: {cause}")
 
 
 class NotRegularFileError(HeliosCryptoError, OSError):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .errors import HeliosCryptoError
+from .errors import FipsModeError  # noqa: F401 (users import it here)
 
 #: Algorithms permitted in FIPS mode.
 APPROVED = frozenset({"AES-256-GCM", "AES-256-CBC", "AES-256-ECB-1BLOCK", "HMAC-SHA256", "HKDF-SHA256"})
@@ -31,14 +31,6 @@ SUITE_ALGORITHMS = {
     "aes-256-cbc-hmac-sha256": ("AES-256-CBC", "AES-256-ECB-1BLOCK", "HMAC-SHA256", "HKDF-SHA256"),
 }
 LOCAL_KEYRING_ALGORITHMS = ("AES-256-GCM",)
-
-
-class FipsModeError(HeliosCryptoError):
-    """FIPS mode was requested and one of its checks failed; ``check`` names which."""
-
-    def __init__(self, check: str, message: str):
-        self.check = check
-        super().__init__(f"FIPS mode (heliosdb.crypto.fips-mode): check {check} failed: {message}")
 
 
 def openssl_fips_enabled() -> bool:

@@ -19,14 +19,11 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from ..errors import SegmentAuthError
 from ..format import SUITE_AES_CBC_HMAC, SUITE_AES_GCM, VERSION, VERSION_1, Header, nonce
 from ..format.layout import CBC_OVERHEAD, GCM_TAG, OVERHEAD, nonces
 
 LABELS = {VERSION_1: b"heliosdb-flink-crypto/v1", VERSION: b"heliosdb-flink-crypto/v2"}
-
-
-class SegmentAuthError(Exception):
-    """Internal: one segment failed to authenticate. Readers turn it into AuthenticationError."""
 
 
 def derive(dek: bytes, h: Header) -> tuple[bytes, bytes, bytes, bytes]:

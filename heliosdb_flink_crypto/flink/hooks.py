@@ -44,8 +44,7 @@ import time
 
 from .. import __version__, config
 from ..engine import check_binding, check_version, open_header
-from ..engine.suites import SegmentAuthError
-from ..errors import AuthenticationError, ConfigError, FormatError, HeliosCryptoError
+from ..errors import AuthenticationError, ConfigError, FormatError, HeliosCryptoError, PathError, SegmentAuthError
 from ..format import overhead, parse
 from ..crypto import file_fields, name_for
 from .lib_ops import OPS as _LIB_OPS
@@ -275,14 +274,6 @@ def metrics_snapshot() -> str:
 
 def ping() -> str:
     return __version__
-
-
-class PathError(HeliosCryptoError):
-    """A failure that did not name the file it happened to (e.g. a KMS error): names it."""
-
-    def __init__(self, path: str, cause: Exception):
-        self.path = path
-        super().__init__(f"{path}: {type(cause).__name__}: {cause}")
 
 
 OPS = {"configure": configure, "register": register, "unregister": unregister, "writer": writer,

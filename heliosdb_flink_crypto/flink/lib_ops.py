@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 
-from ..errors import KeyAccessError
+from ..errors import TenantRestoreError
 
 #: gauge name -> the snapshot sample it sums (docs/metrics.md, "Flink's own metric system").
 #: The Java side (lib/FlinkGauges.NAMES) registers exactly these names, in this order.
@@ -43,20 +43,6 @@ _SOURCES = {
     "heliosdb_kms_calls_total": "heliosdb_kms_calls_total",
 }
 FLINK_GAUGES = tuple(_SOURCES)
-
-
-class TenantRestoreError(KeyAccessError):
-    """A job was asked to restore a checkpoint or savepoint of another tenant, or to write a savepoint
-    under another tenant's prefix (tenant guard)."""
-
-    def __init__(self, pointer: str, pointer_tenant: str, job_dir: str, job_tenant: str, action: str = "restore"):
-        self.pointer_tenant, self.job_tenant, self.action = pointer_tenant, job_tenant, action
-        what, rule = (("the savepoint target", "writes savepoints only under its own tenant's prefix")
-                      if action == "savepoint" else ("the checkpoint", "restores only its own tenant's checkpoints"))
-        super().__init__(
-            f"{action} refused: {what} belongs to tenant {pointer_tenant or '<default>'!r} but this "
-            f"job's checkpoint directory {job_dir} belongs to tenant {job_tenant or '<default>'!r} "
-            f"(heliosdb.crypto.tenants.*); a job {rule}", pointer)
 
 
 def aggregate(snapshot: dict[str, float]) -> dict[str, float]:

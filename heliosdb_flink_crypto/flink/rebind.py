@@ -20,7 +20,7 @@ from ..crypto import name_for
 from ..engine import seal_header
 from ..errors import HeliosCryptoError
 from ..format import VERSION_1
-from ..lifecycle.tenants import TenantMismatchError
+from ..errors import TenantMismatchError
 
 
 def reseal(sid: int, src: str, dst: str, header: bytes) -> bytes:

@@ -23,7 +23,7 @@ from typing import Any, Iterable, Mapping
 
 from .. import config as cfg
 from ..crypto import CheckpointCrypto
-from ..errors import ConfigError, KeyAccessError
+from ..errors import ConfigError, KeyAccessError, TenantMismatchError  # noqa: F401 (TenantMismatchError: users import it here)
 from ..format import SUITE_AES_GCM, SUITE_IDS, parse
 from ..kms.cache import CachePolicy
 from ..observe import BUS, EventBus
@@ -32,15 +32,6 @@ TENANT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _KEY = re.compile(r"^heliosdb\.crypto\.tenants\.([A-Za-z0-9_-]+)\.(path-prefix|kms\.uri|kms\.decrypt-uris)$")
 _FILE = re.compile(r"^(?:enc\+)?file:(?://)?(?=/)", re.I)
 _ENC = re.compile(r"^enc\+", re.I)
-
-
-class TenantMismatchError(KeyAccessError):
-    """A file's header names another tenant than the one its path belongs to (copied across tenants)."""
-
-    def __init__(self, path: str | None, header_tenant: str, path_tenant: str):
-        self.header_tenant, self.path_tenant = header_tenant, path_tenant
-        super().__init__(f"file belongs to tenant {header_tenant or '<default>'!r} but its path belongs to "
-                         f"tenant {path_tenant or '<default>'!r}; refused (copied between tenants?)", path)
 
 
 def normalize(path: str) -> str:
