@@ -69,8 +69,19 @@ def region_of(key: str, params: dict[str, str], settings) -> str | None:
     return params.get("region") or settings.get(PREFIX + "region") or _arn_region(key)
 
 
+def aws_identity(key: str, region: str | None) -> tuple[str, ...]:
+    return (PROVIDER, region or "", key)
+
+
 class AwsKmsProvider(KeyProvider):
     scheme = PROVIDER
+
+    @classmethod
+    def key_identity(cls, uri: str, settings=None) -> tuple[str, ...]:
+        """Region and key id, alias or ARN (region: ``?region=``, else the setting
+        ``heliosdb.crypto.kms.aws.region``, else the ARN's)."""
+        key, params = parse_uri(uri)
+        return aws_identity(key, region_of(key, params, settings or {}))
 
     def __init__(self, uri: str, settings=None, *, client=None):
         super().__init__(uri)
@@ -88,7 +99,6 @@ class AwsKmsProvider(KeyProvider):
 
     @property
     def identity(self) -> tuple[str, ...]:
-        from .identity import aws_identity
         return aws_identity(self.key_id, self.region)
 
     # -- client --------------------------------------------------------------------

@@ -64,6 +64,12 @@ def context_digest(context: Context) -> bytes:
 class AzureKeyVaultProvider(KeyProvider):
     scheme = PROVIDER
 
+    @classmethod
+    def key_identity(cls, uri: str, settings=None) -> tuple[str, ...]:
+        """Vault host (lower case) and key name; a pinned version is not part of it."""
+        vault, name, _ = parse_uri(uri)
+        return (PROVIDER, vault.lower(), name)
+
     def __init__(self, uri: str, settings=None, *, credential=None):
         super().__init__(uri)
         s = dict(settings or {})

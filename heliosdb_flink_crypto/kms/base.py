@@ -30,11 +30,16 @@ class KeyProvider(abc.ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.uri!r})"
 
+    @classmethod
+    @abc.abstractmethod
+    def key_identity(cls, uri: str, settings: Mapping[str, str] | None = None) -> tuple[str, ...]:
+        """The key ``uri`` (of this provider's scheme) names, apart from how a client reaches it
+        (kms.identity.key_identity)."""
+
     @property
     def identity(self) -> tuple[str, ...]:
-        """The key this provider uses (kms.identity.key_identity): what cache entries are keyed by."""
-        from .identity import key_identity
-        return key_identity(self.uri)
+        """The key this provider uses: what cache entries are keyed by."""
+        return self.key_identity(self.uri)
 
     @abc.abstractmethod
     def wrap(self, dek: bytes, context: Context) -> tuple[bytes, str]:

@@ -63,6 +63,11 @@ def key_name(uri: str) -> str:
 class GcpKmsProvider(KeyProvider):
     scheme = PROVIDER
 
+    @classmethod
+    def key_identity(cls, uri: str, settings=None) -> tuple[str, ...]:
+        """The CryptoKey resource name."""
+        return (PROVIDER, key_name(uri))
+
     def __init__(self, uri: str, settings=None, *, client=None):
         super().__init__(uri)
         s = dict(settings or {})

@@ -20,12 +20,15 @@ part of an identity. A header slot is used only when its identity equals that of
 """
 from __future__ import annotations
 
-import os
 from typing import Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..text import shown
-from . import aws, azure, gcp, local, pkcs11
+from .aws import AwsKmsProvider, aws_identity
+from .azure import AzureKeyVaultProvider
+from .gcp import GcpKmsProvider
+from .local import LocalKeyring
+from .pkcs11 import Pkcs11Provider
 
 Identity = tuple[str, ...]
 
@@ -33,27 +36,18 @@ Identity = tuple[str, ...]
 CLIENT_PARAMS = {"aws-kms": {"profile"}, "pkcs11": {"module"}}
 
 
+_PROVIDERS = {p.scheme: p for p in (LocalKeyring, AwsKmsProvider, AzureKeyVaultProvider, GcpKmsProvider,
+                                      Pkcs11Provider)}
+
+
 def key_identity(uri: str, settings: Mapping[str, str] | None = None) -> Identity:
-    """The key ``uri`` names; ValueError if it is not a KMS URI of a known provider."""
+    """The key ``uri`` names (each provider's ``key_identity``); ValueError if it is not a KMS URI
+    of a known provider."""
     scheme = urlsplit(uri).scheme
-    if scheme == "local":
-        return ("local", os.path.normpath(os.path.abspath(local.keyring_path(uri))))
-    if scheme == "aws-kms":
-        key, params = aws.parse_uri(uri)
-        return aws_identity(key, aws.region_of(key, params, settings or {}))
-    if scheme == "azure-kv":
-        vault, name, _ = azure.parse_uri(uri)
-        return ("azure-kv", vault.lower(), name)
-    if scheme == "gcp-kms":
-        return ("gcp-kms", gcp.key_name(uri))
-    if scheme == "pkcs11":
-        token, key, _ = pkcs11.parse_uri(uri)
-        return ("pkcs11", token, key)
-    raise ValueError(f"unknown KMS URI scheme {scheme!r} in {shown(uri)}")
-
-
-def aws_identity(key: str, region: str | None) -> Identity:
-    return ("aws-kms", region or "", key)
+    provider = _PROVIDERS.get(scheme)
+    if provider is None:
+        raise ValueError(f"unknown KMS URI scheme {scheme!r} in {shown(uri)}")
+    return provider.key_identity(uri, settings)
 
 
 def stored_uri(uri: str) -> str:

@@ -50,6 +50,11 @@ def _b64(b: bytes) -> str:
 class LocalKeyring(KeyProvider):
     scheme = "local"
 
+    @classmethod
+    def key_identity(cls, uri: str, settings=None) -> tuple[str, ...]:
+        """The keyring file's absolute path."""
+        return ("local", os.path.normpath(os.path.abspath(keyring_path(uri))))
+
     def __init__(self, uri: str, settings=None):
         super().__init__(uri)
         self.path = keyring_path(uri)

@@ -53,6 +53,12 @@ def canonical_context(context: Context) -> bytes:
 class Pkcs11Provider(KeyProvider):
     scheme = PROVIDER
 
+    @classmethod
+    def key_identity(cls, uri: str, settings=None) -> tuple[str, ...]:
+        """Token label and key label."""
+        token, key, _ = parse_uri(uri)
+        return (PROVIDER, token, key)
+
     def __init__(self, uri: str, settings=None):
         super().__init__(uri)
         s = dict(settings or {})
