@@ -15,7 +15,8 @@ import metadata_writer as w
 from heliosdb_flink_crypto import CheckpointCrypto
 from heliosdb_flink_crypto.cli import main
 from heliosdb_flink_crypto.kms.local import LocalKeyring
-from heliosdb_flink_crypto.lifecycle.checkpoints import _failure, components, verify_checkpoints
+from heliosdb_flink_crypto.lifecycle.checkpoint_report import problem_kind as _failure
+from heliosdb_flink_crypto.lifecycle.checkpoints import components, verify_checkpoints
 from heliosdb_flink_crypto.testing.hostile import permissions_enforced
 
 JOB = "0123456789abcdef0123456789abcdef"

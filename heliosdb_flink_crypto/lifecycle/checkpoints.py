@@ -8,68 +8,24 @@ authenticates, is bound to its place and holds checkpoint ``<n>``; every file it
 authenticates as a whole, is bound to its place and holds the number of bytes ``_metadata`` records.
 Then every file under the job's folder (or the savepoint folder) that no retained checkpoint
 references is an orphan. Files are opened through :class:`CheckpointCrypto` only: nothing is
-trusted before it authenticated.
+trusted before it authenticated. What is found: :mod:`.checkpoint_report`.
 """
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import asdict, dataclass, field
 
 from ..crypto import CheckpointCrypto
-from ..errors import (AuthenticationError, FormatError, HeliosCryptoError, KeyAccessError,
-                      MetadataFormatError, MisplacedFileError)
+from ..errors import HeliosCryptoError
 from ..flink.metadata import CheckpointMetadata, FileRef, parse_metadata
+from .checkpoint_report import Checked, CheckpointVerification, Problem, problem_kind
+from .files import FOLDER_NOT_READ, iter_files
 
 METADATA = "_metadata"
 CHECKPOINT_DIR = re.compile(r"chk-([0-9]+)")
 JOB_SUBDIRS = ("shared", "taskowned")
 LOCAL_SCHEMES = ("", "file", "enc+file")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong, naming the file (or folder) at fault. ``kind``: missing, unauthenticated,
-    misplaced, key-unavailable, unreadable, size, checkpoint-id, metadata, unchecked or orphan."""
-    path: str
-    kind: str
-    detail: str
-
-
-@dataclass
-class Checked:
-    """One checkpoint or savepoint that was checked."""
-    folder: str
-    kind: str  # "checkpoint" or "savepoint"
-    checkpoint_id: int | None = None
-    metadata_version: int | None = None
-    files: int = 0  # distinct files referenced
-    inline: int = 0  # state handles stored inside _metadata
-    external: int = 0  # files referenced outside the folder checked (checked where they are)
-
-
-@dataclass
-class CheckpointVerification:
-    checked: list[Checked] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-    files_verified: int = 0
-    bytes_verified: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.checked) and not self.problems
-
-    def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for p in self.problems:
-            out[p.kind] = out.get(p.kind, 0) + 1
-        return out
-
-    def to_dict(self) -> dict:
-        return {"ok": self.ok, "checkpoints": [asdict(c) for c in self.checked],
-                "files_verified": self.files_verified, "bytes_verified": self.bytes_verified,
-                "problem_counts": self.counts(), "problems": [asdict(p) for p in self.problems]}
 
 
 def verify_checkpoints(crypto: CheckpointCrypto, paths) -> CheckpointVerification:
@@ -194,7 +150,7 @@ class _Scope:
                 r.verify_all()
             meta = parse_metadata(data, path)
         except (HeliosCryptoError, OSError) as e:
-            self.problem(path, *_failure(e))
+            self.problem(path, *problem_kind(e))
             return None
         self.count(path, len(data))
         checked.checkpoint_id, checked.metadata_version = meta.checkpoint_id, meta.version
@@ -273,37 +229,17 @@ class _Scope:
             with self.crypto.open_path(path) as r:
                 size = r.verify_all()
         except (HeliosCryptoError, OSError) as e:
-            self.problem(path, *_failure(e))
+            self.problem(path, *problem_kind(e))
             return None
         self.count(path, size)
         return size
 
     def orphans(self, referenced: set[str]) -> None:
-        def unreadable(e: OSError) -> None:
-            self.problem(e.filename or self.folder, "unreadable", f"folder not readable ({e.strerror}): "
-                         "its files could not be looked at")
-        for root, dirs, files in os.walk(self.folder, onerror=unreadable):
-            dirs.sort()
-            links = [d for d in dirs if os.path.islink(os.path.join(root, d))]  # never followed
-            for name in sorted(files + links):
-                path = os.path.join(root, name)
-                if path not in referenced:
-                    self.problem(path, "orphan", "referenced by no retained checkpoint"
-                                 if self.is_job else "not referenced by the savepoint's _metadata")
-
-
-def _failure(e: Exception) -> tuple[str, str]:
-    """(problem kind, detail) for a file that could not be opened or did not authenticate."""
-    if isinstance(e, MisplacedFileError):  # sealed for another place (rule F-24)
-        return "misplaced", str(e)
-    if isinstance(e, AuthenticationError):
-        return "unauthenticated", "authentication failed (tampered, truncated, swapped or wrong key)"
-    if isinstance(e, KeyAccessError):
-        return "key-unavailable", str(e)
-    if isinstance(e, MetadataFormatError):
-        return "metadata", str(e)
-    if isinstance(e, FormatError):
-        return "unauthenticated", str(e)
-    if isinstance(e, FileNotFoundError):
-        return "missing", "not there"
-    return "unreadable", str(e)
+        """Every entry under the folder that no retained checkpoint references (files.iter_files:
+        links are not followed; a folder that cannot be read is named)."""
+        for entry in iter_files([self.folder]):
+            if entry.problem.startswith(FOLDER_NOT_READ):
+                self.problem(entry.path, "unreadable", f"{entry.problem}: its files could not be looked at")
+            elif entry.path not in referenced:
+                self.problem(entry.path, "orphan", "referenced by no retained checkpoint"
+                             if self.is_job else "not referenced by the savepoint's _metadata")

@@ -15,6 +15,8 @@ from ..format import MAGIC, PREFIX_LEN, Header, parse, parse_prefix
 from ..localfile import kind, open_regular
 
 TMP_MARK = ".hfc-tmp-"
+#: How an :class:`Entry`'s ``problem`` starts for a folder that could not be listed.
+FOLDER_NOT_READ = "folder not read"
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ def _walk(folder: str, seen: set) -> Iterator[Entry]:
         with os.scandir(folder) as it:
             names = sorted(e.name for e in it)
     except OSError as e:
-        yield Entry(folder, f"folder not read: {e.strerror or e}")
+        yield Entry(folder, f"{FOLDER_NOT_READ}: {e.strerror or e}")
         return
     for name in names:
         full = os.path.join(folder, name)
