@@ -90,3 +90,88 @@ def test_unsubscribe_bound_method():
     bus.unsubscribe(listener.on)
     bus.emit("x")
     assert listener.n == 1
+
+
+def _read_file_events(read, bad: bytes) -> list[dict]:
+    """Reads a tampered file twice through ``read`` and returns what was reported about it."""
+    from heliosdb_flink_crypto.observe import BUS
+    events = []
+    BUS.subscribe(events.append)
+    try:
+        read(bad)
+    finally:
+        BUS.unsubscribe(events.append)
+    return [e for e in events if e["op"] in ("auth_failure", "decrypt")]
+
+
+def test_python_streams_and_the_shim_report_a_file_alike(keyring_uri, tmp_path):
+    """One emitter (observe.FileEvents) for the Python streams and the shim's hooks: the same events,
+    with the same fields, for a file written, aborted, read, and failing authentication (once per file,
+    however often it is read)."""
+    import io
+    import json
+    from heliosdb_flink_crypto.flink import hooks
+    from heliosdb_flink_crypto.format import parse_prefix
+    from heliosdb_flink_crypto.observe import BUS
+    hooks.reset()
+    path = str(tmp_path / "job" / "chk-1" / "f")
+    c = CheckpointCrypto([keyring_uri], segment_size=64)
+    sid = hooks.dispatch("configure", json.dumps({"heliosdb.crypto.kms.uri": keyring_uri,
+                                                  "heliosdb.crypto.segment-size": "64"}))
+    seen = {"python": [], "shim": []}
+
+    def python_side():
+        with pytest.raises(RuntimeError), c.writer(io.BytesIO()) as w:
+            w.write(b"x")
+            raise RuntimeError("task failed")
+        data = c.encrypt_bytes(b"s" * 100, name="f")
+        with c.reader(data, path, name="f") as r:
+            r.read()
+        bad = bytearray(data)
+        bad[-3] ^= 1
+
+        def read_twice(b):
+            with c.reader(bytes(b), path, name="f") as r:
+                for _ in range(2):
+                    with pytest.raises(AuthenticationError):
+                        r.read()
+        return read_twice, bytes(bad)
+
+    def shim_side():
+        hooks.dispatch("discard", hooks.dispatch("writer", sid, path)[0])
+        hid, header, seg, _ = hooks.dispatch("writer", sid, path)
+        data = header + hooks.dispatch("seal_bytes", hid, 0, True, b"s" * 60)
+        hooks.dispatch("finish", hid, 60)
+        hlen = parse_prefix(data)[1]
+        rid = hooks.dispatch("reader", sid, path, data[:hlen])
+        hooks.dispatch("open_bytes", rid, 0, True, data[hlen:])
+        hooks.dispatch("close", rid)
+        bad = bytearray(data)
+        bad[-3] ^= 1
+
+        def read_twice(b):
+            rid = hooks.dispatch("reader", sid, path, b[:hlen])
+            for _ in range(2):
+                with pytest.raises(AuthenticationError):
+                    hooks.dispatch("open_bytes", rid, 0, True, b[hlen:])
+            hooks.dispatch("close", rid)
+        return read_twice, bytes(bad)
+
+    try:
+        for side, run in (("python", python_side), ("shim", shim_side)):
+            BUS.subscribe(seen[side].append)
+            try:
+                read_twice, bad = run()
+            finally:
+                BUS.unsubscribe(seen[side].append)
+            seen[side] += _read_file_events(read_twice, bad)
+    finally:
+        hooks.reset()
+
+    def shape(events):
+        return [(e["op"], e["outcome"], e.get("error"), sorted(e)) for e in events
+                if e["op"] in ("encrypt", "decrypt", "auth_failure")]
+    assert shape(seen["python"]) == shape(seen["shim"])
+    assert [(op, outcome, error) for op, outcome, error, _ in shape(seen["shim"])] == [
+        ("encrypt", "error", "aborted"), ("encrypt", "ok", None), ("decrypt", "ok", None),
+        ("auth_failure", "error", None), ("decrypt", "error", "AuthenticationError")]

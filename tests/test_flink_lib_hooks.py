@@ -9,8 +9,8 @@ import pytest
 
 from heliosdb_flink_crypto import KeyAccessError
 from heliosdb_flink_crypto.flink import (JOBMANAGER_METRICS_REPORTER, LIB_JAR_NAME, METERED_STATE_BACKEND,
-                                         TENANT_CHECKPOINT_STORAGE, hooks, install, jar_path, lib_jar_path, lib_ops,
-                                         local)
+                                         TENANT_CHECKPOINT_STORAGE, bridge, hooks, install, jar_path, lib_jar_path,
+                                         lib_ops, local)
 from heliosdb_flink_crypto.observe import BUS
 
 from stand_ins import fake_flink_home
@@ -74,8 +74,8 @@ def test_aggregate_sums_labels_and_takes_histogram_sum_and_count():
 def test_flink_metrics_configures_python_if_nothing_did_and_counts_encryptions(keyring):
     before = json.loads(hooks.dispatch("flink_metrics", conf_json(keyring)))
     assert set(before) == set(lib_ops.FLINK_GAUGES)
-    assert len(hooks._sessions) == 1, "no session existed: the metrics op configured one"
-    sid = next(iter(hooks._sessions))
+    assert len(bridge._sessions) == 1, "no session existed: the metrics op configured one"
+    sid = next(iter(bridge._sessions))
     crypto = hooks.session(sid).crypto_for("/tmp/x/chk-1/_metadata")
     blob = crypto.encrypt_bytes(b"state" * 100)
     crypto.decrypt_bytes(blob)
@@ -90,7 +90,7 @@ def test_flink_metrics_uses_the_session_the_filesystem_made(keyring, tmp_path):
     sid = hooks.dispatch("configure", conf_json(keyring))
     other = conf_json(keyring, **{"heliosdb.crypto.segment-size": "1024"})  # e.g. a job-level setting
     json.loads(hooks.dispatch("flink_metrics", other))
-    assert list(hooks._sessions) == [sid], "a second session was made although the FileSystem had one"
+    assert list(bridge._sessions) == [sid], "a second session was made although the FileSystem had one"
 
 
 def test_flink_metrics_with_a_bad_configuration_names_the_key():

@@ -32,8 +32,8 @@ def bus():
 
 
 def version_of(crypto):
-    h, _, _, done = crypto.new_file()
-    done(0)
+    h, _, _, events = crypto.new_file()
+    events.encrypted(0)
     return h.slots[0].key_version
 
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 
 from ..errors import TenantRestoreError
+from ..observe import BUS
+from . import bridge
 
 #: gauge name -> the snapshot sample it sums (docs/metrics.md, "Flink's own metric system").
 #: The Java side (lib/FlinkGauges.NAMES) registers exactly these names, in this order.
@@ -56,33 +58,29 @@ def aggregate(snapshot: dict[str, float]) -> dict[str, float]:
     return out
 
 
+@bridge.operation
 def flink_metrics(conf_json: str) -> str:
     from .. import metrics
-    from . import hooks
-    if not hooks._sessions:  # nothing configured Python in this JVM yet: do it, as the FileSystem would
-        hooks.configure(conf_json)
-    for s in list(hooks._sessions.values()):  # the metered state backend switches metrics on
+    if not bridge.sessions():  # nothing configured Python in this JVM yet: do it, as the FileSystem would
+        bridge.configure(conf_json)
+    for s in bridge.sessions():  # the metered state backend switches metrics on
         s.enable_metrics()
     return json.dumps(aggregate(metrics.snapshot()), sort_keys=True)
 
 
+@bridge.operation
 def check_restore(sid: int, job_dir: str, pointer: str, action: str = "restore") -> str:
     if action not in ("restore", "savepoint"):
         raise ValueError(f"unknown tenant check {action!r}")
-    from . import hooks
-    session = hooks.session(sid)
-    tenants = session.router.map
+    tenants = bridge.session(sid).router.map
     job_tenant = tenants.tenant_for(job_dir).id
     pointer_tenant = tenants.tenant_for(pointer).id
     if pointer_tenant != job_tenant:
         err = TenantRestoreError(pointer, pointer_tenant, job_dir, job_tenant, action)
-        from ..observe import BUS
         BUS.emit("tenant_mismatch", "denied", path=pointer, tenant=job_tenant, header_tenant=pointer_tenant,
                  error="TenantRestoreError")
         raise err
     return job_tenant
 
 
-OPS = {"flink_metrics": flink_metrics, "check_restore": check_restore}
-
-__all__ = ["FLINK_GAUGES", "OPS", "TenantRestoreError", "aggregate", "check_restore", "flink_metrics"]
+__all__ = ["FLINK_GAUGES", "TenantRestoreError", "aggregate", "check_restore", "flink_metrics"]

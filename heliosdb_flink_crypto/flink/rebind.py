@@ -1,4 +1,4 @@
-"""Hook operation for the shim's rename: a file moved to a place with another binding name (F-24).
+"""Bridge operation for the shim's rename: a file moved to a place with another binding name (F-24).
 
 RocksDB and ForSt write ``CURRENT``, ``IDENTITY`` and ``OPTIONS-*`` as ``<n>.dbtmp`` and rename them
 into place. A version 2 header is sealed for its name, so such a rename re-seals the header:
@@ -20,12 +20,13 @@ from ..crypto import name_for
 from ..engine import seal_header
 from ..errors import HeliosCryptoError
 from ..format import VERSION_1
+from . import bridge
 from ..errors import TenantMismatchError
 
 
+@bridge.operation
 def reseal(sid: int, src: str, dst: str, header: bytes) -> bytes:
-    from . import hooks
-    session = hooks.session(sid)
+    session = bridge.session(sid)
     crypto = session.crypto_for(src)
     try:
         h, keys = crypto.open_file(header, src)
@@ -43,6 +44,4 @@ def reseal(sid: int, src: str, dst: str, header: bytes) -> bytes:
     return raw
 
 
-OPS = {"reseal": reseal}
-
-__all__ = ["OPS", "reseal"]
+__all__ = ["reseal"]
