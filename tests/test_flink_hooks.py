@@ -246,6 +246,18 @@ def test_kms_failure_when_writing_names_the_file(tmp_path):
         hooks.dispatch("writer", sid, str(tmp_path))
 
 
+def test_the_shim_finds_every_operation_and_no_name_is_taken_twice():
+    from heliosdb_flink_crypto.flink import bridge
+    assert set(hooks.OPS) == {
+        "configure", "register", "unregister", "metrics_snapshot", "ping",  # bridge.py
+        "writer", "seal", "seal_bytes", "finish", "discard", "reader", "open", "open_bytes", "close",
+        "malformed",  # file_ops.py
+        "reseal", "flink_metrics", "check_restore", "insecure_reader_with_dek"}
+    with pytest.raises(ValueError, match="operation 'open' registered twice"):
+        bridge.operation(lambda: None, name="open")
+    assert hooks.OPS["open"].__module__.endswith("file_ops")
+
+
 def test_bad_calls_are_refused(keyring_uri):
     sid = hooks.dispatch("configure", conf(keyring_uri))
     with pytest.raises(ValueError, match="unknown operation"):
