@@ -23,7 +23,7 @@ from typing import Any, Iterable, Mapping
 
 from .. import config as cfg
 from ..crypto import CheckpointCrypto
-from ..errors import ConfigError, KeyAccessError, TenantMismatchError  # noqa: F401 (TenantMismatchError: users import it here)
+from ..errors import ConfigError, KeyAccessError, TenantMismatchError  # noqa: F401 (re-exported)
 from ..format import SUITE_AES_GCM, SUITE_IDS, parse
 from ..kms.cache import CachePolicy
 from ..observe import BUS, EventBus
