@@ -129,15 +129,6 @@ class FipsModeError(HeliosCryptoError):
         super().__init__(f"FIPS mode (heliosdb.crypto.fips-mode): check {check} failed: {message}")
 
 
-class PathError(HeliosCryptoError):
-    """A failure that did not name the file it happened to (e.g. a KMS error while the shim opened a
-    file for writing): names it."""
-
-    def __init__(self, path: str, cause: Exception):
-        self.path = path
-        super().__init__(f"{path}: {type(cause).__name__}: {cause}")
-
-
 class NotRegularFileError(HeliosCryptoError, OSError):
     """A path that should hold a file holds something else (directory, FIFO, socket, device, link)."""
 

@@ -19,7 +19,7 @@ the Python streams.
 from __future__ import annotations
 
 from ..crypto import name_for
-from ..errors import AuthenticationError, FormatError, HeliosCryptoError, PathError, SegmentAuthError
+from ..errors import AuthenticationError, FormatError, HeliosCryptoError, SegmentAuthError
 from ..format import overhead
 from . import bridge
 from .bridge import operation, session
@@ -51,10 +51,10 @@ def writer(sid: int, path: str) -> tuple[int, bytes, int, int]:
         s = session(sid)
         h, raw, keys, events = s.crypto_for(path).new_file(name=name_for(path), path=path,
                                                            segment_size=s.segment_size_for(path))
-    except HeliosCryptoError as e:  # a KMS error does not know the file: name it
-        if path in str(e):
-            raise
-        raise PathError(path, e) from e
+    except HeliosCryptoError as e:  # a KMS error does not know the file: name it, keeping its class
+        if path not in str(e):  # (the class is the shim's exception type: a KMS outage stays one)
+            e.args = (f"{path}: {e}",)
+        raise
     hid = bridge.add_handle(FileWriter(keys, events, path, h.segment_size))
     return hid, raw, h.segment_size, overhead(h.suite)
 

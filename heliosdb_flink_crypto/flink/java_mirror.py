@@ -2,6 +2,7 @@
 
 * ``CryptoOptions.java`` from :data:`heliosdb_flink_crypto.config.OPTIONS` (:mod:`.options_java`)
 * ``FormatConstants.java`` from ``format/`` (:mod:`.format_java`)
+* ``ErrorKinds.java`` from the error tree (:mod:`.errors_java`)
 * ``Schemes.java`` and ``META-INF/services/org.apache.flink.core.fs.FileSystemFactory`` from
   :data:`heliosdb_flink_crypto.flink.SCHEMES`
 
@@ -14,7 +15,7 @@ import argparse
 import os
 import sys
 
-from . import SCHEMES, format_java, options_java
+from . import SCHEMES, errors_java, format_java, options_java
 
 _PACKAGE = os.path.join("java-shim", "src", "main", "java", "io", "heliosdb", "flink", "crypto")
 SCHEMES_FILE = os.path.join(_PACKAGE, "Schemes.java")
@@ -66,7 +67,7 @@ def render_services() -> str:
 
 #: every generated file (relative to the repository root) and what renders it
 FILES = {options_java.JAVA_FILE: options_java.render, format_java.JAVA_FILE: format_java.render,
-         SCHEMES_FILE: render_schemes, SERVICES_FILE: render_services}
+         errors_java.JAVA_FILE: errors_java.render, SCHEMES_FILE: render_schemes, SERVICES_FILE: render_services}
 
 
 def stale(root: str) -> list[str]:

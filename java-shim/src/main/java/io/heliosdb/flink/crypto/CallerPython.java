@@ -52,7 +52,7 @@ final class CallerPython {
         try {
             return p.invoke(PythonBridge.ENTRY, all);
         } catch (Throwable e) { // pemja's PythonException is checked, yet not declared
-            throw PythonBridge.translate(e);
+            throw PythonErrors.translate(e);
         }
     }
 

@@ -7,7 +7,9 @@ import java.io.IOException;
  * found by the shim while framing a file. The message names the file or the option key and never
  * carries key material. {@link #kind()} is the error class as Python names it
  * ({@code AuthenticationError}, {@code MisplacedFileError}, {@code FormatError}, ...): the same
- * verdict on both sides of the bridge.
+ * verdict on both sides of the bridge. The Java class says the same thing as a type
+ * ({@link AuthenticationException}, {@link KmsUnavailableException}, ...: {@link ErrorKinds}); this
+ * base class stands for the others (an unexpected Python error keeps its class name as the kind).
  */
 public class CryptoIOException extends IOException {
     private static final long serialVersionUID = 1L;
@@ -17,24 +19,24 @@ public class CryptoIOException extends IOException {
 
     private final String kind;
 
-    /** A Python error as {@link PythonBridge#pythonMessage} renders it: {@code Class: message}. */
-    public CryptoIOException(String message) {
-        this(kindOf(message), message);
-    }
-
     public CryptoIOException(String kind, String message) {
         super(message);
         this.kind = kind;
     }
 
+    /** A Python error as {@link PythonErrors#pythonMessage} renders it ({@code Class: message}), typed by its class. */
+    public static CryptoIOException fromPython(String message) {
+        return ErrorKinds.of(kindOf(message), message);
+    }
+
     /** The framing of {@code path} is broken (Python: FormatError). */
-    static CryptoIOException format(String path, String what) {
-        return new CryptoIOException(FORMAT, path + ": " + what);
+    static FormatException format(String path, String what) {
+        return new FormatException(FORMAT, path + ": " + what);
     }
 
     /** The opaque authentication failure (Python: AuthenticationError), e.g. a file shorter than its length said. */
-    static CryptoIOException authentication(String path) {
-        return new CryptoIOException(AUTHENTICATION, path + ": authentication failed (file tampered, truncated or wrong key)");
+    static AuthenticationException authentication(String path) {
+        return new AuthenticationException(AUTHENTICATION, path + ": authentication failed (file tampered, truncated or wrong key)");
     }
 
     /** Python's error class name, e.g. {@code MisplacedFileError}; "" if unknown. */

@@ -1,6 +1,5 @@
 package io.heliosdb.flink.crypto;
 
-import pemja.core.PythonException;
 import pemja.core.PythonInterpreter;
 import pemja.core.PythonInterpreterConfig;
 
@@ -104,7 +103,7 @@ final class PythonBridge {
                 Thread.currentThread().interrupt();
             }
             if (error != null) {
-                throw translate(error);
+                throw PythonErrors.translate(error);
             }
             return result;
         }
@@ -230,7 +229,7 @@ final class PythonBridge {
             try {
                 return ((Worker) t).invoke(withOp(op, args));
             } catch (RuntimeException | Error e) {
-                throw translate(e);
+                throw PythonErrors.translate(e);
             }
         }
         return submit(op, args).await(op);
@@ -268,32 +267,5 @@ final class PythonBridge {
         all[0] = op;
         System.arraycopy(args, 0, all, 1, args.length);
         return all;
-    }
-
-    static IOException translate(Throwable t) {
-        if (t instanceof PythonException || t.getClass().getName().startsWith("pemja.")) {
-            return new CryptoIOException(pythonMessage(String.valueOf(t.getMessage())));
-        }
-        if (t instanceof IOException) {
-            return (IOException) t;
-        }
-        return new IOException("heliosdb crypto: " + t, t);
-    }
-
-    /** {@code <class 'heliosdb_flink_crypto.errors.AuthenticationError'>: msg} -> {@code AuthenticationError: msg}. */
-    static String pythonMessage(String m) {
-        if (m.startsWith("<class '")) {
-            int end = m.indexOf("'>");
-            if (end > 0) {
-                String cls = m.substring(8, end);
-                cls = cls.substring(cls.lastIndexOf('.') + 1);
-                String rest = m.substring(end + 2);
-                if (rest.startsWith(":")) {
-                    rest = rest.substring(1);
-                }
-                return cls + ":" + rest;
-            }
-        }
-        return m;
     }
 }

@@ -76,6 +76,7 @@ class EndAndPlaceITCase {
             }
         }, name);
         assertTrue(e.getMessage().contains(dir.resolve(name).toString()), e.getMessage());
+        assertEquals(ErrorKinds.of(e.kind(), "").getClass(), e.getClass(), "the Java type says what the kind says");
         return e;
     }
 
@@ -84,6 +85,7 @@ class EndAndPlaceITCase {
         UncheckedIOException e = assertThrows(UncheckedIOException.class, st::getLen, name);
         assertTrue(e.getMessage().contains(dir.resolve(name).toString()), e.getMessage());
         assertEquals(kind, ((CryptoIOException) e.getCause()).kind(), e.getMessage());
+        assertEquals(ErrorKinds.of(kind, "").getClass(), e.getCause().getClass(), e.getMessage());
         assertThrows(UncheckedIOException.class, st::getLen, "a failure is remembered");
         Path p = path(name);
         FileStatus same = Arrays.stream(fs.listStatus(p.getParent()))

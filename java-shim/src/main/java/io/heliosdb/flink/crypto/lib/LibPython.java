@@ -108,21 +108,9 @@ final class LibPython {
         }
     }
 
-    /** {@code <class 'pkg.ConfigError'>: msg} -> {@code ConfigError: msg}; never more than Python said. */
+    /** A pemja call's failure as callers see it ({@link io.heliosdb.flink.crypto.PythonErrors}). */
     static IOException translate(Throwable t) {
-        if (t instanceof IOException) {
-            return (IOException) t;
-        }
-        String m = String.valueOf(t.getMessage());
-        if (m.startsWith("<class '")) {
-            int end = m.indexOf("'>");
-            if (end > 0) {
-                String cls = m.substring(8, end);
-                String rest = m.substring(end + 2);
-                m = cls.substring(cls.lastIndexOf('.') + 1) + (rest.startsWith(":") ? rest : ":" + rest);
-            }
-        }
-        return new IOException(m, t);
+        return io.heliosdb.flink.crypto.PythonErrors.translate(t);
     }
 
     /** The {@code heliosdb.crypto.*} entries of a Flink configuration (what Python validates). */

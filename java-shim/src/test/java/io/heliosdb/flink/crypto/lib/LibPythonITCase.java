@@ -10,6 +10,7 @@ import java.util.Arrays;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -58,6 +59,7 @@ class LibPythonITCase {
         assertTrue(e.getMessage().startsWith("ValueError: "), e.getMessage());
         IOException bad = assertThrows(IOException.class,
                 () -> python.call(120_000, "configure", "{\"heliosdb.crypto.segment-size\": \"abc\"}"));
-        assertTrue(bad.getMessage().contains("heliosdb.crypto."), bad.getMessage());
+        assertInstanceOf(io.heliosdb.flink.crypto.ConfigException.class, bad, "the plugin's types, in the lib jar too");
+        assertTrue(bad.getMessage().startsWith("ConfigError: heliosdb.crypto."), bad.getMessage());
     }
 }
