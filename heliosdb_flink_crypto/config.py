@@ -11,11 +11,19 @@ from typing import Any, Callable, Mapping
 from .errors import ConfigError
 
 PREFIX = "heliosdb.crypto."
-_SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|k|mb|m|gb|g|kib|mib|gib)?\s*$", re.I | re.A)
-_MULT = {None: 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
-         "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d)?\s*$", re.I | re.A)
-_SECONDS = {None: 1, "ms": 0.001, "s": 1, "min": 60, "m": 60, "h": 3600, "d": 86400}
+# every unit Flink's MemorySize and TimeUtils read and write (a typed option set in Java reaches
+# Python as Flink writes it: "128 bytes", "1 tb", "5 min", "500 ms"), and kib/mib/gib
+_UNITS = {1: "b bytes", 1 << 10: "k kb kib kibibytes", 1 << 20: "m mb mib mebibytes",
+          1 << 30: "g gb gib gibibytes", 1 << 40: "t tb tib tebibytes"}
+_MULT = {None: 1, **{u: m for m, units in _UNITS.items() for u in units.split()}}
+_SIZE = re.compile(r"^\s*(\d+)\s*(" + "|".join(sorted(_MULT.keys() - {None}, key=len, reverse=True))
+                   + r")?\s*$", re.I | re.A)
+_TIMES = {1e-9: "ns nano nanos nanosecond nanoseconds", 1e-6: "µs micro micros microsecond microseconds",
+          1e-3: "ms milli millis millisecond milliseconds", 1: "s sec secs second seconds",
+          60: "m min minute minutes", 3600: "h hour hours", 86400: "d day days"}
+_SECONDS = {None: 1, **{u: f for f, units in _TIMES.items() for u in units.split()}}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(" + "|".join(sorted(_SECONDS.keys() - {None}, key=len, reverse=True))
+                       + r")?\s*$", re.I | re.A)
 
 
 def number(v) -> int | None:

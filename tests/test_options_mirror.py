@@ -2,13 +2,15 @@
 import os
 import re
 
+import pytest
+
 from heliosdb_flink_crypto import config
 from heliosdb_flink_crypto.flink import options_java
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JAVA = os.path.join(ROOT, options_java.JAVA_FILE)
 DECL = re.compile(r'public static final ConfigOption<(\w+)> (\w+) =\s*ConfigOptions\.key\("([^"]+)"\)\s*'
-                  r'\.(\w+)Type\(\)\.(noDefaultValue\(\)|defaultValue\(((?:[^()"]|"(?:[^"\\]|\\.)*")*)\))')
+                  r'\.(\w+)Type\(\)\.(noDefaultValue\(\)|defaultValue\(((?:[^()"]|"(?:[^"\\]|\\.)*"|\([^()]*\))*)\))')
 
 
 def java_options():
@@ -24,11 +26,18 @@ def test_java_declares_every_python_option_in_order_and_nothing_else():
 
 def test_types_and_defaults_agree():
     declared, _ = java_options()
-    java_type = {"int": "int", "bool": "boolean"}
+    java_type = {"int": "int", "bool": "boolean", "size": "memory", "duration": "duration"}
     for (key, jtype, default), o in zip(declared, config.OPTIONS):
         assert jtype == java_type.get(o.type, "string"), key
         if o.default is None:
             assert default is None, key
+            continue
+        if jtype == "memory":  # MemorySize.parse("256kb"): the text Flink and Python both read
+            assert config.parse_size(re.fullmatch(r'MemorySize\.parse\("([^"]+)"\)', default).group(1)) == o.default, key
+            continue
+        if jtype == "duration":  # Duration.ofSeconds(3600)
+            unit, n = re.fullmatch(r"Duration\.of(Seconds|Millis)\((\d+)\)", default).groups()
+            assert int(n) / (1000 if unit == "Millis" else 1) == o.default, key
             continue
         text = default.strip('"').replace('\\"', '"').replace("\\\\", "\\")
         if jtype == "string" and text:
@@ -37,6 +46,21 @@ def test_types_and_defaults_agree():
             assert int(text) == o.default, key
         elif jtype == "boolean":
             assert text == str(o.default).lower(), key
+
+
+def test_sizes_and_durations_as_flink_writes_them_parse_in_python():
+    """A typed option set in Java reaches Python as Flink's Configuration writes it (MemorySize and
+    TimeUtils spellings): config.py reads every one."""
+    assert [config.parse_size(v) for v in ("128 bytes", "256 kb", "64 mb", "1 gb", "1 tb", "1mebibytes")] == \
+        [128, 256 << 10, 64 << 20, 1 << 30, 1 << 40, 1 << 20]
+    assert [config.parse_duration(v) for v in ("500 ms", "5 min", "1 h", "30 d", "2 sec", "3 µs")] == \
+        [0.5, 300, 3600, 30 * 86400, 2, 3e-6]
+    for bad in ("1 xb", "١٢", "1.5 kb"):
+        with pytest.raises(ValueError, match="is not a size"):
+            config.parse_size(bad)
+    with pytest.raises(ValueError, match="is not a duration"):
+        config.parse_duration("١٢ s")
+    assert options_java._size_text(100) == "100b" and options_java._java_duration(0.25) == "Duration.ofMillis(250)"
 
 
 def test_the_options_page_is_generated_from_the_options():
