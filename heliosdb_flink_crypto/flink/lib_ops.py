@@ -1,8 +1,8 @@
 """Hook operations of the lib jar (``heliosdb-flink-crypto-lib.jar`` in Flink's ``lib/``).
 
 The lib jar's classes (``io.heliosdb.flink.crypto.lib``: the metered state backend and the tenant
-checkpoint storage) reach Python through their own pemja interpreter but call the same single entry,
-:func:`heliosdb_flink_crypto.flink.hooks.dispatch`; pemja runs one CPython per JVM, so the sessions,
+checkpoint storage) reach Python through the shim's bridge (``PythonBridge``, compiled into both
+jars) and the same single entry, :func:`heliosdb_flink_crypto.flink.hooks.dispatch`; pemja runs one CPython per JVM, so the sessions,
 the metrics registry and the tenant router are the very ones the FileSystem plugin uses.
 
 * ``flink_metrics(conf_json) -> json``: the figures the Flink gauges show, one total per name of

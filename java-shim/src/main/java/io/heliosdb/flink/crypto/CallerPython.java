@@ -1,7 +1,6 @@
 package io.heliosdb.flink.crypto;
 
 import pemja.core.PythonInterpreter;
-import pemja.core.PythonInterpreterConfig;
 
 import java.io.IOException;
 import java.lang.ref.WeakReference;
@@ -34,15 +33,14 @@ final class CallerPython {
     private static final Object REFUSED = new Object();
     private static final List<WeakReference<Thread>> OWNERS = new ArrayList<>(); // guarded by the class
     private static int made; // guarded by the class
-    private static volatile PythonInterpreterConfig config;
 
     private CallerPython() {
     }
 
     /** {@code dispatch(op, *args)} on this thread's interpreter (made on the first call), or through
      *  {@code bridge} past the limits or when this path is off. */
-    static Object call(PythonBridge bridge, String pythonExec, String op, Object... args) throws IOException {
-        PythonInterpreter p = ENABLED ? here(pythonExec) : null;
+    static Object call(PythonBridge bridge, String op, Object... args) throws IOException {
+        PythonInterpreter p = ENABLED ? here(bridge) : null;
         if (p == null) {
             return bridge.call(op, args);
         }
@@ -67,13 +65,13 @@ final class CallerPython {
         return OWNERS.size();
     }
 
-    private static PythonInterpreter here(String pythonExec) throws IOException {
+    private static PythonInterpreter here(PythonBridge bridge) {
         Object p = HERE.get();
         if (p == null) {
             p = REFUSED;
             if (admit()) {
                 try {
-                    p = open(pythonExec);
+                    p = PythonLaunch.open(bridge.config()); // the bridge's Python, started as it starts it
                 } catch (IOException | RuntimeException e) {
                     // no interpreter here: the bridge's workers make the calls (and report any error)
                 }
@@ -99,12 +97,5 @@ final class CallerPython {
             Thread t = r.get();
             return t == null || !t.isAlive();
         });
-    }
-
-    private static PythonInterpreter open(String pythonExec) throws IOException {
-        if (config == null) {
-            config = PythonLaunch.config(pythonExec);
-        }
-        return PythonLaunch.open(config);
     }
 }

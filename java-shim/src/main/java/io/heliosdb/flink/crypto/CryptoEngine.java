@@ -27,13 +27,11 @@ final class CryptoEngine {
     final PythonBridge bridge;
     final NativeBuffers buffers;
     private final long session;
-    private final String pythonExec;
 
-    private CryptoEngine(PythonBridge bridge, long session, boolean zeroCopy, String pythonExec) {
+    private CryptoEngine(PythonBridge bridge, long session, boolean zeroCopy) {
         this.bridge = bridge;
         this.session = session;
         this.buffers = new NativeBuffers(bridge, zeroCopy);
-        this.pythonExec = pythonExec;
     }
 
     /**
@@ -45,11 +43,9 @@ final class CryptoEngine {
     }
 
     static CryptoEngine open(Map<String, String> conf, boolean zeroCopy) throws IOException {
-        String exec = conf.getOrDefault(CryptoOptions.PYTHON_EXECUTABLE.key(),
-                CryptoOptions.PYTHON_EXECUTABLE.defaultValue());
-        PythonBridge bridge = PythonBridge.get(exec);
+        PythonBridge bridge = PythonBridge.get(PythonBridge.executable(conf));
         long session = (Long) bridge.call("configure", PythonLaunch.toJson(conf));
-        return new CryptoEngine(bridge, session, zeroCopy, exec);
+        return new CryptoEngine(bridge, session, zeroCopy);
     }
 
     NewFile newFile(String path) throws IOException {
@@ -82,13 +78,13 @@ final class CryptoEngine {
 
     /** Zero-copy only: {@code source} fetches sealed bytes, then Python opens them, both on a worker;
      *  {@link #opened} waits for them. */
-    PythonBridge.Call openAsync(long handle, long index, boolean last, SealedSource source,
+    PythonCall openAsync(long handle, long index, boolean last, SealedSource source,
                                 NativeBuffers.Registered src, NativeBuffers.Registered dst) {
         return bridge.submit(() -> new Object[] {handle, index, last, src.id, (long) source.read(), dst.id},
                 "open", null);
     }
 
-    static int opened(PythonBridge.Call c) throws IOException {
+    static int opened(PythonCall c) throws IOException {
         return ((Long) c.await("open")).intValue();
     }
 
@@ -149,7 +145,7 @@ final class CryptoEngine {
         if (!buffers.zeroCopy()) {
             return open(handle, index, last, src, len, dst);
         }
-        return ((Long) CallerPython.call(bridge, pythonExec, "open", handle, index, last, src.id, (long) len, dst.id))
+        return ((Long) CallerPython.call(bridge, "open", handle, index, last, src.id, (long) len, dst.id))
                 .intValue();
     }
 

@@ -4,18 +4,30 @@ import pemja.core.PythonInterpreter;
 import pemja.core.PythonInterpreterConfig;
 
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * The only class that calls pemja. One CPython per JVM (pemja's rule), reached through a pool of
- * worker threads that each own one {@link PythonInterpreter} for their whole life (an interpreter
- * caches its creating thread's JNIEnv). Every call goes through ONE Python function,
- * {@code heliosdb_flink_crypto.flink.hooks.dispatch(op, *args)}: pemja's {@code invoke} misbehaves
- * when an interpreter alternates between function names.
+ * The one pemja bridge of both jars (the plugin's streams, the lib jar's gauges and tenant guard; each
+ * jar loads its own copy of this class, so a JVM with both has one bridge per jar). One CPython per
+ * JVM (pemja's rule), reached through a pool of worker threads that each own one
+ * {@link PythonInterpreter} for their whole life (an interpreter caches its creating thread's JNIEnv).
+ * Every call goes through ONE Python function, {@code heliosdb_flink_crypto.flink.hooks.dispatch(op,
+ * *args)}: pemja's {@code invoke} misbehaves when an interpreter alternates between function names.
+ * Python's errors come back as {@link PythonErrors#translate} types them.
+ *
+ * <p>Python starts at the first call, on a worker ({@link #get} waits for it: the plugin fails at
+ * once, not at the first checkpoint; {@link #shared} does not: the lib's metrics never block on it).
+ * A Python that cannot start fails every call with the same error for {@link #RETRY_NANOS}, then is
+ * tried again.
  *
  * <p>Arguments are ints, strings and byte arrays; segment data never crosses as an argument on the
  * fast path: buffers are registered once by native address and named by id.
@@ -24,9 +36,10 @@ import java.util.concurrent.locks.LockSupport;
  * {@code heliosdb.crypto.spin-nanos}, default 0) lets it spin first: that saves a wake-up on idle
  * machines and costs throughput on busy ones (measured on 2 shared cores). Idle workers park.
  */
-final class PythonBridge {
+public final class PythonBridge {
 
     static final String ENTRY = PythonLaunch.ENTRY;
+    static final long RETRY_NANOS = TimeUnit.SECONDS.toNanos(60);
 
     /** Worker threads (JVM property {@code heliosdb.crypto.python-workers}, 1-16; default one per
      *  core, at most 8). */
@@ -51,109 +64,115 @@ final class PythonBridge {
         }
     }
 
-    /** One call in flight: arguments in, result or error out; or a Java task run on a worker. */
-    static final class Call {
-        Object[] args;
-        final Before before;
-        final After after;
-        final Runnable task;
-        private volatile boolean done;
-        private volatile Thread waiter;
-        private Object result;
-        private Throwable error;
-
-        Call(Object[] args, Before before, After after) {
-            this(args, before, after, null);
-        }
-
-        private Call(Object[] args, Before before, After after, Runnable task) {
-            this.args = args;
-            this.before = before;
-            this.after = after;
-            this.task = task;
-        }
-
-        void complete(Object r, Throwable e) {
-            result = r;
-            error = e;
-            done = true;
-            Thread w = waiter;
-            if (w != null) {
-                LockSupport.unpark(w);
-            }
-        }
-
-        /** Waits (spinning first) until Python has answered; never abandons the call, since Python
-         *  may be writing into the caller's buffers. */
-        Object await(String op) throws IOException {
-            boolean interrupted = false;
-            long deadline = System.nanoTime() + SPIN_NANOS;
-            while (!done) {
-                if (System.nanoTime() < deadline) {
-                    Thread.onSpinWait();
-                    continue;
-                }
-                waiter = Thread.currentThread();
-                if (!done) {
-                    LockSupport.park(this);
-                    interrupted |= Thread.interrupted();
-                }
-            }
-            if (interrupted) {
-                Thread.currentThread().interrupt();
-            }
-            if (error != null) {
-                throw PythonErrors.translate(error);
-            }
-            return result;
-        }
-    }
-
-    private final PythonInterpreterConfig config;
-    private final LinkedBlockingQueue<Call> queue = new LinkedBlockingQueue<>();
+    private final LinkedBlockingQueue<PythonCall> queue = new LinkedBlockingQueue<>();
     /** Calls submitted and not yet answered (some, such as "finish", are not waited for). */
-    private final java.util.concurrent.atomic.AtomicInteger unanswered = new java.util.concurrent.atomic.AtomicInteger();
+    private final AtomicInteger unanswered = new AtomicInteger();
+    private final List<Thread> workers = new ArrayList<>(); // guarded by this
+    private volatile boolean answered;
+    // guarded by this: the Python to start, its pemja configuration once made, or why it could not be
+    private String pythonExec;
+    private PythonInterpreterConfig config;
+    private IOException startFailure;
+    private long startFailedAt;
 
-    private PythonBridge(String pythonExec, int threads) throws IOException {
-        this.config = PythonLaunch.config(pythonExec);
-        List<Thread> started = new ArrayList<>();
-        for (int i = 1; i <= threads; i++) {
-            Thread t = new Worker(this, "heliosdb-crypto-python-" + i);
-            t.setDaemon(true);
-            t.start();
-            started.add(t);
-        }
-        Thread drain = new Thread(() -> {
-            // calls nobody waits for (a finished file's audit event) still run before the JVM exits
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-            while (unanswered.get() > 0 && System.nanoTime() < deadline) {
-                LockSupport.parkNanos(1_000_000);
-            }
-        }, "heliosdb-crypto-drain");
-        try {
-            Object version = call("ping"); // fail now, not at the first checkpoint
-            if (!(version instanceof String)) {
-                throw new IOException("heliosdb_flink_crypto did not answer through " + pythonExec);
-            }
-        } catch (IOException | RuntimeException e) {
-            started.forEach(Thread::interrupt); // a later attempt starts afresh; no threads left behind
-            throw e;
-        }
-        Runtime.getRuntime().addShutdownHook(drain);
+    PythonBridge(String pythonExec) {
+        this.pythonExec = pythonExec;
     }
 
-    /** The JVM's bridge; the first caller's Python executable wins (one CPython per JVM). */
+    /** The lib jar's bridge (one worker is plenty for a metrics refresh a second and a tenant check
+     *  per restore): the Python of {@code conf}'s {@code heliosdb.crypto.python.executable}. */
+    public static PythonBridge shared(Map<String, String> conf) {
+        return shared(executable(conf), 1);
+    }
+
+    /** The Python executable {@code conf} names (its default if none). */
+    public static String executable(Map<String, String> conf) {
+        return conf.getOrDefault(CryptoOptions.PYTHON_EXECUTABLE.key(), CryptoOptions.PYTHON_EXECUTABLE.defaultValue());
+    }
+
+    /** The plugin's bridge: {@link #shared} with {@link #WORKERS} workers, its Python started and
+     *  answering (or the reason it does not, e.g. the executable cannot import the package). */
     static PythonBridge get(String pythonExec) throws IOException {
-        PythonBridge b = instance;
-        if (b != null) {
-            return b;
-        }
+        PythonBridge b = shared(pythonExec, WORKERS);
+        b.ping();
+        return b;
+    }
+
+    /**
+     * The JVM's (this class loader's) bridge, with at least {@code workers} worker threads; Python
+     * starts at its first call. The first caller's Python executable wins (one CPython per JVM),
+     * unless that one could not start.
+     */
+    public static PythonBridge shared(String pythonExec, int workers) {
         synchronized (LOCK) {
             if (instance == null) {
-                instance = new PythonBridge(pythonExec, WORKERS);
+                instance = new PythonBridge(pythonExec);
+                Runtime.getRuntime().addShutdownHook(new Thread(instance::drain, "heliosdb-crypto-drain"));
             }
+            instance.use(pythonExec);
+            instance.ensureWorkers(workers);
             return instance;
         }
+    }
+
+    /** Starts {@code exec} instead, if the Python asked for first could not start. */
+    synchronized void use(String exec) {
+        if (startFailure != null && !exec.equals(pythonExec)) {
+            pythonExec = exec;
+            startFailure = null;
+        }
+    }
+
+    /** Starts worker threads until there are {@code n} (at most 16). */
+    synchronized PythonBridge ensureWorkers(int n) {
+        while (workers.size() < Math.min(n, 16)) {
+            Thread t = new Worker(this, "heliosdb-crypto-python-" + (workers.size() + 1));
+            t.setDaemon(true);
+            t.start();
+            workers.add(t);
+        }
+        return this;
+    }
+
+    /** Calls nobody waits for (a finished file's audit event) still run before the JVM exits. */
+    private void drain() {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (unanswered.get() > 0 && System.nanoTime() < deadline) {
+            LockSupport.parkNanos(1_000_000);
+        }
+    }
+
+    /** Fails unless Python answers (once it did, at once). */
+    void ping() throws IOException {
+        if (!answered) {
+            if (!(call("ping") instanceof String)) {
+                throw new IOException("heliosdb_flink_crypto did not answer through " + pythonExec());
+            }
+            answered = true;
+        }
+    }
+
+    synchronized String pythonExec() {
+        return pythonExec;
+    }
+
+    /** pemja's configuration of the Python to start (asked of it once); a start that failed is
+     *  remembered for {@link #RETRY_NANOS}: no new Python process per call while it cannot start. */
+    synchronized PythonInterpreterConfig config() throws IOException {
+        if (config == null) {
+            if (startFailure != null && System.nanoTime() - startFailedAt < RETRY_NANOS) {
+                throw startFailure;
+            }
+            try {
+                config = PythonLaunch.config(pythonExec);
+                startFailure = null;
+            } catch (IOException e) {
+                startFailure = e;
+                startFailedAt = System.nanoTime();
+                throw e;
+            }
+        }
+        return config;
     }
 
     /** A worker thread: owns one interpreter, made on this thread and used only here. */
@@ -177,9 +196,9 @@ final class PythonBridge {
             }
         }
 
-        Object invoke(Object[] args) {
+        Object invoke(Object[] args) throws IOException {
             if (py == null) {
-                py = PythonLaunch.open(bridge.config);
+                py = PythonLaunch.open(bridge.config());
             }
             return py.invoke(ENTRY, args);
         }
@@ -188,7 +207,7 @@ final class PythonBridge {
     private void work(Worker w) {
         try {
             while (true) {
-                Call c = queue.take();
+                PythonCall c = queue.take();
                 Object r = null;
                 Throwable err = null;
                 try {
@@ -228,6 +247,8 @@ final class PythonBridge {
         if (t instanceof Worker && ((Worker) t).bridge == this) {
             try {
                 return ((Worker) t).invoke(withOp(op, args));
+            } catch (IOException e) {
+                throw e;
             } catch (RuntimeException | Error e) {
                 throw PythonErrors.translate(e);
             }
@@ -238,12 +259,28 @@ final class PythonBridge {
     /** Runs {@code task} on a worker (after the calls queued before it); its {@link #call}s run on
      *  that worker's interpreter directly. Not waited for: the task reports its own outcome. */
     void execute(Runnable task) {
-        enqueue(new Call(null, null, null, task));
+        enqueue(new PythonCall(task));
     }
 
-    /** Starts {@code dispatch(op, *args)} on a worker; {@link Call#await} gives its result. */
-    Call submit(String op, Object... args) {
-        return enqueue(new Call(withOp(op, args), null, null));
+    /** {@code dispatch(op, *args)}, waiting at most {@code timeoutMillis} (the call itself still runs:
+     *  for calls that write into no caller's buffer). */
+    public Object call(long timeoutMillis, String op, Object... args) throws IOException {
+        try {
+            return submit(op, args).get(timeoutMillis, TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            throw (IOException) e.getCause();
+        } catch (TimeoutException e) {
+            throw new IOException("heliosdb crypto: Python (" + pythonExec() + ") did not answer " + op
+                    + " within " + timeoutMillis + " ms");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted while waiting for Python (" + op + ")");
+        }
+    }
+
+    /** Starts {@code dispatch(op, *args)} on a worker; {@link PythonCall#await} or {@link PythonCall#get} gives its result. */
+    public PythonCall submit(String op, Object... args) {
+        return enqueue(new PythonCall(withOp(op, args), null, null));
     }
 
     /**
@@ -252,11 +289,11 @@ final class PythonBridge {
      * (e.g. writing the output to the inner stream). The worker threads are the bridge's own (never
      * interrupted), and the steps need no further hand-off; their IOExceptions are the call's.
      */
-    Call submit(Before before, String op, After after) {
-        return enqueue(new Call(new Object[] {op}, before, after));
+    PythonCall submit(Before before, String op, After after) {
+        return enqueue(new PythonCall(new Object[] {op}, before, after));
     }
 
-    private Call enqueue(Call c) {
+    private PythonCall enqueue(PythonCall c) {
         unanswered.incrementAndGet();
         queue.add(c);
         return c;

@@ -35,7 +35,7 @@ final class SegmentWindow {
     private long first = -1;
     private long segments;
     private int windowLen;
-    private PythonBridge.Call prefetch; // fetch + decrypt of the next window
+    private PythonCall prefetch; // fetch + decrypt of the next window
     private long prefetchFirst = -1;
     private long prefetchSegments;
     private boolean endAuthenticated; // the final segment has authenticated
@@ -81,7 +81,7 @@ final class SegmentWindow {
         boolean sequential = first >= 0 && idx == first + segments;
         first = -1;
         if (prefetch != null) {
-            PythonBridge.Call c = prefetch;
+            PythonCall c = prefetch;
             prefetch = null;
             if (idx >= prefetchFirst && idx < prefetchFirst + prefetchSegments) {
                 slot ^= 1;
@@ -198,7 +198,7 @@ final class SegmentWindow {
 
     /** Waits for a prefetch nobody wants (its buffers and the inner stream must be idle before
      *  reuse); ignores its result. */
-    private static void settle(PythonBridge.Call c) {
+    private static void settle(PythonCall c) {
         try {
             ReadCounters.call();
             ReadCounters.decrypted(CryptoEngine.opened(c));

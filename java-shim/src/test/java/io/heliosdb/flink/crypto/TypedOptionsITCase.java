@@ -25,6 +25,7 @@ class TypedOptionsITCase {
         for (Map.Entry<String, String> e : TestSupport.conf(TestSupport.keyring(dir), "1").entrySet()) {
             c.setString(e.getKey(), e.getValue());
         }
+        c.set(CryptoOptions.ROTATION_ENABLED, false); // no rotation state written into the temporary folder
         c.set(CryptoOptions.SEGMENT_SIZE, MemorySize.parse("128b"));
         c.set(CryptoOptions.CACHE_MAX_AGE, Duration.ofMinutes(5));
         Schemes.EncFile f = new Schemes.EncFile();

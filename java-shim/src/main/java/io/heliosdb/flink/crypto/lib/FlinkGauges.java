@@ -1,5 +1,8 @@
 package io.heliosdb.flink.crypto.lib;
 
+import io.heliosdb.flink.crypto.PythonBridge;
+import io.heliosdb.flink.crypto.PythonErrors;
+import io.heliosdb.flink.crypto.PythonLaunch;
 import org.apache.flink.metrics.Gauge;
 import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.runtime.metrics.groups.TaskMetricGroup;
@@ -89,8 +92,8 @@ final class FlinkGauges {
     static FlinkGauges get(Map<String, String> conf) {
         synchronized (LOCK) {
             if (instance == null) {
-                String json = LibPython.toJson(conf);
-                instance = new FlinkGauges(() -> LibPython.get(conf).submit("flink_metrics", json));
+                String json = PythonLaunch.toJson(conf);
+                instance = new FlinkGauges(() -> PythonBridge.shared(conf).submit("flink_metrics", json));
             }
             return instance;
         }
@@ -226,7 +229,7 @@ final class FlinkGauges {
         if (!warned) {
             warned = true;
             LOG.warn("heliosdb crypto: the Flink metrics could not be refreshed and keep their last values "
-                    + "(logged once): {}", LibPython.translate(t).getMessage());
+                    + "(logged once): {}", PythonErrors.translate(t).getMessage());
         } else {
             LOG.debug("heliosdb crypto: metrics refresh failed", t);
         }

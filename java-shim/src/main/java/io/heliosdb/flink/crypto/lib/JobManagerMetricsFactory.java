@@ -1,5 +1,6 @@
 package io.heliosdb.flink.crypto.lib;
 
+import io.heliosdb.flink.crypto.CryptoOptions;
 import io.heliosdb.flink.crypto.FlinkLine;
 
 import org.apache.flink.configuration.GlobalConfiguration;
@@ -41,7 +42,7 @@ public class JobManagerMetricsFactory implements MetricReporterFactory {
     @Override
     public MetricReporter createMetricReporter(Properties properties) {
         FlinkLine.check("the lib jar's JobManager metrics");
-        return new Reporter(() -> LibPython.cryptoConf(GlobalConfiguration.loadConfiguration().toMap()));
+        return new Reporter(() -> CryptoOptions.fromFlink(GlobalConfiguration.loadConfiguration()));
     }
 
     /** The reporter: adds the gauges to the process's JobManager group, once. */

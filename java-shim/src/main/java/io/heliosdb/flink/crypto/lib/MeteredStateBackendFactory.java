@@ -61,6 +61,6 @@ public class MeteredStateBackendFactory implements StateBackendFactory<MeteredSt
                     + "' is the metered backend itself");
         }
         LOG.info("heliosdb crypto: metered state backend delegating to {}", delegate.getClass().getSimpleName());
-        return new MeteredStateBackend(delegate, LibPython.cryptoConf(config.toMap()));
+        return new MeteredStateBackend(delegate, CryptoOptions.fromFlink(config.toMap()));
     }
 }

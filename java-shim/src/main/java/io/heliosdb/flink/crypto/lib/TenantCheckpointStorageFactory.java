@@ -1,5 +1,6 @@
 package io.heliosdb.flink.crypto.lib;
 
+import io.heliosdb.flink.crypto.CryptoOptions;
 import io.heliosdb.flink.crypto.FlinkLine;
 
 import org.apache.flink.configuration.CheckpointingOptions;
@@ -22,7 +23,7 @@ public class TenantCheckpointStorageFactory implements CheckpointStorageFactory<
         FlinkLine.check("the lib jar's tenant checkpoint storage");
         FileSystemCheckpointStorage storage = FileSystemCheckpointStorage.createFromConfig(config, classLoader);
         Path dir = storage.getCheckpointPath();
-        TenantGuard guard = new TenantGuard(LibPython.cryptoConf(config.toMap()), dir == null ? null : dir.toString());
+        TenantGuard guard = new TenantGuard(CryptoOptions.fromFlink(config.toMap()), dir == null ? null : dir.toString());
         boolean subDirs = config.get(CheckpointingOptions.CREATE_CHECKPOINT_SUB_DIR);
         return new TenantCheckpointStorage(storage, guard, subDirs);
     }

@@ -1,5 +1,8 @@
 package io.heliosdb.flink.crypto.lib;
 
+import io.heliosdb.flink.crypto.PythonBridge;
+import io.heliosdb.flink.crypto.PythonLaunch;
+
 import java.io.IOException;
 import java.io.Serializable;
 import java.util.Map;
@@ -59,8 +62,8 @@ final class TenantGuard implements Serializable {
             throw new IOException(action + " of " + path + " refused: tenants are configured "
                     + "(heliosdb.crypto.tenants.*) but the job has no execution.checkpointing.dir to take its tenant from");
         }
-        LibPython python = LibPython.get(conf);
-        Object sid = python.call(TIMEOUT_MILLIS, "configure", LibPython.toJson(conf));
+        PythonBridge python = PythonBridge.shared(conf);
+        Object sid = python.call(TIMEOUT_MILLIS, "configure", PythonLaunch.toJson(conf));
         python.call(TIMEOUT_MILLIS, "check_restore", sid, jobDirectory, path, action);
     }
 }

@@ -1,5 +1,7 @@
 package io.heliosdb.flink.crypto.lib;
 
+import io.heliosdb.flink.crypto.PythonBridge;
+import io.heliosdb.flink.crypto.PythonLaunch;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -14,15 +16,15 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The lib's own pemja interpreter against the real hooks: the gauges read what Python counted. */
+/** The lib jar's use of the shared bridge against the real hooks: the gauges read what Python counted. */
 class LibPythonITCase {
 
     @Test
     void gaugesShowFilesEncryptedThroughTheSameHooks(@TempDir Path tmp) throws Exception {
         Map<String, String> conf = LibTestSupport.crypto(LibTestSupport.keyring(tmp));
-        LibPython python = LibPython.get(conf);
-        long sid = (Long) python.call(120_000, "configure", LibPython.toJson(conf));
-        String json = LibPython.toJson(conf);
+        PythonBridge python = PythonBridge.shared(conf);
+        long sid = (Long) python.call(120_000, "configure", PythonLaunch.toJson(conf));
+        String json = PythonLaunch.toJson(conf);
         FlinkGauges gauges = new FlinkGauges(() -> python.submit("flink_metrics", json));
         int enc = Arrays.asList(FlinkGauges.NAMES).indexOf("heliosdb_checkpoint_encryption_total");
         int bytes = Arrays.asList(FlinkGauges.NAMES).indexOf("heliosdb_checkpoint_encrypted_bytes_total");
@@ -54,7 +56,7 @@ class LibPythonITCase {
 
     @Test
     void pythonErrorsBecomeIOExceptionsNamingTheClass() {
-        LibPython python = LibPython.get(LibTestSupport.crypto("local:///unused.json"));
+        PythonBridge python = PythonBridge.shared(LibTestSupport.crypto("local:///unused.json"));
         IOException e = assertThrows(IOException.class, () -> python.call(120_000, "no_such_op"));
         assertTrue(e.getMessage().startsWith("ValueError: "), e.getMessage());
         IOException bad = assertThrows(IOException.class,
