@@ -26,7 +26,7 @@ import java.util.concurrent.locks.LockSupport;
  *
  * <p>Python starts at the first call, on a worker ({@link #get} waits for it: the plugin fails at
  * once, not at the first checkpoint; {@link #shared} does not: the lib's metrics never block on it).
- * A Python that cannot start fails every call with the same error for {@link #RETRY_NANOS}, then is
+ * A Python that cannot start fails every call with the same error for {@link PythonLaunch#RETRY_NANOS}, then is
  * tried again.
  *
  * <p>Arguments are ints, strings and byte arrays; segment data never crosses as an argument on the
@@ -39,7 +39,6 @@ import java.util.concurrent.locks.LockSupport;
 public final class PythonBridge {
 
     static final String ENTRY = PythonLaunch.ENTRY;
-    static final long RETRY_NANOS = TimeUnit.SECONDS.toNanos(60);
 
     /** Worker threads (JVM property {@code heliosdb.crypto.python-workers}, 1-16; default one per
      *  core, at most 8). */
@@ -69,14 +68,10 @@ public final class PythonBridge {
     private final AtomicInteger unanswered = new AtomicInteger();
     private final List<Thread> workers = new ArrayList<>(); // guarded by this
     private volatile boolean answered;
-    // guarded by this: the Python to start, its pemja configuration once made, or why it could not be
-    private String pythonExec;
-    private PythonInterpreterConfig config;
-    private IOException startFailure;
-    private long startFailedAt;
+    private final PythonLaunch launch;
 
     PythonBridge(String pythonExec) {
-        this.pythonExec = pythonExec;
+        this.launch = new PythonLaunch(pythonExec);
     }
 
     /** The lib jar's bridge (one worker is plenty for a metrics refresh a second and a tenant check
@@ -116,11 +111,8 @@ public final class PythonBridge {
     }
 
     /** Starts {@code exec} instead, if the Python asked for first could not start. */
-    synchronized void use(String exec) {
-        if (startFailure != null && !exec.equals(pythonExec)) {
-            pythonExec = exec;
-            startFailure = null;
-        }
+    void use(String exec) {
+        launch.use(exec);
     }
 
     /** Starts worker threads until there are {@code n} (at most 16). */
@@ -152,27 +144,13 @@ public final class PythonBridge {
         }
     }
 
-    synchronized String pythonExec() {
-        return pythonExec;
+    String pythonExec() {
+        return launch.exec();
     }
 
-    /** pemja's configuration of the Python to start (asked of it once); a start that failed is
-     *  remembered for {@link #RETRY_NANOS}: no new Python process per call while it cannot start. */
-    synchronized PythonInterpreterConfig config() throws IOException {
-        if (config == null) {
-            if (startFailure != null && System.nanoTime() - startFailedAt < RETRY_NANOS) {
-                throw startFailure;
-            }
-            try {
-                config = PythonLaunch.config(pythonExec);
-                startFailure = null;
-            } catch (IOException e) {
-                startFailure = e;
-                startFailedAt = System.nanoTime();
-                throw e;
-            }
-        }
-        return config;
+    /** The pemja configuration its interpreters are made with ({@link PythonLaunch#config()}). */
+    PythonInterpreterConfig config() throws IOException {
+        return launch.config();
     }
 
     /** A worker thread: owns one interpreter, made on this thread and used only here. */

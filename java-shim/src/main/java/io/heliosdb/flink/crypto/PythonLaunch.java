@@ -15,15 +15,56 @@ import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 
 /**
- * What both jars need to start the package's Python through pemja: the interpreter's import paths and
- * the {@code configure} argument. Compiled into the plugin jar and the lib jar (each loads its own copy).
+ * Starting the package's Python through pemja: which executable, the interpreter's import paths (asked
+ * of it once), whether it could start, and the {@code configure} argument. One per {@link PythonBridge};
+ * compiled into the plugin jar and the lib jar (each loads its own copy).
  */
 public final class PythonLaunch {
 
     /** The one Python function both jars call: {@code heliosdb_flink_crypto.flink.hooks.dispatch}. */
     public static final String ENTRY = "heliosdb_dispatch";
+    /** How long a Python that could not start is not tried again (its failure is every call's). */
+    static final long RETRY_NANOS = TimeUnit.SECONDS.toNanos(60);
 
-    private PythonLaunch() {
+    // guarded by this: the Python to start, its pemja configuration once made, or why it could not be
+    private String exec;
+    private PythonInterpreterConfig config;
+    private IOException failure;
+    private long failedAt;
+
+    PythonLaunch(String exec) {
+        this.exec = exec;
+    }
+
+    synchronized String exec() {
+        return exec;
+    }
+
+    /** Starts {@code other} instead, if this one could not start. */
+    synchronized void use(String other) {
+        if (failure != null && !other.equals(exec)) {
+            exec = other;
+            failure = null;
+        }
+    }
+
+    /** pemja's configuration of the Python to start (asked of it once); a start that failed is
+     *  remembered for {@link #RETRY_NANOS}: no new Python process per call while it cannot start. */
+    synchronized PythonInterpreterConfig config() throws IOException {
+        if (config == null) {
+            if (failure != null && System.nanoTime() - failedAt < RETRY_NANOS) {
+                throw failure;
+            }
+            try {
+                config = config(exec);
+                failure = null;
+            } catch (IOException e) {
+                failure = e;
+                failedAt = System.nanoTime();
+                throw e;
+            }
+        }
+        return config;
     }
 
     /** pemja's configuration for {@code pythonExec}: its import paths, one CPython shared by threads. */
