@@ -24,18 +24,18 @@ public final class BridgeBench {
         long total = Long.parseLong(a[3]) << 20;
         int chunk = Integer.parseInt(a[4]);
         String dir = a.length > 5 ? a[5] : null; // real files there instead of memory
-        CryptoEngine engine = CryptoEngine.open(conf);
+        PythonSession session = PythonSession.open(conf);
         byte[] data = new byte[chunk];
         new java.util.Random(1).nextBytes(data);
         Memory sink = new Memory();
-        try (EncryptingOutputStream out = new EncryptingOutputStream(sink, engine, "bench")) {
+        try (EncryptingOutputStream out = new EncryptingOutputStream(sink, session, "bench")) {
             for (long done = 0; done < total; done += chunk) {
                 out.write(data, 0, chunk);
             }
         }
         byte[] file = sink.toByteArray();
         byte[] buf = new byte[chunk];
-        System.out.println("ready zero_copy=" + engine.buffers.zeroCopy());
+        System.out.println("ready zero_copy=" + session.buffers.zeroCopy());
         BufferedReader cmd = new BufferedReader(new InputStreamReader(System.in));
         String line;
         while ((line = cmd.readLine()) != null) {
@@ -59,7 +59,7 @@ public final class BridgeBench {
             } else if (line.equals("encrypt")) {
                 FSDataOutputStream target0 = dir == null ? new Null()
                         : local.create(target, org.apache.flink.core.fs.FileSystem.WriteMode.OVERWRITE);
-                try (EncryptingOutputStream out = new EncryptingOutputStream(target0, engine, "bench")) {
+                try (EncryptingOutputStream out = new EncryptingOutputStream(target0, session, "bench")) {
                     for (long done = 0; done < total; done += chunk) {
                         out.write(data, 0, chunk);
                     }
@@ -67,7 +67,7 @@ public final class BridgeBench {
             } else if (line.equals("decrypt")) {
                 FSDataInputStream source = dir == null ? new MemoryIn(file) : local.open(target);
                 long len = dir == null ? file.length : local.getFileStatus(target).getLen();
-                try (DecryptingInputStream in = new DecryptingInputStream(source, len, engine, "bench")) {
+                try (DecryptingInputStream in = new DecryptingInputStream(source, len, session, "bench")) {
                     while (in.read(buf, 0, buf.length) > 0) {
                         // consume
                     }

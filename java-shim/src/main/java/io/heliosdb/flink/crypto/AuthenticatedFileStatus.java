@@ -43,7 +43,7 @@ final class AuthenticatedFileStatus implements FileStatus {
             try {
                 len = length.compute();
             } catch (IOException e) {
-                failure = CryptoEngine.innerFailure(path.toString(), "authenticating the length of", e);
+                failure = PythonSession.innerFailure(path.toString(), "authenticating the length of", e);
             }
         }
         if (failure != null) {

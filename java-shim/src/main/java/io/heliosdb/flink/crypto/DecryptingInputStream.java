@@ -31,7 +31,7 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
     }
 
     private final FSDataInputStream in;
-    private final CryptoEngine engine;
+    private final PythonSession session;
     private final String path;
     private final SegmentLayout layout;
     private final long handle;
@@ -40,15 +40,15 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
     private long pos;
     private boolean closed;
 
-    DecryptingInputStream(FSDataInputStream in, long ciphertextLen, CryptoEngine engine, String path)
+    DecryptingInputStream(FSDataInputStream in, long ciphertextLen, PythonSession session, String path)
             throws IOException {
-        this(in, ciphertextLen, engine, path, header -> engine.openFile(path, header));
+        this(in, ciphertextLen, session, path, header -> session.openFile(path, header));
     }
 
-    DecryptingInputStream(FSDataInputStream in, long ciphertextLen, CryptoEngine engine, String path,
+    DecryptingInputStream(FSDataInputStream in, long ciphertextLen, PythonSession session, String path,
                           HeaderOpener opener) throws IOException {
         this.in = in;
-        this.engine = engine;
+        this.session = session;
         this.path = path;
         byte[] header;
         try {
@@ -57,7 +57,7 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
             this.size = layout.plaintextLength(ciphertextLen, path);
         } catch (CryptoIOException e) {
             in.close();
-            engine.malformed(path, e.getMessage()); // counted as an authentication failure
+            session.malformed(path, e.getMessage()); // counted as an authentication failure
             throw e;
         } catch (IOException | RuntimeException e) {
             in.close();
@@ -71,7 +71,7 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
         }
         ReadCounters.opened();
         CiphertextSource source = new CiphertextSource(in, path, layout.segmentSize + layout.overhead);
-        this.window = new SegmentWindow(engine, source, layout, path, handle, size);
+        this.window = new SegmentWindow(session, source, layout, path, handle, size);
     }
 
     /** Plaintext length of the file, once its final segment authenticated. */
@@ -219,7 +219,7 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
         }
         closed = true;
         window.close();
-        engine.close(handle);
+        session.close(handle);
         in.close();
     }
 }

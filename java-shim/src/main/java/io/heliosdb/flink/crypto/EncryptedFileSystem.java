@@ -29,19 +29,19 @@ public class EncryptedFileSystem extends FileSystem implements WrappingProxy<Fil
     private final String innerScheme;
     private final FileSystem inner;
     private final URI uri;
-    private final Supplier<CryptoEngine> engine;
+    private final Supplier<PythonSession> session;
 
-    EncryptedFileSystem(String scheme, String innerScheme, FileSystem inner, URI uri, Supplier<CryptoEngine> engine) {
+    EncryptedFileSystem(String scheme, String innerScheme, FileSystem inner, URI uri, Supplier<PythonSession> session) {
         this.scheme = scheme;
         this.innerScheme = innerScheme;
         this.inner = inner;
         this.uri = uri;
-        this.engine = engine;
+        this.session = session;
     }
 
     /** Opens a session from {@code conf} now (used by tests and tools). */
     static EncryptedFileSystem of(String scheme, FileSystem inner, URI uri, Map<String, String> conf) throws IOException {
-        CryptoEngine e = CryptoEngine.open(conf);
+        PythonSession e = PythonSession.open(conf);
         return new EncryptedFileSystem(scheme, EncryptedFileSystemFactory.innerScheme(scheme), inner, uri, () -> e);
     }
 
@@ -74,9 +74,9 @@ public class EncryptedFileSystem extends FileSystem implements WrappingProxy<Fil
         }
     }
 
-    private CryptoEngine engine() throws IOException {
+    private PythonSession session() throws IOException {
         try {
-            return engine.get();
+            return session.get();
         } catch (RuntimeException e) {
             if (e.getCause() instanceof IOException) {
                 throw (IOException) e.getCause();
@@ -137,7 +137,7 @@ public class EncryptedFileSystem extends FileSystem implements WrappingProxy<Fil
 
     /** Plaintext length of a file, after its header and final segment authenticated (F-25). */
     private long authenticatedLength(FileStatus s, Path outer) throws IOException {
-        CryptoEngine e = engine();
+        PythonSession e = session();
         try (DecryptingInputStream in = new DecryptingInputStream(inner.open(s.getPath()), s.getLen(), e,
                 outer.toString())) {
             return in.size();
@@ -161,15 +161,15 @@ public class EncryptedFileSystem extends FileSystem implements WrappingProxy<Fil
     public FSDataInputStream open(Path f) throws IOException {
         Path p = toInner(f);
         long ct = inner.getFileStatus(p).getLen();
-        CryptoEngine e = engine();
+        PythonSession e = session();
         return new DecryptingInputStream(inner.open(p), ct, e, f.toString());
     }
 
     @Override
     public FSDataOutputStream create(Path f, WriteMode overwriteMode) throws IOException {
-        CryptoEngine e = engine();
+        PythonSession e = session();
         // Keys first: when the KMS is unreachable no (empty) inner file is left behind for Flink to trip on.
-        CryptoEngine.NewFile keys = e.newFile(f.toString());
+        PythonSession.NewFile keys = e.newFile(f.toString());
         FSDataOutputStream os;
         try {
             os = inner.create(toInner(f), overwriteMode);
@@ -215,7 +215,7 @@ public class EncryptedFileSystem extends FileSystem implements WrappingProxy<Fil
      *  result store); otherwise an inner rename. See {@link Rebinding}. */
     @Override
     public boolean rename(Path src, Path dst) throws IOException {
-        return Rebinding.rename(inner, getKind() == FileSystemKind.FILE_SYSTEM, this::engine, src, dst,
+        return Rebinding.rename(inner, getKind() == FileSystemKind.FILE_SYSTEM, this::session, src, dst,
                 toInner(src), toInner(dst));
     }
 

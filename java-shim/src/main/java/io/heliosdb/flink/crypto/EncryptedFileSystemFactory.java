@@ -24,8 +24,8 @@ public abstract class EncryptedFileSystemFactory implements FileSystemFactory {
 
     public static final String PREFIX = "enc+";
 
-    /** One engine per distinct configuration per JVM (shared by every encrypted scheme). */
-    private static final Map<Map<String, String>, CryptoEngine> ENGINES = new ConcurrentHashMap<>();
+    /** One Python session per distinct configuration per JVM (shared by every encrypted scheme). */
+    private static final Map<Map<String, String>, PythonSession> SESSIONS = new ConcurrentHashMap<>();
 
     private final String scheme;
     private volatile Map<String, String> conf = new HashMap<>();
@@ -73,14 +73,14 @@ public abstract class EncryptedFileSystemFactory implements FileSystemFactory {
             throw new IOException(e.getMessage(), e);
         }
         Map<String, String> c = conf;
-        Supplier<CryptoEngine> engine = () -> ENGINES.computeIfAbsent(c, k -> {
+        Supplier<PythonSession> session = () -> SESSIONS.computeIfAbsent(c, k -> {
             try {
-                return CryptoEngine.open(k);
+                return PythonSession.open(k);
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
         });
-        return new EncryptedFileSystem(scheme, inner, fs, outer, engine);
+        return new EncryptedFileSystem(scheme, inner, fs, outer, session);
     }
 
     @Override

@@ -47,7 +47,7 @@ final class EncryptingOutputStream extends FSDataOutputStream {
 
     private final FSDataOutputStream out;
     private final WritableByteChannel channel; // the local file's, or null
-    private final CryptoEngine engine;
+    private final PythonSession session;
     private final String path;
     private final long handle;
     private final int seg;
@@ -59,25 +59,25 @@ final class EncryptingOutputStream extends FSDataOutputStream {
     private boolean closed;
     private IOException failure;
 
-    EncryptingOutputStream(FSDataOutputStream out, CryptoEngine engine, String path) throws IOException {
-        this(out, engine, path, newFileOrClose(out, engine, path));
+    EncryptingOutputStream(FSDataOutputStream out, PythonSession session, String path) throws IOException {
+        this(out, session, path, newFileOrClose(out, session, path));
     }
 
     /** With the file's keys already made ({@link EncryptedFileSystem#create} makes them first). */
-    EncryptingOutputStream(FSDataOutputStream out, CryptoEngine engine, String path, CryptoEngine.NewFile f)
+    EncryptingOutputStream(FSDataOutputStream out, PythonSession session, String path, PythonSession.NewFile f)
             throws IOException {
         this.out = out;
-        this.engine = engine;
+        this.session = session;
         this.path = path;
         this.handle = f.handle;
         this.seg = f.segmentSize;
         this.overhead = f.overhead;
-        boolean pipelined = engine.buffers.zeroCopy();
+        boolean pipelined = session.buffers.zeroCopy();
         this.channel = pipelined ? InnerChannels.writable(out) : null;
         WritePipeline p = null;
         try {
             p = pipelined
-                    ? new WritePipeline(new Stage(), engine.bridge::execute, seg,
+                    ? new WritePipeline(new Stage(), session.bridge::execute, seg,
                             NativeBuffers.batchSegments(seg, NativeBuffers.WRITE_BATCH_BYTES), DEPTH)
                     : new WritePipeline(new Stage(), Runnable::run, seg, 1, 1);
             out.write(f.header);
@@ -90,10 +90,10 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         this.pipeline = p;
     }
 
-    private static CryptoEngine.NewFile newFileOrClose(FSDataOutputStream out, CryptoEngine engine, String path)
+    private static PythonSession.NewFile newFileOrClose(FSDataOutputStream out, PythonSession session, String path)
             throws IOException {
         try {
-            return engine.newFile(path);
+            return session.newFile(path);
         } catch (IOException e) {
             out.close();
             throw e;
@@ -107,10 +107,10 @@ final class EncryptingOutputStream extends FSDataOutputStream {
             for (int n = segments; ; n = Math.max(1, n / 2)) { // fewer if direct memory runs short
                 NativeBuffers.Registered plain = null;
                 try {
-                    plain = engine.buffers.take(n * seg);
-                    return new Sealable(plain, engine.buffers.take(n * (seg + overhead)));
+                    plain = session.buffers.take(n * seg);
+                    return new Sealable(plain, session.buffers.take(n * (seg + overhead)));
                 } catch (NativeBuffers.DirectMemoryExhausted e) {
-                    engine.buffers.give(plain);
+                    session.buffers.give(plain);
                     if (n == 1) {
                         throw e;
                     }
@@ -122,7 +122,7 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         public void process(WritePipeline.Batch b) throws IOException {
             Sealable s = (Sealable) b;
             try {
-                writeSealed(s.sealed.buffer, engine.seal(handle, s.firstSegment, s.last, s.plain, s.length, s.sealed));
+                writeSealed(s.sealed.buffer, session.seal(handle, s.firstSegment, s.last, s.plain, s.length, s.sealed));
             } catch (RuntimeException e) {
                 throw new IOException(path + ": encryption failed: " + e, e);
             }
@@ -130,8 +130,8 @@ final class EncryptingOutputStream extends FSDataOutputStream {
 
         @Override
         public void give(WritePipeline.Batch b) {
-            engine.buffers.give(((Sealable) b).plain);
-            engine.buffers.give(((Sealable) b).sealed);
+            session.buffers.give(((Sealable) b).plain);
+            session.buffers.give(((Sealable) b).sealed);
         }
     }
 
@@ -156,7 +156,7 @@ final class EncryptingOutputStream extends FSDataOutputStream {
                 out.write(scratch, 0, take);
             }
         } catch (IOException e) {
-            throw CryptoEngine.innerFailure(path, "writing", e);
+            throw PythonSession.innerFailure(path, "writing", e);
         }
     }
 
@@ -264,7 +264,7 @@ final class EncryptingOutputStream extends FSDataOutputStream {
             throw e;
         }
         closed = true;
-        engine.finish(handle, total);
+        session.finish(handle, total);
         pipeline.release();
     }
 
@@ -275,7 +275,7 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         if (pipeline != null) {
             pipeline.release();
         }
-        engine.discard(handle);
+        session.discard(handle);
         try {
             out.close();
         } catch (IOException ignored) {

@@ -30,12 +30,12 @@ final class Rebinding {
     private Rebinding() {
     }
 
-    /** The engine, made only when a rename needs it. */
-    interface Engine {
-        CryptoEngine get() throws IOException;
+    /** The Python session, made only when a rename needs it. */
+    interface Sessions {
+        PythonSession get() throws IOException;
     }
 
-    static boolean rename(FileSystem inner, boolean atomicRename, Engine engine, Path src, Path dst,
+    static boolean rename(FileSystem inner, boolean atomicRename, Sessions sessions, Path src, Path dst,
                           Path innerSrc, Path innerDst) throws IOException {
         String from = src.toString();
         String to = dst.toString();
@@ -55,7 +55,7 @@ final class Rebinding {
         try (FSDataInputStream in = inner.open(innerSrc)) {
             oldHeader = SegmentLayout.readHeader(in, from);
         }
-        byte[] header = engine.get().reseal(from, to, oldHeader);
+        byte[] header = sessions.get().reseal(from, to, oldHeader);
         if (header.length == 0) {
             return inner.rename(innerSrc, innerDst);
         }

@@ -21,7 +21,7 @@ import java.nio.ByteBuffer;
  */
 final class SegmentWindow {
 
-    private final CryptoEngine engine;
+    private final PythonSession session;
     private final CiphertextSource source;
     private final SegmentLayout layout;
     private final String path;
@@ -40,16 +40,16 @@ final class SegmentWindow {
     private long prefetchSegments;
     private boolean endAuthenticated; // the final segment has authenticated
 
-    SegmentWindow(CryptoEngine engine, CiphertextSource source, SegmentLayout layout, String path, long handle,
+    SegmentWindow(PythonSession session, CiphertextSource source, SegmentLayout layout, String path, long handle,
                   long size) {
-        this.engine = engine;
+        this.session = session;
         this.source = source;
         this.layout = layout;
         this.path = path;
         this.handle = handle;
         this.size = size;
         this.count = SegmentLayout.segmentCount(size, layout.segmentSize);
-        this.batchSegments = engine.buffers.zeroCopy() ? NativeBuffers.batchSegments(layout.segmentSize) : 1;
+        this.batchSegments = session.buffers.zeroCopy() ? NativeBuffers.batchSegments(layout.segmentSize) : 1;
     }
 
     long count() {
@@ -85,7 +85,7 @@ final class SegmentWindow {
             prefetch = null;
             if (idx >= prefetchFirst && idx < prefetchFirst + prefetchSegments) {
                 slot ^= 1;
-                windowLen = CryptoEngine.opened(c); // its failure is this read's failure
+                windowLen = PythonSession.opened(c); // its failure is this read's failure
                 ReadCounters.call();
                 ReadCounters.decrypted(windowLen);
                 first = prefetchFirst;
@@ -99,7 +99,7 @@ final class SegmentWindow {
             open(idx, 1, false);
         }
         long next = first + segments;
-        if (sequential && next < count && engine.buffers.zeroCopy()) {
+        if (sequential && next < count && session.buffers.zeroCopy()) {
             startPrefetch(next, Math.min(Math.min(batchSegments, 4 * segments), count - next));
         }
     }
@@ -125,8 +125,8 @@ final class SegmentWindow {
         ensure(slot, n);
         int want = fetch(from, n, slot);
         boolean last = from + n == count;
-        windowLen = positional ? engine.openHere(handle, from, last, sealed[slot], want, plain[slot])
-                : engine.open(handle, from, last, sealed[slot], want, plain[slot]);
+        windowLen = positional ? session.openHere(handle, from, last, sealed[slot], want, plain[slot])
+                : session.open(handle, from, last, sealed[slot], want, plain[slot]);
         ReadCounters.call();
         ReadCounters.decrypted(windowLen);
         first = from;
@@ -154,12 +154,12 @@ final class SegmentWindow {
         if (plain[s] != null && plain[s].buffer.capacity() >= n * layout.segmentSize) {
             return;
         }
-        engine.buffers.give(sealed[s]);
-        engine.buffers.give(plain[s]);
+        session.buffers.give(sealed[s]);
+        session.buffers.give(plain[s]);
         sealed[s] = null;
         plain[s] = null;
-        sealed[s] = engine.buffers.take((int) n * (layout.segmentSize + layout.overhead));
-        plain[s] = engine.buffers.take((int) n * layout.segmentSize);
+        sealed[s] = session.buffers.take((int) n * (layout.segmentSize + layout.overhead));
+        plain[s] = session.buffers.take((int) n * layout.segmentSize);
     }
 
     /** Reads sealed segments {@code [from, from + n)} into {@code sealed[s]}; returns their length. */
@@ -183,13 +183,13 @@ final class SegmentWindow {
             return; // no memory for it: read on demand
         }
         boolean last = from + n == count;
-        prefetch = engine.openAsync(handle, from, last, () -> {
+        prefetch = session.openAsync(handle, from, last, () -> {
             try {
                 return fetch(from, n, other);
             } catch (CryptoIOException e) {
                 throw e;
             } catch (IOException e) {
-                throw CryptoEngine.innerFailure(path, "reading", e);
+                throw PythonSession.innerFailure(path, "reading", e);
             }
         }, sealed[other], plain[other]);
         prefetchFirst = from;
@@ -201,7 +201,7 @@ final class SegmentWindow {
     private static void settle(PythonCall c) {
         try {
             ReadCounters.call();
-            ReadCounters.decrypted(CryptoEngine.opened(c));
+            ReadCounters.decrypted(PythonSession.opened(c));
         } catch (IOException | RuntimeException ignored) {
             // nobody asked for those segments
         }
@@ -215,8 +215,8 @@ final class SegmentWindow {
             prefetch = null;
         }
         for (int i = 0; i < 2; i++) {
-            engine.buffers.give(sealed[i]);
-            engine.buffers.give(plain[i]);
+            session.buffers.give(sealed[i]);
+            session.buffers.give(plain[i]);
             sealed[i] = plain[i] = null;
         }
     }

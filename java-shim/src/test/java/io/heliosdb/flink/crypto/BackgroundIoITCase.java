@@ -27,12 +27,12 @@ class BackgroundIoITCase {
 
     @TempDir
     static java.nio.file.Path dir;
-    static CryptoEngine engine;
+    static PythonSession session;
     static final int SEG = 64;
 
     @BeforeAll
     static void setUp() throws Exception {
-        engine = CryptoEngine.open(TestSupport.conf(TestSupport.keyring(dir), String.valueOf(SEG)));
+        session = PythonSession.open(TestSupport.conf(TestSupport.keyring(dir), String.valueOf(SEG)));
     }
 
     /** Records how many threads are inside it at once and which threads called it. */
@@ -186,7 +186,7 @@ class BackgroundIoITCase {
     }
 
     static byte[] encrypt(Sink sink, byte[] data, String path) throws IOException {
-        try (EncryptingOutputStream out = new EncryptingOutputStream(sink, engine, path)) {
+        try (EncryptingOutputStream out = new EncryptingOutputStream(sink, session, path)) {
             for (int off = 0, chunk = 1; off < data.length; chunk = chunk * 5 % 211 + 1) {
                 int n = Math.min(chunk, data.length - off);
                 out.write(data, off, n);
@@ -212,7 +212,7 @@ class BackgroundIoITCase {
                 "no batch was written in the background: " + sink.watched.threads);
 
         Source source = new Source(file, Long.MAX_VALUE);
-        try (DecryptingInputStream in = new DecryptingInputStream(source, file.length, engine, "bg-write")) {
+        try (DecryptingInputStream in = new DecryptingInputStream(source, file.length, session, "bg-write")) {
             byte[] all = new byte[data.length];
             for (int off = 0, chunk = 3; off < all.length; chunk = chunk * 7 % 173 + 1) {
                 int n = in.read(all, off, Math.min(chunk, all.length - off));
@@ -234,7 +234,7 @@ class BackgroundIoITCase {
     void aWriteFailingInTheBackgroundFailsTheStreamNamingTheFile() throws Exception {
         byte[] data = TestSupport.data(SEG * 400, 9);
         Sink sink = new Sink(SEG * 100L); // fails in the middle, inside a background batch
-        EncryptingOutputStream out = new EncryptingOutputStream(sink, engine, "bg-fail");
+        EncryptingOutputStream out = new EncryptingOutputStream(sink, session, "bg-fail");
         IOException e = assertThrows(IOException.class, () -> {
             for (int off = 0; off < data.length; off += 100) {
                 out.write(data, off, Math.min(100, data.length - off));
@@ -254,7 +254,7 @@ class BackgroundIoITCase {
         byte[] data = TestSupport.data(SEG * 200, 13);
         byte[] file = encrypt(new Sink(Long.MAX_VALUE), data, "bg-read-fail");
         int failAt = file.length - SEG * 60; // somewhere in a later prefetched window
-        try (DecryptingInputStream in = new DecryptingInputStream(new Source(file, failAt), file.length, engine,
+        try (DecryptingInputStream in = new DecryptingInputStream(new Source(file, failAt), file.length, session,
                 "bg-read-fail")) {
             byte[] head = new byte[SEG * 5];
             int off = 0;
@@ -282,7 +282,7 @@ class BackgroundIoITCase {
         byte[] data = TestSupport.data(SEG * 100 + 3, 21);
         FSDataOutputStream inner = local.create(p, org.apache.flink.core.fs.FileSystem.WriteMode.OVERWRITE);
         boolean kept;
-        try (EncryptingOutputStream out = new EncryptingOutputStream(inner, engine, "interrupted")) {
+        try (EncryptingOutputStream out = new EncryptingOutputStream(inner, session, "interrupted")) {
             Thread.currentThread().interrupt();
             out.write(data, 0, data.length / 2);
             out.write(data, data.length / 2, data.length - data.length / 2);
@@ -291,7 +291,7 @@ class BackgroundIoITCase {
         }
         assertTrue(kept, "the caller's interrupt was swallowed");
         long len = local.getFileStatus(p).getLen();
-        try (DecryptingInputStream in = new DecryptingInputStream(local.open(p), len, engine, "interrupted")) {
+        try (DecryptingInputStream in = new DecryptingInputStream(local.open(p), len, session, "interrupted")) {
             assertArrayEquals(data, in.readAllBytes());
         }
     }
@@ -301,7 +301,7 @@ class BackgroundIoITCase {
         java.util.concurrent.CountDownLatch gate = new java.util.concurrent.CountDownLatch(1);
         Sink inner = new Sink(Long.MAX_VALUE, gate);
         byte[] data = TestSupport.data(SEG * 600 + 5, 31);
-        EncryptingOutputStream out = new EncryptingOutputStream(inner, engine, "ring");
+        EncryptingOutputStream out = new EncryptingOutputStream(inner, session, "ring");
         // batches grow 1, 4, 16, 16, ... segments; with the first write held, the other buffers of the
         // ring still take 1 + 4 + 16 * (DEPTH - 3) segments without waiting
         int free = SEG * (1 + 4 + 16 * (EncryptingOutputStream.DEPTH - 3));
@@ -335,7 +335,7 @@ class BackgroundIoITCase {
         assertEquals(java.util.List.of("sync", "close"), ev.subList(ev.size() - 2, ev.size()));
         byte[] file = inner.bytes.toByteArray();
         try (DecryptingInputStream in = new DecryptingInputStream(new Source(file, Long.MAX_VALUE), file.length,
-                engine, "ring")) {
+                session, "ring")) {
             assertArrayEquals(data, in.readAllBytes());
         }
     }
@@ -349,13 +349,13 @@ class BackgroundIoITCase {
         assertTrue(InnerChannels.writable(inner) != null, "no channel behind Flink's wrapper");
         assertTrue(InnerChannels.writable(new Sink(Long.MAX_VALUE)) == null, "a channel for a non-file stream");
         byte[] data = TestSupport.data(SEG * 500 + 7, 41);
-        try (EncryptingOutputStream out = new EncryptingOutputStream(inner, engine, "wrapped")) {
+        try (EncryptingOutputStream out = new EncryptingOutputStream(inner, session, "wrapped")) {
             out.write(data, 0, 1000);
             out.flush();
             out.write(data, 1000, data.length - 1000);
         }
         long len = local.getFileStatus(p).getLen();
-        try (DecryptingInputStream in = new DecryptingInputStream(local.open(p), len, engine, "wrapped")) {
+        try (DecryptingInputStream in = new DecryptingInputStream(local.open(p), len, session, "wrapped")) {
             assertArrayEquals(data, in.readAllBytes());
         }
     }

@@ -51,7 +51,7 @@ class CorpusITCase {
         JsonNode manifest = new ObjectMapper().readTree(root.resolve("manifest.json").toFile());
         Map<String, String> conf = TestSupport.conf(kms, "64");
         conf.put("heliosdb.crypto.rotation.enabled", "false"); // nothing written beside the keyring meanwhile
-        CryptoEngine engine = CryptoEngine.open(conf);
+        PythonSession session = PythonSession.open(conf);
         HexFormat hex = HexFormat.of();
         List<String> wrong = new ArrayList<>();
         int[] seen = new int[2];
@@ -63,7 +63,7 @@ class CorpusITCase {
             File f = new File(manifest.get("tree").asText(), name);
             boolean valid = entry.get("expect").asText().equals("valid");
             try {
-                byte[] got = read(engine, f);
+                byte[] got = read(session, f);
                 if (valid) {
                     assertArrayEquals(hex.parseHex(entry.get("plaintext").asText()), got, name);
                     seen[0]++;
@@ -87,11 +87,11 @@ class CorpusITCase {
         return seen;
     }
 
-    private static byte[] read(CryptoEngine engine, File f) throws IOException {
+    private static byte[] read(PythonSession session, File f) throws IOException {
         Path p = new Path(f.toURI());
         FileSystem local = FileSystem.getLocalFileSystem();
         long len = local.getFileStatus(p).getLen();
-        try (FSDataInputStream in = new DecryptingInputStream(local.open(p), len, engine, f.getPath())) {
+        try (FSDataInputStream in = new DecryptingInputStream(local.open(p), len, session, f.getPath())) {
             return in.readAllBytes();
         }
     }

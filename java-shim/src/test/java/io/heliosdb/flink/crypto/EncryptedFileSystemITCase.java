@@ -260,7 +260,7 @@ class EncryptedFileSystemITCase {
         FileSystem badFs = bad.create(URI.create("enc+file:///"));
         IOException e = assertThrows(IOException.class, () -> badFs.create(path("never"), WriteMode.OVERWRITE));
         assertTrue(e.getMessage().contains("heliosdb.crypto.segment-size"), e.getMessage());
-        assertFalse(Files.exists(dir.resolve("never")), "nothing is written when the engine cannot start");
+        assertFalse(Files.exists(dir.resolve("never")), "nothing is written when Python cannot start");
     }
 
     @Test
@@ -296,7 +296,7 @@ class EncryptedFileSystemITCase {
 
     @Test
     void copyingFallbackWritesTheSameFormat() throws Exception {
-        CryptoEngine copying = CryptoEngine.open(TestSupport.conf(kms, String.valueOf(SEG)), false);
+        PythonSession copying = PythonSession.open(TestSupport.conf(kms, String.valueOf(SEG)), false);
         assertFalse(copying.buffers.zeroCopy());
         EncryptedFileSystem slow = new EncryptedFileSystem("enc+file", "file", FileSystem.getLocalFileSystem(),
                 URI.create("enc+file:///"), () -> copying);
@@ -370,7 +370,7 @@ class EncryptedFileSystemITCase {
                 inner = new PlainStream(inner);
             }
             try (DecryptingInputStream in = new DecryptingInputStream(inner, Files.size(raw),
-                    CryptoEngine.open(TestSupport.conf(kms, String.valueOf(SEG))), raw.toString())) {
+                    PythonSession.open(TestSupport.conf(kms, String.valueOf(SEG))), raw.toString())) {
                 assertEquals(data.length, in.size());
                 byte[] all = new byte[data.length];
                 int off = 0;
@@ -436,7 +436,7 @@ class EncryptedFileSystemITCase {
         RangedStream inner = new RangedStream(FileSystem.getLocalFileSystem().open(new Path(raw.toUri())));
         assertTrue(InnerChannels.positional(inner) == null);
         try (DecryptingInputStream in = new DecryptingInputStream(inner, Files.size(raw),
-                CryptoEngine.open(TestSupport.conf(kms, String.valueOf(SEG))), raw.toString())) {
+                PythonSession.open(TestSupport.conf(kms, String.valueOf(SEG))), raw.toString())) {
             assertArrayEquals(data, in.readAllBytes());
         }
         assertEquals(0, inner.positionalReads);

@@ -33,16 +33,16 @@ class EndAndPlaceITCase {
 
     @TempDir
     static java.nio.file.Path dir;
-    static CryptoEngine engine;
+    static PythonSession session;
     static EncryptedFileSystem fs;
     static final int SEG = 64;
     static final int GCM = 16;
 
     @BeforeAll
     static void setUp() throws Exception {
-        engine = CryptoEngine.open(TestSupport.conf(TestSupport.keyring(dir), String.valueOf(SEG)));
+        session = PythonSession.open(TestSupport.conf(TestSupport.keyring(dir), String.valueOf(SEG)));
         fs = new EncryptedFileSystem("enc+file", "file", FileSystem.getLocalFileSystem(), URI.create("enc+file:///"),
-                () -> engine);
+                () -> session);
     }
 
     static Path path(String name) throws IOException {
@@ -268,13 +268,13 @@ class EndAndPlaceITCase {
             if (count > FormatConstants.MAX_SEGMENTS) {
                 assertTrue(out.endsWith("refused"), "the writer refuses index MAX_SEGMENTS: " + out);
                 CryptoIOException e = assertThrows(CryptoIOException.class, () -> new DecryptingInputStream(local.open(p),
-                        local.getFileStatus(p).getLen(), engine, path,
-                        h -> engine.insecureOpenWithDek(path, h, dek, "edge")));
+                        local.getFileStatus(p).getLen(), session, path,
+                        h -> session.insecureOpenWithDek(path, h, dek, "edge")));
                 assertEquals(CryptoIOException.FORMAT, e.kind(), e.getMessage());
                 continue;
             }
             try (DecryptingInputStream in = new DecryptingInputStream(local.open(p), local.getFileStatus(p).getLen(),
-                    engine, path, h -> engine.insecureOpenWithDek(path, h, dek, "edge"))) {
+                    session, path, h -> session.insecureOpenWithDek(path, h, dek, "edge"))) {
                 long size = (count - 1) * 16 + 5;
                 assertEquals(size, in.size());
                 in.seek(size - 5);

@@ -33,11 +33,11 @@ class VectorsITCase {
 
     @TempDir
     static java.nio.file.Path dir;
-    static CryptoEngine engine;
+    static PythonSession session;
 
     @BeforeAll
     static void setUp() throws Exception {
-        engine = CryptoEngine.open(TestSupport.conf(TestSupport.keyring(dir), "64"));
+        session = PythonSession.open(TestSupport.conf(TestSupport.keyring(dir), "64"));
     }
 
     static JsonNode load(String name) throws IOException {
@@ -119,8 +119,8 @@ class VectorsITCase {
         FileSystem local = FileSystem.getLocalFileSystem();
         long len = local.getFileStatus(p).getLen();
         String path = f.toString();
-        try (FSDataInputStream in = new DecryptingInputStream(local.open(p), len, engine, path,
-                header -> engine.insecureOpenWithDek(path, header, dek, boundName))) {
+        try (FSDataInputStream in = new DecryptingInputStream(local.open(p), len, session, path,
+                header -> session.insecureOpenWithDek(path, header, dek, boundName))) {
             return in.readAllBytes();
         }
     }

@@ -4,10 +4,12 @@ import java.io.IOException;
 import java.util.Map;
 
 /**
- * One configured session of the Python engine: what the streams call to start a file and to seal
- * or open one segment. Keys never leave Python; Java sees header bytes, handles and ciphertext.
+ * The Java handle on one session of the Python side (the {@code configure} hook's id, one per distinct
+ * configuration): the hook calls the streams make to start a file and to seal or open its segments,
+ * through the {@link PythonBridge}. Keys never leave Python; Java sees header bytes, handles and
+ * ciphertext.
  */
-final class CryptoEngine {
+final class PythonSession {
 
     /** What a new file starts with. */
     static final class NewFile {
@@ -26,11 +28,11 @@ final class CryptoEngine {
 
     final PythonBridge bridge;
     final NativeBuffers buffers;
-    private final long session;
+    private final long sid;
 
-    private CryptoEngine(PythonBridge bridge, long session, boolean zeroCopy) {
+    private PythonSession(PythonBridge bridge, long sid, boolean zeroCopy) {
         this.bridge = bridge;
-        this.session = session;
+        this.sid = sid;
         this.buffers = new NativeBuffers(bridge, zeroCopy);
     }
 
@@ -38,18 +40,18 @@ final class CryptoEngine {
      * Starts (or joins) the JVM's Python and validates {@code conf} (the {@code heliosdb.crypto.*}
      * entries) there; a bad option fails with a message naming its key.
      */
-    static CryptoEngine open(Map<String, String> conf) throws IOException {
+    static PythonSession open(Map<String, String> conf) throws IOException {
         return open(conf, true);
     }
 
-    static CryptoEngine open(Map<String, String> conf, boolean zeroCopy) throws IOException {
+    static PythonSession open(Map<String, String> conf, boolean zeroCopy) throws IOException {
         PythonBridge bridge = PythonBridge.get(PythonBridge.executable(conf));
-        long session = (Long) bridge.call("configure", PythonLaunch.toJson(conf));
-        return new CryptoEngine(bridge, session, zeroCopy);
+        long sid = (Long) bridge.call("configure", PythonLaunch.toJson(conf));
+        return new PythonSession(bridge, sid, zeroCopy);
     }
 
     NewFile newFile(String path) throws IOException {
-        Object[] r = (Object[]) bridge.call("writer", session, path);
+        Object[] r = (Object[]) bridge.call("writer", sid, path);
         return new NewFile((Long) r[0], (byte[]) r[1], ((Long) r[2]).intValue(), ((Long) r[3]).intValue());
     }
 
@@ -108,14 +110,14 @@ final class CryptoEngine {
     /** Reports a file the shim could not frame (best effort: the read fails either way). */
     void malformed(String path, String reason) {
         try {
-            bridge.call("malformed", session, path, reason);
+            bridge.call("malformed", sid, path, reason);
         } catch (IOException ignored) {
             // reporting must not mask the original error
         }
     }
 
     long openFile(String path, byte[] header) throws IOException {
-        return (Long) bridge.call("reader", session, path, header);
+        return (Long) bridge.call("reader", sid, path, header);
     }
 
     /**
@@ -124,7 +126,7 @@ final class CryptoEngine {
      * for {@code dst}'s binding name; an empty array when nothing is to be re-sealed.
      */
     byte[] reseal(String src, String dst, byte[] header) throws IOException {
-        return (byte[]) bridge.call("reseal", session, src, dst, header);
+        return (byte[]) bridge.call("reseal", sid, src, dst, header);
     }
 
     /** TESTS ONLY: open a header with a given data key (format vectors), checking it is sealed for
