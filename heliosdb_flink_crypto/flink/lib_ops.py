@@ -2,8 +2,9 @@
 
 The lib jar's classes (``io.heliosdb.flink.crypto.lib``: the metered state backend and the tenant
 checkpoint storage) reach Python through the shim's bridge (``PythonBridge``, compiled into both
-jars) and the same single entry, :func:`heliosdb_flink_crypto.flink.hooks.dispatch`; pemja runs one CPython per JVM, so the sessions,
-the metrics registry and the tenant router are the very ones the FileSystem plugin uses.
+jars) and the same single entry, :func:`heliosdb_flink_crypto.flink.hooks.dispatch`; pemja runs one
+CPython per JVM, so the sessions, the metrics registry and the tenant router are the very ones the
+FileSystem plugin uses.
 
 * ``flink_metrics(conf_json) -> json``: the figures the Flink gauges show, one total per name of
   :data:`FLINK_GAUGES` (summed over labels; histograms as ``_sum`` seconds and ``_count``). If no
