@@ -89,3 +89,27 @@ def test_every_exception_lives_in_errors_py():
                     for b in node.bases) and node.name not in STAND_IN_EXCEPTIONS.get(rel, ()):
                 stray.append(f"{rel}: {node.name}")
     assert stray == []
+
+
+#: The size a module or class should stay under so that a person can hold it in their head
+#: (README, Code map); split by responsibility when one grows past it.
+MAX_LINES = 300
+
+
+def _too_long(paths) -> list[str]:
+    return [f"{os.path.relpath(p, os.path.dirname(PKG))}: {n} lines" for p in paths
+            if (n := sum(1 for _ in open(p, encoding="utf-8"))) > MAX_LINES]
+
+
+def test_no_python_module_and_no_java_class_over_300_lines():
+    java = os.path.join(os.path.dirname(PKG), "java-shim", "src", "main", "java")
+    sources = [p for p in _modules().values()]
+    sources += [os.path.join(d, f) for d, _, fs in os.walk(java) for f in fs if f.endswith(".java")]
+    assert any(p.endswith("PythonBridge.java") for p in sources)  # the Java sources are read
+    assert _too_long(sources) == []
+
+
+def test_the_size_check_finds_a_long_file(tmp_path):
+    (tmp_path / "long.py").write_text("x = 1\n" * (MAX_LINES + 1))
+    (tmp_path / "ok.py").write_text("x = 1\n" * MAX_LINES)
+    assert [s.rsplit(": ", 1)[1] for s in _too_long([tmp_path / "long.py", tmp_path / "ok.py"])] == ["301 lines"]
