@@ -17,7 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The lib jar's use of the shared bridge against the real hooks: the gauges read what Python counted. */
-class LibPythonITCase {
+class LibBridgeITCase {
 
     @Test
     void gaugesShowFilesEncryptedThroughTheSameHooks(@TempDir Path tmp) throws Exception {

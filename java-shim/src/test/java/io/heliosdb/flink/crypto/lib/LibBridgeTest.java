@@ -12,7 +12,7 @@ import java.util.TreeMap;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /** What the lib jar takes from the core without a Python: the JSON, configuration and error helpers. */
-class LibPythonTest {
+class LibBridgeTest {
 
     @Test
     void jsonAndConfigurationHelpers() {
