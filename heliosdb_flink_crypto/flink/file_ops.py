@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from ..crypto import name_for
 from ..errors import AuthenticationError, FormatError, HeliosCryptoError, SegmentAuthError
-from ..format import overhead
+from ..format import ciphertext_length, overhead, segment_count
 from . import bridge
 from .bridge import operation, session
 
@@ -69,7 +69,7 @@ def seal(hid: int, index: int, last: bool, src: int, src_len: int, dst: int) -> 
     src_view, out = bridge.view(src), bridge.view(dst)
     if not 0 <= src_len <= len(src_view) or (not last and src_len % seg):
         raise ValueError(f"{w.path}: {src_len} bytes are not whole segments of {seg}")
-    if len(out) < src_len + max(1, -(-src_len // seg)) * keys.overhead:
+    if len(out) < ciphertext_length(src_len, 0, seg, keys.suite):
         raise ValueError(f"{w.path}: output buffer too small")
     return keys.seal_segments(index, bool(last), src_view[:src_len], seg, out)
 
@@ -140,7 +140,7 @@ def open_(hid: int, index: int, last: bool, src: int, src_len: int, dst: int) ->
     r = bridge.handle(hid, FileReader)
     seg, o = r.seg, r.keys.overhead
     src_view, out = bridge.view(src), bridge.view(dst)
-    count = max(1, -(-src_len // (seg + o)))
+    count = segment_count(src_len, seg + o)
     if not o <= src_len <= len(src_view) or (not last and src_len % (seg + o)) \
             or len(out) < src_len - count * o:
         raise ValueError(f"{r.path}: segment buffers do not match the segment size")
