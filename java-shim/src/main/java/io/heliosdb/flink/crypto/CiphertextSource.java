@@ -28,6 +28,11 @@ final class CiphertextSource {
         this.direct = InnerChannels.positional(in);
     }
 
+    /** Whether reads are positional reads of a local file (no request, no network wait). */
+    boolean local() {
+        return direct != null;
+    }
+
     /** Fills {@code b} (from its position to its limit) with the bytes at {@code offset}; the opaque
      *  authentication failure if the file ends first (shorter than its length said). */
     void readFully(long offset, ByteBuffer b) throws IOException {

@@ -10,13 +10,14 @@ import java.nio.channels.WritableByteChannel;
  * Plaintext in, the encrypted file out to the inner stream: the header first, then the segments
  * sealed by Python as batches fill, the last one (flagged last) on {@link #close()}.
  *
- * <p>A thin adapter over a {@link WritePipeline}: Flink's thread (serializing state) only copies
- * plaintext into the current batch; full batches are sealed by Python and written to the inner
- * stream on the bridge's workers, in order, one batch at a time and by the thread that sealed it.
- * The caller never touches the inner stream while batches are in flight, and the workers are never
- * interrupted (a local file's channel, which takes sealed bytes straight from native memory, would
- * close on an interrupt). Without zero copy there is no pipeline: each segment is sealed (copied
- * through pemja) and written on the caller's thread.
+ * <p>A thin adapter over a {@link WritePipeline}: Flink's thread (serializing state) copies
+ * plaintext into the current batch and, when it is full, seals it by calling Python itself
+ * ({@link CallerPython}: the bytes are still in its core's cache, and no other thread waits for
+ * them); sealed batches are written to the inner stream on the bridge's workers, in order, one batch
+ * at a time, while Flink's thread goes on. The caller never touches the inner stream while batches
+ * are in flight, and the workers are never interrupted (a local file's channel, which takes sealed
+ * bytes straight from native memory, would close on an interrupt). Without zero copy there is no
+ * pipeline: each segment is sealed (copied through pemja) and written on the caller's thread.
  *
  * <p>{@link #getPos()} is the plaintext position (Flink records state offsets from it).
  * {@link #flush()} reaches the inner stream but never cuts a segment: only close ends a file.
@@ -37,6 +38,7 @@ final class EncryptingOutputStream extends FSDataOutputStream {
     private static final class Sealable extends WritePipeline.Batch {
         final NativeBuffers.Registered plain;
         final NativeBuffers.Registered sealed;
+        int sealedLength;
 
         Sealable(NativeBuffers.Registered plain, NativeBuffers.Registered sealed) {
             super(plain.buffer);
@@ -100,7 +102,7 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         }
     }
 
-    /** Seals and writes batches for the pipeline, on its workers. */
+    /** Seals batches for the pipeline on the caller's thread, writes them on its workers. */
     private final class Stage implements WritePipeline.Stage {
         @Override
         public WritePipeline.Batch take(int segments) throws IOException {
@@ -119,13 +121,19 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         }
 
         @Override
-        public void process(WritePipeline.Batch b) throws IOException {
+        public void prepare(WritePipeline.Batch b) throws IOException {
             Sealable s = (Sealable) b;
             try {
-                writeSealed(s.sealed.buffer, session.seal(handle, s.firstSegment, s.last, s.plain, s.length, s.sealed));
+                s.sealedLength = session.sealHere(handle, s.firstSegment, s.last, s.plain, s.length, s.sealed);
             } catch (RuntimeException e) {
                 throw new IOException(path + ": encryption failed: " + e, e);
             }
+        }
+
+        @Override
+        public void process(WritePipeline.Batch b) throws IOException {
+            Sealable s = (Sealable) b;
+            writeSealed(s.sealed.buffer, s.sealedLength);
         }
 
         @Override

@@ -56,10 +56,20 @@ final class PythonSession {
     }
 
     /** Seals {@code len} plaintext bytes of {@code src} as segments {@code index, ...} into {@code dst}
-     *  (one segment without zero copy); on a bridge worker, right there. */
+     *  (one segment without zero copy); on a bridge worker (on one, right there). */
     int seal(long handle, long index, boolean last, NativeBuffers.Registered src, int len,
              NativeBuffers.Registered dst) throws IOException {
         return segments("seal", handle, index, last, src, len, dst);
+    }
+
+    /** As {@link #seal}, zero-copy on the calling thread ({@link CallerPython}): written streams. */
+    int sealHere(long handle, long index, boolean last, NativeBuffers.Registered src, int len,
+                 NativeBuffers.Registered dst) throws IOException {
+        if (!buffers.zeroCopy()) {
+            return seal(handle, index, last, src, len, dst);
+        }
+        return ((Long) CallerPython.call(bridge, "seal", handle, index, last, src.id, (long) len, dst.id))
+                .intValue();
     }
 
     /** {@code op} ("seal" or "open") zero-copy on registered buffers, else its copying "_bytes" form. */

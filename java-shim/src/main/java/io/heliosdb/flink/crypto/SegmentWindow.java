@@ -9,17 +9,28 @@ import java.nio.ByteBuffer;
  * of it authenticated.
  *
  * <ul>
- *   <li>{@link #load} (stream reads): one segment on random access; reading on sequentially, the next
- *   window (four times the current one, up to {@link NativeBuffers#BATCH_BYTES}) is fetched from the
- *   inner stream and decrypted by one Python call, both on a worker, while the caller consumes the
- *   current one (a failure there is reported when that window is read; without direct memory for it,
- *   there is no prefetch). The caller waits for the prefetch before it touches the inner stream.</li>
+ *   <li>{@link #load} (stream reads): one segment on random access. Reading on sequentially from a
+ *   local file (positional reads, {@link CiphertextSource#local}), the caller fetches and decrypts
+ *   the next segments (four times the current window, up to {@link #LOCAL_READ_BYTES}) itself, one Python call on its own thread ({@link CallerPython}):
+ *   a read from the page cache costs no wait worth hiding, and bytes that stay on one core in pieces
+ *   that fit its cache cost less CPU than a prefetch on another core (docs/performance.md). From
+ *   any other inner stream (object stores: every fetch waits on the network), the next window (four
+ *   times the current one, up to {@link NativeBuffers#BATCH_BYTES}) is fetched and decrypted by one
+ *   Python call, both on a worker, while the caller consumes the current one (a failure there is
+ *   reported when that window is read; without direct memory for it, there is no prefetch). The
+ *   caller waits for the prefetch before it touches the inner stream.</li>
  *   <li>{@link #loadRange} (positional reads, ForSt's block reads): exactly the segments a read
  *   covers, fetched and decrypted in one call, never a prefetch: a block read that crosses a segment
  *   boundary costs one call, not two plus a window decrypted for nothing.</li>
  * </ul>
  */
 final class SegmentWindow {
+
+    /** Plaintext bytes per call reading a local file sequentially (JVM system property
+     *  {@code heliosdb.crypto.local-read-bytes}, default 512 KiB: two segments of the default size,
+     *  sealed and plain, stay in a core's L2 cache between the kernel's copy, AES-GCM and the copy
+     *  out; 256 KiB costs more Python calls, 1 MiB more cache misses). */
+    static final int LOCAL_READ_BYTES = Integer.getInteger("heliosdb.crypto.local-read-bytes", 512 << 10);
 
     private final PythonSession session;
     private final CiphertextSource source;
@@ -29,6 +40,7 @@ final class SegmentWindow {
     private final long size;
     private final long count;
     private final int batchSegments;
+    private final int localSegments; // per call reading a local file on: 0 when not on the caller
     private final NativeBuffers.Registered[] sealed = new NativeBuffers.Registered[2];
     private final NativeBuffers.Registered[] plain = new NativeBuffers.Registered[2];
     private int slot;
@@ -50,6 +62,8 @@ final class SegmentWindow {
         this.size = size;
         this.count = SegmentLayout.segmentCount(size, layout.segmentSize);
         this.batchSegments = session.buffers.zeroCopy() ? NativeBuffers.batchSegments(layout.segmentSize) : 1;
+        this.localSegments = session.buffers.zeroCopy() && CallerPython.ENABLED && source.local()
+                ? Math.max(1, LOCAL_READ_BYTES / layout.segmentSize) : 0;
     }
 
     long count() {
@@ -80,6 +94,10 @@ final class SegmentWindow {
         }
         boolean sequential = first >= 0 && idx == first + segments;
         first = -1;
+        if (localSegments > 0) { // never a prefetch in flight here
+            open(idx, sequential ? Math.min(Math.min(localSegments, 4 * segments), count - idx) : 1, true);
+            return;
+        }
         if (prefetch != null) {
             PythonCall c = prefetch;
             prefetch = null;
@@ -119,13 +137,13 @@ final class SegmentWindow {
         open(from, n, true);
     }
 
-    /** Fetches and decrypts segments {@code [from, from + n)} into the current slot, synchronously
-     *  (positional reads: Python on the calling thread). */
-    private void open(long from, long n, boolean positional) throws IOException {
+    /** Fetches and decrypts segments {@code [from, from + n)} into the current slot, synchronously;
+     *  {@code here}: Python on the calling thread (positional reads, local files). */
+    private void open(long from, long n, boolean here) throws IOException {
         ensure(slot, n);
         int want = fetch(from, n, slot);
         boolean last = from + n == count;
-        windowLen = positional ? session.openHere(handle, from, last, sealed[slot], want, plain[slot])
+        windowLen = here ? session.openHere(handle, from, last, sealed[slot], want, plain[slot])
                 : session.open(handle, from, last, sealed[slot], want, plain[slot]);
         ReadCounters.call();
         ReadCounters.decrypted(windowLen);

@@ -6,20 +6,22 @@ import java.util.ArrayDeque;
 import java.util.concurrent.Executor;
 
 /**
- * The batches of one written stream, in order: the caller fills a batch's plaintext buffer, and
- * full batches are processed ({@link Stage#process}: sealed, then written to the inner stream) on
- * workers, strictly in order and by one worker at a time. Knows nothing of Python or Flink: the
- * {@link Stage} seals and writes, the {@link Executor} provides the threads (tests use plain ones).
+ * The batches of one written stream, in order: the caller fills a batch's plaintext buffer and, when
+ * it is full, prepares it ({@link Stage#prepare}: the stream seals it, on the caller's thread, while
+ * its bytes are in that core's cache); prepared batches are then processed ({@link Stage#process}:
+ * written to the inner stream) on workers, strictly in order and by one worker at a time. Knows
+ * nothing of Python or Flink: the {@link Stage} seals and writes, the {@link Executor} provides the
+ * threads (tests use plain ones).
  *
  * <p>Batches circulate in a ring of {@code depth}: the caller waits only when every other batch is
  * still in flight, and then until half the ring is free again (or nothing is left in flight), so it
  * is woken once per few batches, not once per batch. The batches of a stream run as one task that
- * processes the queued ones one after another, so a batch is sealed and written by the same thread
- * while its bytes are in that core's cache, and a worker is woken only when the task starts (not
+ * processes the queued ones one after another, and a worker is woken only when the task starts (not
  * per batch); every {@link #TURN} batches the task gives its worker back (re-queued behind other
  * work, so other streams are not starved). The first failure stops the stream: no later batch is
- * processed, and every later call throws it. A file starts with a batch of one segment (small files
- * stay small); batches grow fourfold up to {@code maxSegments}.
+ * processed, and every later call throws it (a failed prepare too: that batch is never queued). A
+ * file starts with a batch of one segment (small files stay small); batches grow fourfold up to
+ * {@code maxSegments}.
  *
  * <p>Not thread-safe for callers: one caller at a time (EncryptingOutputStream synchronizes).
  */
@@ -50,7 +52,11 @@ final class WritePipeline {
         /** A batch for up to {@code segments} segments (fewer when memory runs short). */
         Batch take(int segments) throws IOException;
 
-        /** On a worker, a stream's batches in order: seal the batch and write it out. */
+        /** On the caller's thread, as the batch is submitted (its first segment and last flag set):
+         *  seal it. A failure fails the stream; the batch is not queued. */
+        void prepare(Batch b) throws IOException;
+
+        /** On a worker, a stream's prepared batches in order: write the batch out. */
         void process(Batch b) throws IOException;
 
         /** The batch is no longer used. */
@@ -108,8 +114,21 @@ final class WritePipeline {
         boolean start;
         synchronized (lock) {
             throwIfFailed(); // the batch stays the current one, given back by release()
-            b.last = last;
-            b.firstSegment = nextSegment;
+        }
+        b.last = last;
+        b.firstSegment = nextSegment;
+        try {
+            stage.prepare(b); // the batch stays the current one, given back by release()
+        } catch (IOException | RuntimeException | Error e) {
+            IOException io = e instanceof IOException ? (IOException) e : new IOException(String.valueOf(e), e);
+            synchronized (lock) {
+                if (failure == null) {
+                    failure = io;
+                }
+            }
+            throw io;
+        }
+        synchronized (lock) {
             queued.add(b);
             start = !running;
             running = true;

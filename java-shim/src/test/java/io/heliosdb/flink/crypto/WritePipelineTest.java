@@ -21,13 +21,16 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The write pipeline alone (no CPython): a stream's batches are processed in order, one at a time,
- * by the thread that takes them; the ring bounds the memory in flight; the first failure stops the
- * stream; buffers go back only once no worker uses them.
+ * The write pipeline alone (no CPython): a stream's batches are prepared (sealed) on the caller's
+ * thread as they are submitted, then processed (written) in order, one at a time; the ring bounds the
+ * memory in flight; the first failure stops the stream; buffers go back only once no worker uses them.
  */
 class WritePipelineTest {
 
     static final int SEG = 16;
+
+    /** The thread that writes the stream (the test's). */
+    static volatile String WRITER = "";
 
     /** "Seals" a batch by copying it with its first segment's index and a last flag in front, and
      *  records the order, the threads and how many batches were inside at once. */
@@ -41,6 +44,8 @@ class WritePipelineTest {
         final AtomicInteger given = new AtomicInteger();
         final AtomicInteger mostOwned = new AtomicInteger();
         volatile long failAt = Long.MAX_VALUE; // the batch starting at this segment fails
+        volatile long failPrepareAt = Long.MAX_VALUE; // the batch starting here fails to prepare
+        final List<String> prepared = new java.util.concurrent.CopyOnWriteArrayList<>(); // "first:last@thread"
         volatile CountDownLatch gate = new CountDownLatch(0);
 
         @Override
@@ -50,7 +55,20 @@ class WritePipelineTest {
         }
 
         @Override
+        public void prepare(WritePipeline.Batch b) throws IOException {
+            if (b.firstSegment >= failPrepareAt) {
+                throw new IOException("sealing failed");
+            }
+            prepared.add(b.firstSegment + ":" + b.last + "@" + Thread.currentThread().getName());
+        }
+
+        @Override
         public void process(WritePipeline.Batch b) throws IOException {
+            String w = WRITER;
+            if (prepared.stream().noneMatch(x -> x.startsWith(b.firstSegment + ":" + b.last + "@")
+                    && (w == null || x.endsWith("@" + w)))) {
+                throw new IOException("batch " + b.firstSegment + " processed unprepared: " + prepared);
+            }
             most.accumulateAndGet(inside.incrementAndGet(), Math::max);
             try {
                 gate.await();
@@ -93,6 +111,7 @@ class WritePipelineTest {
 
     /** Runs {@code test} with a pool of {@code threads} workers; every batch must be given back. */
     static void withPool(int threads, PoolTest test) throws Exception {
+        WRITER = Thread.currentThread().getName();
         ExecutorService pool = Executors.newFixedThreadPool(threads);
         try {
             Recorder r = new Recorder();
@@ -151,8 +170,40 @@ class WritePipelineTest {
     }
 
     @Test
+    void eachBatchIsPreparedOnTheCallersThreadBeforeAWorkerWritesIt() throws Exception {
+        withPool(2, (pool, r) -> {
+            WritePipeline p = new WritePipeline(r, pool, SEG, 4, 4);
+            write(p, data(SEG * 30 + 1));
+            p.release();
+            assertEquals(r.order.size(), r.prepared.size());
+            for (String b : r.prepared) {
+                assertTrue(b.endsWith("@" + WRITER), "prepared on another thread: " + r.prepared);
+            }
+            assertTrue(r.prepared.get(r.prepared.size() - 1).contains(":true@"), "the last batch is prepared flagged");
+            assertTrue(r.threads.stream().noneMatch(t -> t.equals(WRITER)), "a worker should write: " + r.threads);
+        });
+    }
+
+    @Test
+    void aFailedPrepareFailsTheStreamAndItsBatchIsNeverWritten() throws Exception {
+        withPool(2, (pool, r) -> {
+            r.failPrepareAt = 5;
+            WritePipeline p = new WritePipeline(r, pool, SEG, 4, 4);
+            IOException e = assertThrows(IOException.class, () -> write(p, data(SEG * 40)));
+            assertTrue(e.getMessage().contains("sealing failed"), e.getMessage());
+            assertThrows(IOException.class, () -> p.submit(false));
+            assertThrows(IOException.class, p::drain);
+            p.release();
+            List<Long> written = new ArrayList<>(r.order); // the failure stops the queue: a prefix at most
+            assertEquals(List.of(0L, 1L).subList(0, written.size()), written, "the failed batch was written");
+            assertEquals(0, r.inside.get());
+        });
+    }
+
+    @Test
     void aStreamGivesItsWorkerBackEveryFewBatches() throws Exception {
         // other streams (and the reads and file openings queued on the same workers) get their turn
+        WRITER = Thread.currentThread().getName();
         AtomicInteger tasks = new AtomicInteger();
         ExecutorService pool = Executors.newSingleThreadExecutor();
         try {
@@ -182,6 +233,7 @@ class WritePipelineTest {
     @Test
     void theCallerWaitsOnlyWhenTheWholeRingIsInFlightAndKeepsItsInterrupt() throws Exception {
         withPool(2, (pool, r) -> {
+            WRITER = null; // batches come from two threads here: prepared before written is all that is checked
             r.gate = new CountDownLatch(1);
             WritePipeline p = new WritePipeline(r, pool, SEG, 1, 3);
             for (int i = 0; i < 2; i++) { // two of three batches in flight: no wait
@@ -231,6 +283,7 @@ class WritePipelineTest {
 
     @Test
     void withoutWorkersEachBatchIsProcessedOnTheCallersThread() throws Exception {
+        WRITER = Thread.currentThread().getName();
         Recorder r = new Recorder();
         WritePipeline p = new WritePipeline(r, Runnable::run, SEG, 1, 1);
         byte[] d = data(SEG * 5 + 3);
@@ -244,6 +297,7 @@ class WritePipelineTest {
 
     @Test
     void releaseWaitsForTheBatchAWorkerIsInside() throws Exception {
+        WRITER = Thread.currentThread().getName();
         ExecutorService pool = Executors.newSingleThreadExecutor();
         try {
             Recorder r = new Recorder();
