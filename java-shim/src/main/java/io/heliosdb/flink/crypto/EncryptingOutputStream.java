@@ -34,16 +34,21 @@ final class EncryptingOutputStream extends FSDataOutputStream {
      *  with 1 MiB batches, 4 MiB of plaintext (and as much ciphertext) in flight per large file. */
     static final int DEPTH = Math.max(2, Math.min(16, Integer.getInteger("heliosdb.crypto.pipeline-depth", 4)));
 
-    /** A batch's plaintext buffer and the buffer Python seals it into, both registered with Python. */
+    /** A batch's plaintext buffer and the buffer Python seals it into, both registered with Python.
+     *  Batches of the largest size share one plaintext buffer (the stream's {@code sharedPlain}): a
+     *  batch is sealed as it is submitted, so its plaintext is free before the next is filled, and
+     *  Flink's thread keeps copying into the same memory, in its core's cache. */
     private static final class Sealable extends WritePipeline.Batch {
         final NativeBuffers.Registered plain;
         final NativeBuffers.Registered sealed;
+        final boolean shared;
         int sealedLength;
 
-        Sealable(NativeBuffers.Registered plain, NativeBuffers.Registered sealed) {
+        Sealable(NativeBuffers.Registered plain, NativeBuffers.Registered sealed, boolean shared) {
             super(plain.buffer);
             this.plain = plain;
             this.sealed = sealed;
+            this.shared = shared;
         }
     }
 
@@ -56,6 +61,8 @@ final class EncryptingOutputStream extends FSDataOutputStream {
     private final int overhead;
     private final WritePipeline pipeline;
     private byte[] scratch;       // used by one worker at a time (the pipeline's order)
+    private final int maxSegments;
+    private NativeBuffers.Registered sharedPlain; // the largest batches' plaintext, Flink's thread only
     private long total;
     private boolean syncOnClose;
     private boolean closed;
@@ -75,12 +82,12 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         this.seg = f.segmentSize;
         this.overhead = f.overhead;
         boolean pipelined = session.buffers.zeroCopy();
+        this.maxSegments = pipelined ? NativeBuffers.batchSegments(seg, NativeBuffers.WRITE_BATCH_BYTES) : 1;
         this.channel = pipelined ? InnerChannels.writable(out) : null;
         WritePipeline p = null;
         try {
             p = pipelined
-                    ? new WritePipeline(new Stage(), session.bridge::execute, seg,
-                            NativeBuffers.batchSegments(seg, NativeBuffers.WRITE_BATCH_BYTES), DEPTH)
+                    ? new WritePipeline(new Stage(), session.bridge::execute, seg, maxSegments, DEPTH)
                     : new WritePipeline(new Stage(), Runnable::run, seg, 1, 1);
             out.write(f.header);
         } catch (IOException | RuntimeException e) {
@@ -108,11 +115,17 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         public WritePipeline.Batch take(int segments) throws IOException {
             for (int n = segments; ; n = Math.max(1, n / 2)) { // fewer if direct memory runs short
                 NativeBuffers.Registered plain = null;
+                boolean share = n == maxSegments && n > 1;
                 try {
-                    plain = session.buffers.take(n * seg);
-                    return new Sealable(plain, session.buffers.take(n * (seg + overhead)));
+                    if (share && sharedPlain == null) {
+                        sharedPlain = session.buffers.take(n * seg);
+                    }
+                    plain = share ? sharedPlain : session.buffers.take(n * seg);
+                    return new Sealable(plain, session.buffers.take(n * (seg + overhead)), share);
                 } catch (NativeBuffers.DirectMemoryExhausted e) {
-                    session.buffers.give(plain);
+                    if (!share) {
+                        session.buffers.give(plain);
+                    }
                     if (n == 1) {
                         throw e;
                     }
@@ -138,7 +151,9 @@ final class EncryptingOutputStream extends FSDataOutputStream {
 
         @Override
         public void give(WritePipeline.Batch b) {
-            session.buffers.give(((Sealable) b).plain);
+            if (!((Sealable) b).shared) {
+                session.buffers.give(((Sealable) b).plain);
+            }
             session.buffers.give(((Sealable) b).sealed);
         }
     }
@@ -273,7 +288,14 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         }
         closed = true;
         session.finish(handle, total);
+        release();
+    }
+
+    /** Gives every buffer back, once the workers left them. */
+    private void release() {
         pipeline.release();
+        session.buffers.give(sharedPlain);
+        sharedPlain = null;
     }
 
     /** Ends a failed file: waits for the workers to leave its buffers and the inner stream, reports
@@ -281,7 +303,7 @@ final class EncryptingOutputStream extends FSDataOutputStream {
     private void closeQuietly() {
         closed = true;
         if (pipeline != null) {
-            pipeline.release();
+            release();
         }
         session.discard(handle);
         try {
