@@ -120,6 +120,32 @@ def test_one_call_seals_and_opens_several_segments(keyring_uri):
         hooks.dispatch("open", rid, 2, False, csrc.id, 3 * (seg + o) - 1, cdst.id)
 
 
+@pytest.mark.parametrize("suite", ["aes-256-gcm", "aes-256-cbc-hmac-sha256"])
+def test_open_in_place_leaves_each_plaintext_where_its_segment_starts_and_wipes_a_failing_one(keyring_uri, suite):
+    """The shim reads local files with one buffer: "open" with the same buffer as source and
+    destination decrypts every segment where it was sealed; a segment that fails is wiped."""
+    sid = hooks.dispatch("configure", conf(keyring_uri, **{"heliosdb.crypto.algorithm": suite}))
+    data = os.urandom(3 * SEG + 9)
+    raw = write_file(sid, "/inplace", data)
+    suite_id, hlen, seg = parse_prefix(raw[:PREFIX_LEN])
+    o = overhead(suite_id)
+    rid = hooks.dispatch("reader", sid, "/inplace", raw[:hlen])
+    buf = JavaBuffer(4 * (seg + o))
+    buf.put(raw[hlen:])
+    assert hooks.dispatch("open", rid, 0, True, buf.id, len(raw) - hlen, buf.id) == len(data)
+    got = buf.get(len(raw) - hlen)
+    assert b"".join(got[k * (seg + o):k * (seg + o) + seg] for k in range(4))[:len(data)] == data
+    tampered = bytearray(raw[hlen:])
+    tampered[2 * (seg + o) + 3] ^= 1  # segment 2
+    buf.put(bytes(tampered))
+    with pytest.raises(AuthenticationError):
+        hooks.dispatch("open", rid, 0, True, buf.id, len(raw) - hlen, buf.id)
+    after = buf.get(len(raw) - hlen)
+    assert after[2 * (seg + o):2 * (seg + o) + seg] != data[2 * seg:3 * seg]  # no unauthenticated plaintext left
+    if suite == "aes-256-gcm":
+        assert after[2 * (seg + o):2 * (seg + o) + seg] == bytes(seg)
+
+
 def test_engine_files_read_through_the_ctypes_path(keyring_uri):
     sid = hooks.dispatch("configure", conf(keyring_uri))
     for algorithm in ("aes-256-gcm", "aes-256-cbc-hmac-sha256"):

@@ -77,16 +77,21 @@ class FileKeys:
         """Authenticate and decrypt sealed segment ``src`` into ``dst``; returns plaintext bytes."""
         return self._open(nonce(self.prefix, index, last), src, dst)
 
-    def open_segments(self, index: int, last: bool, src: memoryview, seg: int, dst: memoryview) -> int:
+    def open_segments(self, index: int, last: bool, src: memoryview, seg: int, dst: memoryview,
+                      in_place: bool = False) -> int:
         """Authenticate and decrypt ``src``, sealed segments ``index, index + 1, ...`` back to back (all
         of ``seg`` plaintext bytes but the final one, flagged last if ``last``), into ``dst``; returns
-        the plaintext bytes. SegmentAuthError at the first segment that fails (open_into's rules)."""
+        the plaintext bytes. ``in_place``: ``dst`` is ``src``'s memory, and each segment's plaintext is
+        left where the segment starts (one buffer instead of two; the plaintexts are then
+        ``overhead`` bytes apart). SegmentAuthError at the first segment that fails (open_into's rules:
+        that segment's output is wiped)."""
         open_, o, n = self._open, self.overhead, len(src)
         full = seg + o
         pos = out = 0
         for iv in nonces(self.prefix, index, max(1, -(-n // full)), last):
             take = full if n - pos > full else n - pos
-            out += open_(iv, src[pos:pos + take], dst[out:out + take - o])
+            at = pos if in_place else out
+            out += open_(iv, src[pos:pos + take], dst[at:at + take - o])
             pos += take
         return out
 

@@ -119,11 +119,11 @@ def malformed(sid: int, path: str, reason: str) -> None:
     session(sid).crypto_for(path).report_open_failure(FormatError(reason, path), path, reason=reason)
 
 
-def _opened(r: FileReader, index: int, last: bool, src, dst, seg: int | None = None) -> int:
+def _opened(r: FileReader, index: int, last: bool, src, dst, seg: int | None = None, in_place=False) -> int:
     """Opens one segment, or (``seg`` given) the consecutive segments ``src`` holds."""
     try:
         n = r.keys.open_into(index, bool(last), src, dst) if seg is None else \
-            r.keys.open_segments(index, bool(last), src, seg, dst)
+            r.keys.open_segments(index, bool(last), src, seg, dst, in_place)
     except SegmentAuthError:
         if r.events is not None:
             r.events.auth_failure()
@@ -136,7 +136,8 @@ def _opened(r: FileReader, index: int, last: bool, src, dst, seg: int | None = N
 def open_(hid: int, index: int, last: bool, src: int, src_len: int, dst: int) -> int:
     """Authenticate and decrypt ``src_len`` bytes of buffer ``src``: consecutive sealed segments
     ``index, index + 1, ...`` (all full but the final one, flagged last if ``last``) into ``dst``;
-    returns the plaintext bytes. Nothing is returned unless every segment authenticates."""
+    returns the plaintext bytes. Nothing is returned unless every segment authenticates. ``dst`` the
+    same buffer as ``src``: in place, each segment's plaintext where the segment starts."""
     r = bridge.handle(hid, FileReader)
     seg, o = r.seg, r.keys.overhead
     src_view, out = bridge.view(src), bridge.view(dst)
@@ -144,7 +145,7 @@ def open_(hid: int, index: int, last: bool, src: int, src_len: int, dst: int) ->
     if not o <= src_len <= len(src_view) or (not last and src_len % (seg + o)) \
             or len(out) < src_len - count * o:
         raise ValueError(f"{r.path}: segment buffers do not match the segment size")
-    return _opened(r, index, last, src_view[:src_len], out, seg)
+    return _opened(r, index, last, src_view[:src_len], out, seg, in_place=src == dst)
 
 
 @operation

@@ -3,14 +3,12 @@ package io.heliosdb.flink.crypto;
 import org.apache.flink.core.fs.FSDataOutputStream;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.WritableByteChannel;
 
 /**
  * Plaintext in, the encrypted file out to the inner stream: the header first, then the segments
  * sealed by Python as batches fill, the last one (flagged last) on {@link #close()}.
  *
- * <p>A thin adapter over a {@link WritePipeline}: Flink's thread (serializing state) copies
+ * <p>A thin adapter over a {@link WritePipeline} and its {@link SealingStage}: Flink's thread (serializing state) copies
  * plaintext into the current batch and, when it is full, seals it by calling Python itself
  * ({@link CallerPython}: the bytes are still in its core's cache, and no other thread waits for
  * them); sealed batches are written to the inner stream on the bridge's workers, in order, one batch
@@ -34,35 +32,12 @@ final class EncryptingOutputStream extends FSDataOutputStream {
      *  with 1 MiB batches, 4 MiB of plaintext (and as much ciphertext) in flight per large file. */
     static final int DEPTH = Math.max(2, Math.min(16, Integer.getInteger("heliosdb.crypto.pipeline-depth", 4)));
 
-    /** A batch's plaintext buffer and the buffer Python seals it into, both registered with Python.
-     *  Batches of the largest size share one plaintext buffer (the stream's {@code sharedPlain}): a
-     *  batch is sealed as it is submitted, so its plaintext is free before the next is filled, and
-     *  Flink's thread keeps copying into the same memory, in its core's cache. */
-    private static final class Sealable extends WritePipeline.Batch {
-        final NativeBuffers.Registered plain;
-        final NativeBuffers.Registered sealed;
-        final boolean shared;
-        int sealedLength;
-
-        Sealable(NativeBuffers.Registered plain, NativeBuffers.Registered sealed, boolean shared) {
-            super(plain.buffer);
-            this.plain = plain;
-            this.sealed = sealed;
-            this.shared = shared;
-        }
-    }
-
     private final FSDataOutputStream out;
-    private final WritableByteChannel channel; // the local file's, or null
     private final PythonSession session;
     private final String path;
     private final long handle;
-    private final int seg;
-    private final int overhead;
+    private final SealingStage stage;
     private final WritePipeline pipeline;
-    private byte[] scratch;       // used by one worker at a time (the pipeline's order)
-    private final int maxSegments;
-    private NativeBuffers.Registered sharedPlain; // the largest batches' plaintext, Flink's thread only
     private long total;
     private boolean syncOnClose;
     private boolean closed;
@@ -79,16 +54,16 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         this.session = session;
         this.path = path;
         this.handle = f.handle;
-        this.seg = f.segmentSize;
-        this.overhead = f.overhead;
+        int seg = f.segmentSize;
         boolean pipelined = session.buffers.zeroCopy();
-        this.maxSegments = pipelined ? NativeBuffers.batchSegments(seg, NativeBuffers.WRITE_BATCH_BYTES) : 1;
-        this.channel = pipelined ? InnerChannels.writable(out) : null;
+        int maxSegments = pipelined ? NativeBuffers.batchSegments(seg, NativeBuffers.WRITE_BATCH_BYTES) : 1;
+        this.stage = new SealingStage(session, out, pipelined ? InnerChannels.writable(out) : null, path, handle,
+                seg, f.overhead, maxSegments);
         WritePipeline p = null;
         try {
             p = pipelined
-                    ? new WritePipeline(new Stage(), session.bridge::execute, seg, maxSegments, DEPTH)
-                    : new WritePipeline(new Stage(), Runnable::run, seg, 1, 1);
+                    ? new WritePipeline(stage, session.bridge::execute, seg, maxSegments, DEPTH)
+                    : new WritePipeline(stage, Runnable::run, seg, 1, 1);
             out.write(f.header);
         } catch (IOException | RuntimeException e) {
             this.pipeline = p;
@@ -106,80 +81,6 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         } catch (IOException e) {
             out.close();
             throw e;
-        }
-    }
-
-    /** Seals batches for the pipeline on the caller's thread, writes them on its workers. */
-    private final class Stage implements WritePipeline.Stage {
-        @Override
-        public WritePipeline.Batch take(int segments) throws IOException {
-            for (int n = segments; ; n = Math.max(1, n / 2)) { // fewer if direct memory runs short
-                NativeBuffers.Registered plain = null;
-                boolean share = n == maxSegments && n > 1;
-                try {
-                    if (share && sharedPlain == null) {
-                        sharedPlain = session.buffers.take(n * seg);
-                    }
-                    plain = share ? sharedPlain : session.buffers.take(n * seg);
-                    return new Sealable(plain, session.buffers.take(n * (seg + overhead)), share);
-                } catch (NativeBuffers.DirectMemoryExhausted e) {
-                    if (!share) {
-                        session.buffers.give(plain);
-                    }
-                    if (n == 1) {
-                        throw e;
-                    }
-                }
-            }
-        }
-
-        @Override
-        public void prepare(WritePipeline.Batch b) throws IOException {
-            Sealable s = (Sealable) b;
-            try {
-                s.sealedLength = session.sealHere(handle, s.firstSegment, s.last, s.plain, s.length, s.sealed);
-            } catch (RuntimeException e) {
-                throw new IOException(path + ": encryption failed: " + e, e);
-            }
-        }
-
-        @Override
-        public void process(WritePipeline.Batch b) throws IOException {
-            Sealable s = (Sealable) b;
-            writeSealed(s.sealed.buffer, s.sealedLength);
-        }
-
-        @Override
-        public void give(WritePipeline.Batch b) {
-            if (!((Sealable) b).shared) {
-                session.buffers.give(((Sealable) b).plain);
-            }
-            session.buffers.give(((Sealable) b).sealed);
-        }
-    }
-
-    /** Writes {@code n} sealed bytes to the inner stream; a failure names the file. A local file
-     *  (pipelined, so on a worker) takes them straight from native memory through its channel. */
-    private void writeSealed(ByteBuffer sealed, int n) throws IOException {
-        ByteBuffer b = sealed.duplicate();
-        b.clear().limit(n);
-        try {
-            if (channel != null) {
-                while (b.hasRemaining()) {
-                    channel.write(b);
-                }
-                return;
-            }
-            if (scratch == null) {
-                scratch = new byte[seg + overhead];
-            }
-            while (b.hasRemaining()) {
-                int take = Math.min(scratch.length, b.remaining());
-                b.get(scratch, 0, take);
-                out.write(scratch, 0, take);
-            }
-        } catch (IOException e) {
-            throw PythonSession.innerFailure(path, "writing", e);
         }
     }
 
@@ -294,8 +195,7 @@ final class EncryptingOutputStream extends FSDataOutputStream {
     /** Gives every buffer back, once the workers left them. */
     private void release() {
         pipeline.release();
-        session.buffers.give(sharedPlain);
-        sharedPlain = null;
+        stage.release();
     }
 
     /** Ends a failed file: waits for the workers to leave its buffers and the inner stream, reports

@@ -6,7 +6,10 @@ import java.nio.ByteBuffer;
 /**
  * The decrypted segments a {@link DecryptingInputStream} holds: a window of consecutive segments
  * {@code [first, first + segments)} in one of two pairs of native buffers (sealed, plain), every byte
- * of it authenticated.
+ * of it authenticated. A window fetched and opened synchronously is opened in place, in its sealed
+ * buffer (each segment's plaintext where the segment starts): one buffer instead of two, half the
+ * memory the kernel's copy, AES-GCM and the copy out pass through; a prefetched window is opened
+ * into the slot's plaintext buffer.
  *
  * <ul>
  *   <li>{@link #load} (stream reads): one segment on random access. Reading on sequentially from a
@@ -51,6 +54,7 @@ final class SegmentWindow {
     private long prefetchFirst = -1;
     private long prefetchSegments;
     private boolean endAuthenticated; // the final segment has authenticated
+    private boolean inPlace; // the window was opened in its sealed buffer: segment k's plaintext at k * (S + overhead)
 
     SegmentWindow(PythonSession session, CiphertextSource source, SegmentLayout layout, String path, long handle,
                   long size) {
@@ -104,6 +108,7 @@ final class SegmentWindow {
             if (idx >= prefetchFirst && idx < prefetchFirst + prefetchSegments) {
                 slot ^= 1;
                 windowLen = PythonSession.opened(c); // its failure is this read's failure
+                inPlace = false;
                 ReadCounters.call();
                 ReadCounters.decrypted(windowLen);
                 first = prefetchFirst;
@@ -137,14 +142,15 @@ final class SegmentWindow {
         open(from, n, true);
     }
 
-    /** Fetches and decrypts segments {@code [from, from + n)} into the current slot, synchronously;
-     *  {@code here}: Python on the calling thread (positional reads, local files). */
+    /** Fetches and decrypts segments {@code [from, from + n)} in the current slot's sealed buffer, in
+     *  place, synchronously; {@code here}: Python on the calling thread (positional reads, local files). */
     private void open(long from, long n, boolean here) throws IOException {
-        ensure(slot, n);
+        ensure(slot, n, false);
         int want = fetch(from, n, slot);
         boolean last = from + n == count;
-        windowLen = here ? session.openHere(handle, from, last, sealed[slot], want, plain[slot])
-                : session.open(handle, from, last, sealed[slot], want, plain[slot]);
+        inPlace = true;
+        windowLen = here ? session.openHere(handle, from, last, sealed[slot], want, sealed[slot])
+                : session.open(handle, from, last, sealed[slot], want, sealed[slot]);
         ReadCounters.call();
         ReadCounters.decrypted(windowLen);
         first = from;
@@ -152,32 +158,42 @@ final class SegmentWindow {
         endAuthenticated |= from + n == count;
     }
 
-    /** Copies window bytes from plaintext offset {@code at} (inside the window) into {@code dst}. */
+    /** Copies window bytes from plaintext offset {@code at} (inside the window) into {@code dst}: up to
+     *  the end of the window, or (opened in place) of the segment {@code at} is in. */
     int copy(long at, ByteBuffer dst) {
         int start = (int) (at - first * layout.segmentSize);
-        int take = Math.min(windowLen - start, dst.remaining());
-        ByteBuffer src = plain[slot].buffer.duplicate();
-        src.clear().position(start).limit(start + take);
+        int end = inPlace ? Math.min(windowLen, (start / layout.segmentSize + 1) * layout.segmentSize) : windowLen;
+        int take = Math.min(end - start, dst.remaining());
+        int from = offset(start);
+        ByteBuffer src = (inPlace ? sealed : plain)[slot].buffer.duplicate();
+        src.clear().position(from).limit(from + take);
         dst.put(src);
         return take;
     }
 
     /** The byte at plaintext offset {@code at} (inside the window). */
     int get(long at) {
-        return plain[slot].buffer.get((int) (at - first * layout.segmentSize)) & 0xff;
+        return (inPlace ? sealed : plain)[slot].buffer.get(offset((int) (at - first * layout.segmentSize))) & 0xff;
     }
 
-    /** Buffers of slot {@code s} hold at least {@code n} segments. */
-    private void ensure(int s, long n) throws IOException {
-        if (plain[s] != null && plain[s].buffer.capacity() >= n * layout.segmentSize) {
-            return;
+    /** Where the window's plaintext byte {@code i} is in its buffer. */
+    private int offset(int i) {
+        return inPlace ? i / layout.segmentSize * (layout.segmentSize + layout.overhead) + i % layout.segmentSize : i;
+    }
+
+    /** Buffers of slot {@code s} hold at least {@code n} segments (the plaintext one only {@code withPlain}). */
+    private void ensure(int s, long n, boolean withPlain) throws IOException {
+        int sealedBytes = (int) n * (layout.segmentSize + layout.overhead);
+        if (sealed[s] == null || sealed[s].buffer.capacity() < sealedBytes) {
+            session.buffers.give(sealed[s]);
+            sealed[s] = null;
+            sealed[s] = session.buffers.take(sealedBytes);
         }
-        session.buffers.give(sealed[s]);
-        session.buffers.give(plain[s]);
-        sealed[s] = null;
-        plain[s] = null;
-        sealed[s] = session.buffers.take((int) n * (layout.segmentSize + layout.overhead));
-        plain[s] = session.buffers.take((int) n * layout.segmentSize);
+        if (withPlain && (plain[s] == null || plain[s].buffer.capacity() < n * layout.segmentSize)) {
+            session.buffers.give(plain[s]);
+            plain[s] = null;
+            plain[s] = session.buffers.take((int) n * layout.segmentSize);
+        }
     }
 
     /** Reads sealed segments {@code [from, from + n)} into {@code sealed[s]}; returns their length. */
@@ -196,7 +212,7 @@ final class SegmentWindow {
     private void startPrefetch(long from, long n) {
         int other = slot ^ 1;
         try {
-            ensure(other, n);
+            ensure(other, n, true);
         } catch (IOException | RuntimeException e) {
             return; // no memory for it: read on demand
         }
