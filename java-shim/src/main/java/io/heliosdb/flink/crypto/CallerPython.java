@@ -8,11 +8,12 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Python on the calling thread, for the short synchronous calls of positional reads (ForSt's block
- * reads: one segment or a few): a hand-off to a {@link PythonBridge} worker and back costs two thread
- * wake-ups (8-11 us per call measured on an idle 2-core VM, tens of us when it is busy) against 0.6 us
- * for the pemja call itself, and a block read through the bridge took 20-45 us where Flink's local file
- * system takes 1.2 us.
+ * Python on the calling thread, for the synchronous calls of the streams: sealing a written batch,
+ * opening a local file's segments, positional reads (ForSt's block reads: one segment or a few). A
+ * hand-off to a {@link PythonBridge} worker and back costs two thread wake-ups (8-11 us per call
+ * measured on an idle 2-core VM, tens of us when it is busy) against 0.6 us for the pemja call itself
+ * (a block read through the bridge took 20-45 us where Flink's local file system takes 1.2 us), and
+ * moves the bytes the caller just touched to another core (docs/performance.md).
  *
  * <p>Each thread gets its own {@link PythonInterpreter}, made on that thread and used only there (an
  * interpreter keeps its creating thread's JNIEnv), calling the one entry function like the bridge's

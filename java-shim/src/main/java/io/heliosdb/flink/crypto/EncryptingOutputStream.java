@@ -8,8 +8,9 @@ import java.io.IOException;
  * Plaintext in, the encrypted file out to the inner stream: the header first, then the segments
  * sealed by Python as batches fill, the last one (flagged last) on {@link #close()}.
  *
- * <p>A thin adapter over a {@link WritePipeline} and its {@link SealingStage}: Flink's thread (serializing state) copies
- * plaintext into the current batch and, when it is full, seals it by calling Python itself
+ * <p>A thin adapter over a {@link WritePipeline} and its {@link SealingStage}: Flink's thread
+ * (serializing state) copies plaintext into the current batch and, when it is full, seals it by
+ * calling Python itself
  * ({@link CallerPython}: the bytes are still in its core's cache, and no other thread waits for
  * them); sealed batches are written to the inner stream on the bridge's workers, in order, one batch
  * at a time, while Flink's thread goes on. The caller never touches the inner stream while batches
@@ -28,8 +29,8 @@ import java.io.IOException;
  */
 final class EncryptingOutputStream extends FSDataOutputStream {
 
-    /** Batch buffers per stream (JVM property {@code heliosdb.crypto.pipeline-depth}, 2-16, default 4):
-     *  with 1 MiB batches, 4 MiB of plaintext (and as much ciphertext) in flight per large file. */
+    /** Batches per stream (JVM property {@code heliosdb.crypto.pipeline-depth}, 2-16, default 4): with
+     *  1 MiB batches, 4 MiB of sealed bytes in flight per large file (and one 1 MiB plaintext buffer). */
     static final int DEPTH = Math.max(2, Math.min(16, Integer.getInteger("heliosdb.crypto.pipeline-depth", 4)));
 
     private final FSDataOutputStream out;

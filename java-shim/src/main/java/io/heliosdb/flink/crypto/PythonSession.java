@@ -65,11 +65,7 @@ final class PythonSession {
     /** As {@link #seal}, zero-copy on the calling thread ({@link CallerPython}): written streams. */
     int sealHere(long handle, long index, boolean last, NativeBuffers.Registered src, int len,
                  NativeBuffers.Registered dst) throws IOException {
-        if (!buffers.zeroCopy()) {
-            return seal(handle, index, last, src, len, dst);
-        }
-        return ((Long) CallerPython.call(bridge, "seal", handle, index, last, src.id, (long) len, dst.id))
-                .intValue();
+        return here("seal", handle, index, last, src, len, dst);
     }
 
     /** {@code op} ("seal" or "open") zero-copy on registered buffers, else its copying "_bytes" form. */
@@ -151,14 +147,21 @@ final class PythonSession {
         return segments("open", handle, index, last, src, len, dst);
     }
 
-    /** As {@link #open}, zero-copy on the calling thread ({@link CallerPython}): positional reads. */
+    /** As {@link #open}, zero-copy on the calling thread ({@link CallerPython}): positional reads,
+     *  local files. */
     int openHere(long handle, long index, boolean last, NativeBuffers.Registered src, int len,
                  NativeBuffers.Registered dst) throws IOException {
+        return here("open", handle, index, last, src, len, dst);
+    }
+
+    /** {@code op} ("seal" or "open") on the calling thread, zero-copy; without zero copy through a
+     *  worker, copying ({@link #segments}). */
+    private int here(String op, long handle, long index, boolean last, NativeBuffers.Registered src, int len,
+                     NativeBuffers.Registered dst) throws IOException {
         if (!buffers.zeroCopy()) {
-            return open(handle, index, last, src, len, dst);
+            return segments(op, handle, index, last, src, len, dst);
         }
-        return ((Long) CallerPython.call(bridge, "open", handle, index, last, src.id, (long) len, dst.id))
-                .intValue();
+        return ((Long) CallerPython.call(bridge, op, handle, index, last, src.id, (long) len, dst.id)).intValue();
     }
 
     /** The reader is done (reported with the bytes it authenticated); not waited for. */
