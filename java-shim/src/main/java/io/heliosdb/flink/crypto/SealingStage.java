@@ -22,14 +22,12 @@ final class SealingStage implements WritePipeline.Stage {
     private static final class Sealable extends WritePipeline.Batch {
         final NativeBuffers.Registered plain;
         final NativeBuffers.Registered sealed;
-        final boolean shared;
         int sealedLength;
 
-        Sealable(NativeBuffers.Registered plain, NativeBuffers.Registered sealed, boolean shared) {
+        Sealable(NativeBuffers.Registered plain, NativeBuffers.Registered sealed) {
             super(plain.buffer);
             this.plain = plain;
             this.sealed = sealed;
-            this.shared = shared;
         }
     }
 
@@ -66,9 +64,9 @@ final class SealingStage implements WritePipeline.Stage {
                     sharedPlain = session.buffers.take(n * seg);
                 }
                 plain = share ? sharedPlain : session.buffers.take(n * seg);
-                return new Sealable(plain, session.buffers.take(n * (seg + overhead)), share);
+                return new Sealable(plain, session.buffers.take(n * (seg + overhead)));
             } catch (NativeBuffers.DirectMemoryExhausted e) {
-                if (!share) {
+                if (plain != sharedPlain) {
                     session.buffers.give(plain);
                 }
                 if (n == 1) {
@@ -96,10 +94,11 @@ final class SealingStage implements WritePipeline.Stage {
 
     @Override
     public void give(WritePipeline.Batch b) {
-        if (!((Sealable) b).shared) {
-            session.buffers.give(((Sealable) b).plain);
+        Sealable s = (Sealable) b;
+        if (s.plain != sharedPlain) { // the shared one goes back at release()
+            session.buffers.give(s.plain);
         }
-        session.buffers.give(((Sealable) b).sealed);
+        session.buffers.give(s.sealed);
     }
 
     /** After the pipeline gave every batch back: the shared plaintext buffer goes back too. */

@@ -120,13 +120,7 @@ final class WritePipeline {
         try {
             stage.prepare(b); // the batch stays the current one, given back by release()
         } catch (IOException | RuntimeException | Error e) {
-            IOException io = e instanceof IOException ? (IOException) e : new IOException(String.valueOf(e), e);
-            synchronized (lock) {
-                if (failure == null) {
-                    failure = io;
-                }
-            }
-            throw io;
+            throw fail(e);
         }
         synchronized (lock) {
             queued.add(b);
@@ -192,9 +186,7 @@ final class WritePipeline {
             try {
                 stage.process(b);
             } catch (IOException | RuntimeException | Error e) {
-                synchronized (lock) {
-                    failure = e instanceof IOException ? (IOException) e : new IOException(String.valueOf(e), e);
-                }
+                fail(e);
             }
             synchronized (lock) {
                 free.add(b);
@@ -240,6 +232,17 @@ final class WritePipeline {
         }
         fresh.length = 0;
         return fresh;
+    }
+
+    /** Records {@code e} as the stream's failure unless there is one already; returns it as an IOException. */
+    private IOException fail(Throwable e) {
+        IOException io = e instanceof IOException ? (IOException) e : new IOException(String.valueOf(e), e);
+        synchronized (lock) {
+            if (failure == null) {
+                failure = io;
+            }
+        }
+        return io;
     }
 
     private void throwIfFailed() throws IOException {
