@@ -153,7 +153,7 @@ def main(argv=None) -> int:
     p.add_argument("--only", choices=["fs", "job"])
     p.add_argument("--dir", default="/dev/shm", help="where the file-system part writes (tmpfs: storage hides no CPU)")
     p.add_argument("--runs", type=int, default=5)
-    p.add_argument("--rounds", type=int, default=9, help="rounds per run, size and side (the median of 9 paired rounds: a round of 512 MiB alone moves by +-15% on a VM)")
+    p.add_argument("--rounds", type=int, default=9, help="rounds per run, size and side (the median of 9 paired rounds: a round of 512 MiB alone moves by +-15%% on a VM)")
     p.add_argument("--mib", type=int, default=512, help="MiB per round")
     p.add_argument("--sizes", default="4k,16k,64k,4m")
     p.add_argument("--ops", default="write,read", help="file system: write, read or both (reads read the warm-up's files)")
