@@ -8,7 +8,9 @@ barriers queue for tens of seconds whatever the scheme). Once every key holds it
 the records the keyed operator took in are counted over ``minutes`` (Flink's ``numRecordsIn``,
 from the REST API), with the durations of the checkpoints completed meanwhile. ``file://`` and
 ``enc+file://`` runs alternate, the order mirrored from round to round (plain, enc, enc, plain, ...),
-so a slow drift of the machine's load weighs on both alike.
+so a slow drift of the machine's load weighs on both alike. Each run also prints where the cores went
+(the JVM, PyFlink's Python process, idle: CPU seconds per second of the window) and the records/s while
+a checkpoint ran against between checkpoints.
 """
 from __future__ import annotations
 
@@ -46,6 +48,29 @@ def completed(job: "fcb.Job", jid: str) -> list[dict]:
             if c["status"] == "COMPLETED"]
 
 
+def cpu_by_role() -> dict[str, float]:
+    """CPU seconds so far of this machine's processes by role (the run's JVM; PyFlink's Python: the
+    job's client process, which runs the Python functions in PyFlink's local loopback mode; one job runs
+    at a time), and of the whole machine's idle time: where a run's cores went."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {"jvm": 0.0, "udf": 0.0}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read()
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        role = "jvm" if cmd.split(b"\0", 1)[0].endswith(b"java") else \
+            "udf" if b"counter_job" in cmd or b"fn_execution" in cmd else None  # loopback: the client runs the UDFs
+        if role:
+            out[role] += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    with open("/proc/stat") as f:
+        out["idle"] = int(f.readline().split()[4]) / tick
+    return out
+
+
 def run_one(work: str, keyring: str, backend: str, scheme: str, a, name: str) -> dict:
     """One job: records/s over the window and the checkpoints completed in it."""
     kind, incremental = BACKENDS[backend]
@@ -54,7 +79,9 @@ def run_one(work: str, keyring: str, backend: str, scheme: str, a, name: str) ->
             "python.fn-execution.bundle.time": "100",
             # the counts are fresh to half a second (the REST API caches metrics 10 s by default)
             "metrics.fetcher.update-interval": "500"}
-    env = {"HELIOSDB_SHIM_JAR": a.baseline_jar} if scheme.endswith("@baseline") else None
+    env = None
+    if scheme.endswith("@baseline"):  # another shim build, or the JVM options given
+        env = {k: v for k, v in (("HELIOSDB_SHIM_JAR", a.baseline_jar), ("JAVA_TOOL_OPTIONS", a.baseline_opts)) if v}
     scheme = scheme.split("@")[0]
     metrics_port = fcb.free_port() if scheme.startswith("enc+") else None  # KMS calls, from the package's endpoint
     if metrics_port:
@@ -75,7 +102,16 @@ def run_one(work: str, keyring: str, backend: str, scheme: str, a, name: str) ->
         before = {c["id"] for c in completed(job, jid)}
         failed0 = fcb.rest(job.rest_port, f"/jobs/{jid}/checkpoints")["counts"]["failed"]
         kms0 = fcb.kms_calls(metrics_port)
-        time.sleep(max(0.0, t0 + a.minutes * 60 - time.monotonic()))
+        cpu0 = cpu_by_role()
+        samples, asked = [], time.time()  # (when, records in) once a second
+        records_in(job, jid, vid)
+        while time.monotonic() < t0 + a.minutes * 60:
+            time.sleep(1.0)
+            now, n = time.time(), records_in(job, jid, vid)
+            if n is not None:
+                samples.append((asked, n))  # the REST cache answers with the count as of the request before
+            asked = now
+        cpu1 = cpu_by_role()
         n1, t1 = fresh_records_in(job, jid, vid)
         cps = [c for c in completed(job, jid) if c["id"] not in before]
         kms = sum(fcb.diff(kms0, fcb.kms_calls(metrics_port)).values())
@@ -85,7 +121,20 @@ def run_one(work: str, keyring: str, backend: str, scheme: str, a, name: str) ->
     durations = sorted(c["end_to_end_duration"] / 1000.0 for c in cps)
     return {"backend": backend, "scheme": scheme, "records_per_s": (n1 - n0) / (t1 - t0), "checkpoints": durations,
             "state_mib": statistics.median(c["state_size"] for c in cps) / fcb.MIB if cps else 0.0,
-            "failed": failed, "kms_calls": kms, "load": os.getloadavg()[0]}
+            "failed": failed, "kms_calls": kms, "load": os.getloadavg()[0],
+            "cpu": {k: (cpu1[k] - cpu0[k]) / (t1 - t0) for k in cpu0}, "during_between": during_and_between(samples, cps)}
+
+
+def during_and_between(samples: list[tuple[float, float]], cps: list[dict]) -> tuple[float, float]:
+    """Records/s while a checkpoint ran (from its trigger to its completion) and between checkpoints:
+    whether a scheme's loss comes with its checkpoints or stays between them."""
+    spans = [(c["trigger_timestamp"] / 1000.0, (c["trigger_timestamp"] + c["end_to_end_duration"]) / 1000.0) for c in cps]
+    acc = {True: [0.0, 0.0], False: [0.0, 0.0]}
+    for (ta, na), (tb, nb) in zip(samples, samples[1:]):
+        inside = any(s <= (ta + tb) / 2 <= e for s, e in spans)
+        acc[inside][0] += nb - na
+        acc[inside][1] += tb - ta
+    return tuple(n / t if t else float("nan") for n, t in (acc[True], acc[False]))
 
 
 def p99(xs: list[float]) -> float:
@@ -95,7 +144,7 @@ def p99(xs: list[float]) -> float:
 
 def measure(a, work: str, keyring: str, say=print) -> list[dict]:
     rows = []
-    schemes = ["file", "enc+file"] + (["enc+file@baseline"] if a.baseline_jar else [])
+    schemes = ["file", "enc+file"] + (["enc+file@baseline"] if a.baseline_jar or a.baseline_opts else [])
     for backend in a.backends.split(","):
         for r in range(a.job_rounds):
             order = schemes if r % 2 == 0 else schemes[::-1]
@@ -106,7 +155,10 @@ def measure(a, work: str, keyring: str, say=print) -> list[dict]:
                 row["scheme"] = scheme
                 say(f"    {row['records_per_s']:.1f} records/s, {len(row['checkpoints'])} checkpoints, "
                     f"p99 {p99(row['checkpoints']):.2f} s, state {row['state_mib']:.0f} MiB, "
-                    f"{row['failed']} failed, {row['kms_calls']:g} KMS calls, load {row['load']:.1f}")
+                    f"{row['failed']} failed, {row['kms_calls']:g} KMS calls, load {row['load']:.1f}; "
+                    f"cores busy: JVM {row['cpu']['jvm']:.2f}, PyFlink's Python {row['cpu']['udf']:.2f}, "
+                    f"idle {row['cpu']['idle']:.2f}; records/s during checkpoints {row['during_between'][0]:.1f}, "
+                    f"between {row['during_between'][1]:.1f}")
                 rows.append(row)
     return rows
 
@@ -131,6 +183,6 @@ def report(rows: list[dict]) -> list[str]:
             e = merged.get((b, s))
             if p and e:
                 ratio = statistics.mean(e["rates"]) / statistics.mean(p["rates"])
-                out.append(f"  {b + ('' if s == 'enc+file' else ' (baseline jar)'):20} {ratio:20.3f} "
+                out.append(f"  {b + ('' if s == 'enc+file' else ' (baseline)'):20} {ratio:20.3f} "
                            f"{'ok' if ratio >= 0.97 else 'UNDER':>17} {p99(e['cps']) / p99(p['cps']):19.2f}")
     return out

@@ -1,7 +1,7 @@
 """What encryption costs Flink: the CPU it adds per GiB against AES-GCM's own, and what a running job loses.
 
-    .venv/bin/python bench/overhead_bench.py            # both parts, ~45 minutes on 2 cores
-    .venv/bin/python bench/overhead_bench.py --only fs  # the file-system part, ~5 minutes
+    .venv/bin/python bench/overhead_bench.py            # both parts, ~75 minutes on 2 cores
+    .venv/bin/python bench/overhead_bench.py --only fs  # the file-system part, ~20 minutes
     .venv/bin/python bench/overhead_bench.py --only job --backends hashmap
 
 1. File system (bench/fs_cost.py): writes and reads through Flink's FileSystem API on tmpfs
@@ -12,9 +12,12 @@
    time, and ``perf`` samples when perf is installed).
 2. A running job (bench/job_throughput.py): a keyed PyFlink job with >= 256 MiB of state,
    checkpointing every 10 s to local disk, ``file://`` and ``enc+file://`` alternating: records per
-   second (target >= 0.97) and the p99 checkpoint duration, for HashMap and RocksDB (full, incremental).
+   second (target >= 0.97) and the p99 checkpoint duration, for HashMap and RocksDB (full, incremental),
+   with where the cores went (the JVM, PyFlink's Python process) and the records/s during and between
+   checkpoints.
 
-``--baseline-jar OLD.jar`` adds a second shim build to every rotation (A/B a change before keeping it).
+``--baseline-jar OLD.jar`` adds a second shim build to every rotation (A/B a change before keeping it),
+``--baseline-opts=-D...`` the same shim with other JVM options (both parts).
 The machine's load average is printed with each part: other work shows up as noise.
 """
 from __future__ import annotations
@@ -162,7 +165,7 @@ def main(argv=None) -> int:
     p.add_argument("--baseline-jar", help="also run this shim jar's enc+file://, in the same rotation")
     p.add_argument("--profile-size", default="64k", choices=list(SIZES), help="call size of the CPU breakdown")
     p.add_argument("--profile-rounds", type=int, default=6)
-    p.add_argument("--baseline-opts", help="JVM options of the baseline (with or without --baseline-jar), e.g. "
+    p.add_argument("--baseline-opts", help="JVM options of the baseline (with or without --baseline-jar; the running job too), e.g. "
                    "--baseline-opts=-Dheliosdb.crypto.python-workers=1 (note the =)")
     p.add_argument("--backends", default=",".join(job_throughput.BACKENDS), help="running job: state backends")
     p.add_argument("--job-rounds", type=int, default=2, help="running job: rounds per backend (plain, enc; then enc, plain)")
