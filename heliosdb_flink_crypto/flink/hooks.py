@@ -3,7 +3,8 @@
 The shim calls ONE function, :func:`dispatch` ``(op, *args)`` (the bridge protocol, bridge.py);
 importing this module registers every group of operations into the bridge. Arguments and results are
 ints, strings, bytes and tuples only; every error raised names the file, option or key at fault and
-no message carries key material. Keys stay in this process.
+no message carries key material. Keys stay in this process. Loaded by pemja, it holds the KMS SDKs'
+loggers at WARNING and puts pemja's log handler behind the redacting filter (logsafe.py).
 
 Operations (``dispatch(op, ...)``), by the module that holds them:
 
@@ -22,7 +23,13 @@ Operations (``dispatch(op, ...)``), by the module that holds them:
 """
 from __future__ import annotations
 
+import sys
+
+from .. import logsafe
 from . import file_ops, insecure_ops, lib_ops, rebind  # noqa: F401 (importing them registers their operations)
 from .bridge import OPS, dispatch, reset, session
+
+if "pemja" in sys.modules:  # in a Flink process: pemja sends Python's records to Java's logging
+    logsafe.guard_embedded()
 
 __all__ = ["OPS", "dispatch", "reset", "session"]
