@@ -101,7 +101,9 @@ def c120(tmp_path_factory, flink120_python):
     cluster = s.launch()
     try:
         cluster.wait_ready()
-        subs = s.submit({b: s.job_args(b, f"{b}-1", s.cp("acme", b), throttle=3) for b in BACKENDS})
+        # slow enough (12000 records x 10 ms: 2 minutes or more) to be running still after 3 checkpoints,
+        # the metrics and the savepoints; cancelled right after them, so the test waits no longer for it
+        subs = s.submit({b: s.job_args(b, f"{b}-1", s.cp("acme", b), throttle=10) for b in BACKENDS})
         jobs = {b: subs[b][0] for b in BACKENDS}
         for b in BACKENDS:
             assert jobs[b], subs[b][1] + cluster.logs()
