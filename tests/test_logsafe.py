@@ -37,9 +37,10 @@ class PemjaLike(logging.Handler):
 @pytest.fixture
 def embedded():
     """The root logger as pemja leaves it (DEBUG, its handler), guarded as hooks.py guards it."""
-    root = logging.getLogger()
-    saved_level, saved_handlers = root.level, list(root.handlers)
+    root, package = logging.getLogger(), logging.getLogger("heliosdb_flink_crypto")
+    saved_level, saved_handlers, saved_package = root.level, list(root.handlers), package.level
     sdk_levels = {n: logging.getLogger(n).level for n in logsafe.SDK_LOGGERS}
+    package.setLevel(logging.NOTSET)  # as in a fresh Flink process (the CLI's tests set it to WARNING)
     pemja = PemjaLike()
     root.addHandler(pemja)
     root.setLevel(logging.DEBUG)
@@ -50,6 +51,7 @@ def embedded():
         if h not in saved_handlers:
             root.removeHandler(h)
     root.setLevel(saved_level)
+    package.setLevel(saved_package)
     for n, level in sdk_levels.items():
         logging.getLogger(n).setLevel(level)
 
