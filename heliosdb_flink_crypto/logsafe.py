@@ -69,18 +69,14 @@ class _Guarded(logging.Handler):
         super().__init__(inner.level)
         self.inner = inner
         self.addFilter(RedactingFilter())
-        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        self.fallback = logging.StreamHandler(sys.__stderr__ or sys.stderr)
+        self.fallback.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             self.inner.handle(record)
         except Exception:  # noqa: BLE001 - whatever pemja raises, the caller's log call must return
-            try:
-                stream = sys.__stderr__ or sys.stderr
-                stream.write(self.format(record) + "\n")
-                stream.flush()
-            except Exception:  # noqa: BLE001 - no stderr either: the record is dropped
-                pass
+            self.fallback.handle(record)
 
 
 def guard_embedded() -> None:

@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from heliosdb_flink_crypto import logsafe
 from heliosdb_flink_crypto.cli import logs, main
 
 DEK = bytes(range(32))
@@ -30,17 +31,17 @@ def restore_logging():
     f"url-safe {B64U}",
 ])
 def test_redact_removes_key_material(message):
-    out = logs.redact(message)
+    out = logsafe.redact(message)
     for form in (B64, B64U, HEX, HEX.upper(), repr(DEK)[2:-1]):
         assert form not in out
-    assert logs.REDACTED in out
+    assert logsafe.REDACTED in out
 
 
 def test_redact_keeps_what_is_no_key():
     text = ("arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab "
             "sha1 0123456789abcdef0123456789abcdef01234567 POST / HTTP/1.1 200 "
             "https://v.vault.azure.net/keys/checkpoints/0123456789abcdef0123456789abcdef")
-    assert logs.redact(text) == text
+    assert logsafe.redact(text) == text
 
 
 def test_verbose_is_for_this_package_only(keyring_uri, tmp_path):
@@ -48,7 +49,7 @@ def test_verbose_is_for_this_package_only(keyring_uri, tmp_path):
     logs.setup(verbose=True, stream=err)
     logs.setup(verbose=True, stream=err)  # again, as a second run in one process: one handler
     assert logging.getLogger("heliosdb_flink_crypto").isEnabledFor(logging.DEBUG)
-    for name in logs.SDK_LOGGERS:
+    for name in logsafe.SDK_LOGGERS:
         assert not logging.getLogger(name).isEnabledFor(logging.DEBUG), name
     logging.getLogger("botocore.parsers").debug("Response body: %s", DEK)
     logging.getLogger("heliosdb_flink_crypto.test").debug("package debug line")

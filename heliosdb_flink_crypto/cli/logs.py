@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from ..logsafe import REDACTED, SDK_LOGGERS, RedactingFilter, quiet_sdks, redact  # noqa: F401 (the CLI's names too)
+from ..logsafe import RedactingFilter, quiet_sdks
 from .term import CleanFormatter
 
 PACKAGE = "heliosdb_flink_crypto"
