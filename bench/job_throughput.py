@@ -19,6 +19,7 @@ import statistics
 import time
 
 import flink_checkpoint_bench as fcb  # noqa: E402  (bench/ is on sys.path)
+from heliosdb_flink_crypto.flink.local import MALLOC_ENV  # noqa: E402
 
 BACKENDS = {"hashmap": ("hashmap", False), "rocksdb-full": ("rocksdb", False), "rocksdb-incremental": ("rocksdb", True)}
 
@@ -53,7 +54,7 @@ def cpu_by_role() -> dict[str, float]:
     job's client process, which runs the Python functions in PyFlink's local loopback mode; one job runs
     at a time), and of the whole machine's idle time: where a run's cores went."""
     tick = os.sysconf("SC_CLK_TCK")
-    out = {"jvm": 0.0, "udf": 0.0}
+    out = {"jvm": 0.0, "udf": 0.0, "udf_faults": 0.0}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -66,6 +67,8 @@ def cpu_by_role() -> dict[str, float]:
             "udf" if b"counter_job" in cmd or b"fn_execution" in cmd else None  # loopback: the client runs the UDFs
         if role:
             out[role] += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+            if role == "udf":
+                out["udf_faults"] += int(fields[7])  # minor page faults
     with open("/proc/stat") as f:
         out["idle"] = int(f.readline().split()[4]) / tick
     return out
@@ -79,9 +82,11 @@ def run_one(work: str, keyring: str, backend: str, scheme: str, a, name: str) ->
             "python.fn-execution.bundle.time": "100",
             # the counts are fresh to half a second (the REST API caches metrics 10 s by default)
             "metrics.fetcher.update-interval": "500"}
-    env = None
+    # both schemes: glibc keeps large buffers mapped in the job's processes (docs/flink.md), PyFlink's
+    # Python process included, which otherwise faults in fresh pages for every 1 MiB value it builds
+    env = dict(MALLOC_ENV)
     if scheme.endswith("@baseline"):  # another shim build, or the JVM options given
-        env = {k: v for k, v in (("HELIOSDB_SHIM_JAR", a.baseline_jar), ("JAVA_TOOL_OPTIONS", a.baseline_opts)) if v}
+        env.update({k: v for k, v in (("HELIOSDB_SHIM_JAR", a.baseline_jar), ("JAVA_TOOL_OPTIONS", a.baseline_opts)) if v})
     scheme = scheme.split("@")[0]
     metrics_port = fcb.free_port() if scheme.startswith("enc+") else None  # KMS calls, from the package's endpoint
     if metrics_port:
@@ -157,7 +162,7 @@ def measure(a, work: str, keyring: str, say=print) -> list[dict]:
                     f"p99 {p99(row['checkpoints']):.2f} s, state {row['state_mib']:.0f} MiB, "
                     f"{row['failed']} failed, {row['kms_calls']:g} KMS calls, load {row['load']:.1f}; "
                     f"cores busy: JVM {row['cpu']['jvm']:.2f}, PyFlink's Python {row['cpu']['udf']:.2f}, "
-                    f"idle {row['cpu']['idle']:.2f}; records/s during checkpoints {row['during_between'][0]:.1f}, "
+                    f"idle {row['cpu']['idle']:.2f} (Python's page faults/s {row['cpu']['udf_faults']:.0f}); records/s during checkpoints {row['during_between'][0]:.1f}, "
                     f"between {row['during_between'][1]:.1f}")
                 rows.append(row)
     return rows
