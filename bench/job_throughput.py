@@ -10,7 +10,8 @@ from the REST API), with the durations of the checkpoints completed meanwhile. `
 ``enc+file://`` runs alternate, the order mirrored from round to round (plain, enc, enc, plain, ...),
 so a slow drift of the machine's load weighs on both alike. Each run also prints where the cores went
 (the JVM, PyFlink's Python process, idle: CPU seconds per second of the window) and the records/s while
-a checkpoint ran against between checkpoints.
+a checkpoint ran against between checkpoints. The job's processes get the MALLOC_* settings of
+docs/flink.md (with either scheme), and each run prints PyFlink's Python process's page faults.
 """
 from __future__ import annotations
 
