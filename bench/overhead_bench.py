@@ -177,6 +177,9 @@ def main(argv=None) -> int:
     p.add_argument("--bundle", type=int, default=100, help="running job: records per Python bundle")
     p.add_argument("--java-opts", default="", help="extra JVM options for the file-system part's JVMs")
     a = p.parse_args(argv)
+    for name, given, known in (("--sizes", a.sizes, SIZES), ("--ops", a.ops, ("write", "read"))):
+        if not given or not set(given.split(",")) <= set(known):  # before any JVM or folder is made
+            p.error(f"{name} {given!r}: a comma-separated list of {', '.join(known)}")
     seg = parse_size(a.segment_size)
     keys = tempfile.mkdtemp(prefix="heliosdb-bench-keys-")
     uri = f"local://{keys}/keyring.json"
