@@ -11,8 +11,8 @@ import java.io.IOException;
  * <p>A thin adapter over a {@link WritePipeline} and its {@link SealingStage}: Flink's thread
  * (serializing state) copies plaintext into the current batch and, when it is full, seals it by
  * calling Python itself ({@link CallerPython}: the bytes are still in its core's cache, and no other
- * thread waits for them); sealed batches are written to the inner stream on the bridge's workers, in order, one batch
- * at a time, while Flink's thread goes on. The caller never touches the inner stream while batches
+ * thread waits for them); sealed batches are written to the inner stream on the bridge's workers, in
+ * order, one batch at a time, while Flink's thread goes on. The caller never touches the inner stream while batches
  * are in flight, and the workers are never interrupted (a local file's channel, which takes sealed
  * bytes straight from native memory, would close on an interrupt). Without zero copy there is no
  * pipeline: each segment is sealed (copied through pemja) and written on the caller's thread.
