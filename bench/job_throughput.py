@@ -11,7 +11,8 @@ from the REST API), with the durations of the checkpoints completed meanwhile. `
 so a slow drift of the machine's load weighs on both alike. Each run also prints where the cores went
 (the JVM, PyFlink's Python process, idle: CPU seconds per second of the window) and the records/s while
 a checkpoint ran against between checkpoints. The job's processes get the MALLOC_* settings of
-docs/flink.md (with either scheme), and each run prints PyFlink's Python process's page faults.
+docs/flink.md (harness.run_job gives them to every job), and each run prints PyFlink's Python process's
+page faults.
 """
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ import statistics
 import time
 
 import flink_checkpoint_bench as fcb  # noqa: E402  (bench/ is on sys.path)
-from heliosdb_flink_crypto.flink.local import MALLOC_ENV  # noqa: E402
 
 BACKENDS = {"hashmap": ("hashmap", False), "rocksdb-full": ("rocksdb", False), "rocksdb-incremental": ("rocksdb", True)}
 
@@ -50,29 +50,34 @@ def completed(job: "fcb.Job", jid: str) -> list[dict]:
             if c["status"] == "COMPLETED"]
 
 
-def cpu_by_role() -> dict[str, float]:
-    """CPU seconds so far of this machine's processes by role (the run's JVM; PyFlink's Python: the
-    job's client process, which runs the Python functions in PyFlink's local loopback mode; one job runs
-    at a time), and of the whole machine's idle time: where a run's cores went."""
+def cpu_by_role() -> tuple[dict[str, float], float]:
+    """(CPU seconds so far by role, minor page faults so far of PyFlink's Python process). The roles:
+    the job's JVM and PyFlink's Python process (the job's client, which runs the Python functions in
+    PyFlink's loopback mode), found as the processes of the job's session (harness.run_job starts each
+    job in its own session; one job runs at a time), and the whole machine's idle time: where a run's
+    cores went. Other processes on the machine count as neither."""
     tick = os.sysconf("SC_CLK_TCK")
-    out = {"jvm": 0.0, "udf": 0.0, "udf_faults": 0.0}
+    procs = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 cmd = f.read()
             with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+                procs[pid] = (cmd, f.read().rsplit(")", 1)[1].split())
         except OSError:
             continue
-        role = "jvm" if cmd.split(b"\0", 1)[0].endswith(b"java") else \
-            "udf" if b"counter_job" in cmd or b"fn_execution" in cmd else None  # loopback: the client runs the UDFs
-        if role:
+    job = fcb.harness.JOB.encode()
+    sessions = {fields[3] for cmd, fields in procs.values() if job in cmd.split(b"\0")}
+    out, faults = {"jvm": 0.0, "udf": 0.0}, 0.0
+    for cmd, fields in procs.values():
+        if fields[3] in sessions:
+            role = "jvm" if cmd.split(b"\0", 1)[0].endswith(b"java") else "udf"
             out[role] += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
             if role == "udf":
-                out["udf_faults"] += int(fields[7])  # minor page faults
+                faults += int(fields[7])  # minor page faults
     with open("/proc/stat") as f:
         out["idle"] = int(f.readline().split()[4]) / tick
-    return out
+    return out, faults
 
 
 def run_one(work: str, keyring: str, backend: str, scheme: str, a, name: str) -> dict:
@@ -83,9 +88,7 @@ def run_one(work: str, keyring: str, backend: str, scheme: str, a, name: str) ->
             "python.fn-execution.bundle.time": "100",
             # the counts are fresh to half a second (the REST API caches metrics 10 s by default)
             "metrics.fetcher.update-interval": "500"}
-    # both schemes: glibc keeps large buffers mapped in the job's processes (docs/flink.md), PyFlink's
-    # Python process included, which otherwise faults in fresh pages for every 1 MiB value it builds
-    env = dict(MALLOC_ENV)
+    env = {}  # harness.run_job gives the job's processes the MALLOC_* settings (both schemes)
     if scheme.endswith("@baseline"):  # another shim build, or the JVM options given
         env.update({k: v for k, v in (("HELIOSDB_SHIM_JAR", a.baseline_jar), ("JAVA_TOOL_OPTIONS", a.baseline_opts)) if v})
     scheme = scheme.split("@")[0]
@@ -108,7 +111,7 @@ def run_one(work: str, keyring: str, backend: str, scheme: str, a, name: str) ->
         before = {c["id"] for c in completed(job, jid)}
         failed0 = fcb.rest(job.rest_port, f"/jobs/{jid}/checkpoints")["counts"]["failed"]
         kms0 = fcb.kms_calls(metrics_port)
-        cpu0 = cpu_by_role()
+        cpu0, faults0 = cpu_by_role()
         samples, asked = [], time.time()  # (when, records in) once a second
         records_in(job, jid, vid)
         while time.monotonic() < t0 + a.minutes * 60:
@@ -117,7 +120,7 @@ def run_one(work: str, keyring: str, backend: str, scheme: str, a, name: str) ->
             if n is not None:
                 samples.append((asked, n))  # the REST cache answers with the count as of the request before
             asked = now
-        cpu1 = cpu_by_role()
+        cpu1, faults1 = cpu_by_role()
         n1, t1 = fresh_records_in(job, jid, vid)
         cps = [c for c in completed(job, jid) if c["id"] not in before]
         kms = sum(fcb.diff(kms0, fcb.kms_calls(metrics_port)).values())
@@ -128,7 +131,8 @@ def run_one(work: str, keyring: str, backend: str, scheme: str, a, name: str) ->
     return {"backend": backend, "scheme": scheme, "records_per_s": (n1 - n0) / (t1 - t0), "checkpoints": durations,
             "state_mib": statistics.median(c["state_size"] for c in cps) / fcb.MIB if cps else 0.0,
             "failed": failed, "kms_calls": kms, "load": os.getloadavg()[0],
-            "cpu": {k: (cpu1[k] - cpu0[k]) / (t1 - t0) for k in cpu0}, "during_between": during_and_between(samples, cps)}
+            "cpu": {k: (cpu1[k] - cpu0[k]) / (t1 - t0) for k in cpu0},
+            "udf_faults_per_s": (faults1 - faults0) / (t1 - t0), "during_between": during_and_between(samples, cps)}
 
 
 def during_and_between(samples: list[tuple[float, float]], cps: list[dict]) -> tuple[float, float]:
@@ -163,7 +167,7 @@ def measure(a, work: str, keyring: str, say=print) -> list[dict]:
                     f"p99 {p99(row['checkpoints']):.2f} s, state {row['state_mib']:.0f} MiB, "
                     f"{row['failed']} failed, {row['kms_calls']:g} KMS calls, load {row['load']:.1f}; "
                     f"cores busy: JVM {row['cpu']['jvm']:.2f}, PyFlink's Python {row['cpu']['udf']:.2f}, "
-                    f"idle {row['cpu']['idle']:.2f} (Python's page faults/s {row['cpu']['udf_faults']:.0f}); records/s during checkpoints {row['during_between'][0]:.1f}, "
+                    f"idle {row['cpu']['idle']:.2f} (Python's page faults/s {row['udf_faults_per_s']:.0f}); records/s during checkpoints {row['during_between'][0]:.1f}, "
                     f"between {row['during_between'][1]:.1f}")
                 rows.append(row)
     return rows

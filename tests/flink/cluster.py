@@ -22,6 +22,8 @@ import urllib.request
 
 import pyflink
 
+from heliosdb_flink_crypto.flink.local import MALLOC_ENV
+
 PYFLINK_HOME = os.path.dirname(os.path.abspath(pyflink.__file__))
 
 
@@ -111,7 +113,7 @@ class StandaloneCluster:
         return f"http://127.0.0.1:{self.rest_port}"
 
     def env(self) -> dict[str, str]:
-        e = dict(os.environ)
+        e = {**MALLOC_ENV, **os.environ}  # as docs/flink.md recommends for a cluster's processes
         e.update(FLINK_HOME=self.home, FLINK_CONF_DIR=os.path.join(self.home, "conf"),
                  FLINK_PID_DIR=os.path.join(self.home, "pid"), FLINK_LOG_DIR=os.path.join(self.home, "log"),
                  PYFLINK_CLIENT_EXECUTABLE=self.python)

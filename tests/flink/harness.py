@@ -19,6 +19,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from heliosdb_flink_crypto.flink.local import MALLOC_ENV
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 JOB = os.path.join(HERE, "jobs", "counter_job.py")
 MARKER = b"HELIOS-MARKER"
@@ -69,7 +71,9 @@ def run_job(work: str, name: str, checkpoint_dir: str, *, mode: str = "run", res
             args.append(flag)
         elif v not in (False, None):
             args += [flag, str(v)]
-    penv = dict(os.environ, **(env or {}))
+    # the job's processes (PyFlink's Python process, the JVM it starts) run with the MALLOC_* settings
+    # docs/flink.md recommends for every Flink process; the caller's environment and ``env`` win
+    penv = {**MALLOC_ENV, **os.environ, **(env or {})}
     penv.setdefault("FLINK_LOG_DIR", os.path.join(work, name + "-flink-log"))  # not PyFlink's shared log/
     penv["PATH"] = os.path.dirname(python) + os.pathsep + penv.get("PATH", "")
     with open(log, "wb") as lf:
