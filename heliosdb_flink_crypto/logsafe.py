@@ -5,7 +5,7 @@ KMS SDKs log request and response bodies at DEBUG (botocore prints GenerateDataK
 (the CLI's ``--insecure-sdk-wire-log``). :class:`RedactingFilter` removes what can carry key material
 before a record is written: byte-string literals (botocore logs bodies as ``b'...'``), the values of
 the fields that hold keys (AWS ``Plaintext``, Azure ``value``, GCP ``plaintext``), and any hex, base64
-or base64url token that decodes to 32 bytes.
+or base64url token that decodes to 32 bytes; and it escapes what is not printable (names from storage).
 
 Inside a Flink process (:func:`guard_embedded`, when the shim loads the package) pemja has already
 sent every Python record to Java's logging, with Python's root logger at DEBUG: a TaskManager logging
@@ -21,6 +21,9 @@ import base64
 import logging
 import re
 import sys
+import traceback
+
+from .text import shown
 
 SDK_LOGGERS = ("botocore", "boto3", "urllib3", "azure", "google", "grpc", "pkcs11", "s3transfer")
 REDACTED = "<redacted>"
@@ -45,14 +48,34 @@ def _is_key(token: str) -> bool:
 
 
 class RedactingFilter(logging.Filter):
-    """Rewrites each record's message (and traceback text) through :func:`redact`."""
+    """Rewrites each record's message (and traceback text) through :func:`redact`, and escapes what
+    is not printable (:func:`..text.shown`): messages quote paths and header fields, which whoever
+    can write to storage chooses, so a message stays one line (a newline in a file's name cannot
+    forge a record) and no terminal escape gets through. A traceback keeps its lines, each escaped."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = redact(record.getMessage()), None
+        record.msg, record.args = shown(redact(record.getMessage())), None
         if record.exc_info:
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
+            record.exc_text, record.exc_info = traceback_text(record.exc_info), None
+        elif record.exc_text:  # formatted before (another handler's filter): escaped line by line
+            record.exc_text = "\n".join(shown(redact(line)) for line in record.exc_text.split("\n"))
         return True
+
+
+_FRAMES = ("Traceback ", "  File ", "  [Previous line", "\nDuring handling", "\nThe above exception")
+
+
+def traceback_text(exc_info) -> str:
+    """An exception's traceback, redacted and escaped: the frames keep their lines; each exception's
+    message (and note) becomes one line, since its text may quote a name from storage."""
+    out = []
+    for chunk in traceback.TracebackException(*exc_info).format():
+        chunk = chunk[:-1] if chunk.endswith("\n") else chunk
+        if chunk.startswith(_FRAMES):
+            out += (shown(redact(line)) for line in chunk.split("\n"))
+        else:
+            out.append(shown(redact(chunk)))
+    return "\n".join(out)
 
 
 def quiet_sdks(level: int = logging.WARNING) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from heliosdb_flink_crypto import CheckpointCrypto
 from heliosdb_flink_crypto.cli import main
-from heliosdb_flink_crypto.cli.term import CleanFormatter
+from heliosdb_flink_crypto.logsafe import RedactingFilter
 from heliosdb_flink_crypto.config import parse_size
 from heliosdb_flink_crypto.errors import KmsError
 from heliosdb_flink_crypto.format import parse
@@ -324,6 +324,8 @@ def test_a_failed_keyring_write_leaves_no_temporary_file(tmp_path, keyring_uri, 
 
 def test_log_lines_are_cleaned_too():
     record = logging.LogRecord("heliosdb_flink_crypto.x", logging.WARNING, __file__, 1, "opened %s",
-                               (f"/ckpt/{ESCAPES}",), None)
-    assert CleanFormatter("%(message)s").format(record) == "opened /ckpt/\\x1b]0;owned\\x07\\x1b[2J\\r\\u202e"
+                               (f"/ckpt/{ESCAPES}\nERROR forged: a second record",), None)
+    assert RedactingFilter().filter(record)
+    assert logging.Formatter("%(message)s").format(record) == \
+        "opened /ckpt/\\x1b]0;owned\\x07\\x1b[2J\\r\\u202e\\nERROR forged: a second record"
     assert shown("\U000e0001 \udcff ok") == "\\U000e0001 \\xff ok"

@@ -85,6 +85,29 @@ def test_a_record_from_a_thread_pemja_did_not_start_goes_to_stderr(embedded, cap
     assert embedded.got == []
 
 
+def test_a_hostile_file_name_cannot_forge_records_or_reach_a_terminal(embedded, capfd):
+    """Whoever writes to storage names the files that log messages quote: through pemja's handler
+    and through the stderr fallback a record stays one line, its controls escaped, and an exception's
+    message in a traceback too (the traceback keeps its own lines)."""
+    name = "/ckpt/chk-7/x\nERROR org.apache.flink forged\x1b[2J\r"
+    log = logging.getLogger("heliosdb_flink_crypto.flink")
+    try:
+        raise ValueError(f"{name}: not an encrypted file")
+    except ValueError:
+        log.exception("cannot open %s", name)
+    msg, _, trace = embedded.got[0].partition("\n")
+    assert msg == "cannot open /ckpt/chk-7/x\\nERROR org.apache.flink forged\\x1b[2J\\r"
+    assert trace.startswith("Traceback (most recent call last):\n") and "\x1b" not in trace and "\r" not in trace
+    assert trace.endswith("\nValueError: /ckpt/chk-7/x\\nERROR org.apache.flink forged\\x1b[2J\\r: not an encrypted file")
+    t = threading.Thread(target=lambda: log.warning("opened %s", name))  # not pemja's thread: stderr
+    t.start()
+    t.join()
+    err = capfd.readouterr().err
+    assert "WARNING heliosdb_flink_crypto.flink: opened /ckpt/chk-7/x\\nERROR org.apache.flink forged" \
+           "\\x1b[2J\\r\n" in err
+    assert not any(line.startswith("ERROR org.apache") for line in err.split("\n")) and "\x1b" not in err
+
+
 def test_the_rotation_thread_survives_failing_checks(embedded, tmp_path, capfd):
     gone = f"local://{tmp_path}/no-such-keyring.json"  # every check fails and logs a warning
     m = RotationManager([gone], RotationPolicy(check_interval=0.02), str(tmp_path / "s.json")).start()

@@ -10,11 +10,22 @@ import logging
 import sys
 
 from ..logsafe import RedactingFilter, quiet_sdks
-from .term import CleanFormatter
 
 PACKAGE = "heliosdb_flink_crypto"
 
 _handler: logging.Handler | None = None
+
+
+class _Stderr(logging.StreamHandler):
+    """Writes to ``sys.stderr`` as it is when a record comes (as logging's last resort does), not as
+    it was at set-up: a caller that redirects it, or has closed what it was, still gets the records."""
+
+    def __init__(self):
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self):
+        return sys.stderr
 
 
 def setup(verbose: bool = False, sdk_wire: bool = False, stream=None) -> None:
@@ -25,9 +36,9 @@ def setup(verbose: bool = False, sdk_wire: bool = False, stream=None) -> None:
     root = logging.getLogger()
     if _handler is not None:
         root.removeHandler(_handler)
-    _handler = logging.StreamHandler(stream or sys.stderr)
-    _handler.setFormatter(CleanFormatter("%(levelname)s %(name)s: %(message)s"))  # escaped: term.py
-    _handler.addFilter(RedactingFilter())
+    _handler = logging.StreamHandler(stream) if stream else _Stderr()
+    _handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    _handler.addFilter(RedactingFilter())  # redacted and escaped (names from storage)
     root.addHandler(_handler)
     root.setLevel(logging.WARNING)
     logging.getLogger(PACKAGE).setLevel(logging.DEBUG if verbose else logging.WARNING)
