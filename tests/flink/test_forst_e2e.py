@@ -11,6 +11,11 @@ random offsets through the shim):
   ``heliosdb.crypto.forst.segment-size``;
 * restoring from the retained incremental checkpoint continues every key exactly;
 * a remote SST file with one byte flipped fails the restore, naming the file.
+
+And ForSt's savepoints (native: Flink 2.3's ForSt refuses canonical ones, "does not support CANONICAL
+savepoints"), on ``enc+file://`` with the live database remote: every file of the savepoint is
+ciphertext that decrypts to the keyed state, restoring from it continues every key exactly, and a
+savepoint file with one byte flipped fails the restore, naming the file.
 """
 from __future__ import annotations
 
@@ -193,4 +198,71 @@ def test_forst_tampered_remote_sst_fails_naming_it(forst):
     tampered = forst["tampered"]
     assert not tampered.ok, "a tampered SST file was restored from: " + tampered.describe()
     named = [line for line in _failure_text(tampered).splitlines() if forst["sst"] in line]
+    assert any("authentication failed" in line for line in named), tampered.describe()
+
+
+@pytest.fixture(scope="module")
+def forst_savepoint(tmp_path_factory, crypto_conf, keyring):
+    """A native savepoint of a ForSt job (its live database in the checkpoint directory), a restore
+    from it, then the same restore with the savepoint's largest state file tampered with."""
+    fmt = "native"
+    tmp = tmp_path_factory.mktemp(f"forst-savepoint-{fmt}")
+    conf = {**crypto_conf, "state.backend.forst.sync.enforce-local": "false",
+            "state.backend.forst.compression.per.level": "NO_COMPRESSION"}
+    job = dict(conf=conf, records=RECORDS, keys=KEYS, pad=PAD, backend="forst", incremental=True, local_crypto=True)
+    first = h.run_job(str(tmp), "first", f"enc+file://{tmp}/ckpt", mode="savepoint-cancel",
+                      savepoint_dir=f"enc+file://{tmp}/savepoints", savepoint_format=fmt, throttle_ms=2,
+                      stop_after=2, **job)
+    assert first.ok, first.describe()
+    savepoint = first.result["savepoint"]
+    files = {p: _read(p) for p in h.all_files(h.local_path(savepoint))}
+    restore = h.run_job(str(tmp), "restore", f"enc+file://{tmp}/restored", restore=savepoint, **job)
+    state = [p for p, data in files.items() if data and h.MARKER in _decrypt_path(keyring, p, data)]
+    target = max(state, key=lambda p: len(files[p])) if state else None
+    tampered = None
+    if target:
+        data = bytearray(files[target])
+        data[int.from_bytes(data[8:12], "big") + 100] ^= 0x01  # in the first segment
+        with open(target, "wb") as f:
+            f.write(bytes(data))
+        tampered = h.run_job(str(tmp), "tampered", f"enc+file://{tmp}/tampered", restore=savepoint, **job)
+    return {"format": fmt, "savepoint": savepoint, "files": files, "state": state, "target": target,
+            "first": first, "restore": restore, "tampered": tampered}
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _decrypt_path(kms_uri: str, path: str, data: bytes) -> bytes:
+    crypto = CheckpointCrypto([kms_uri])
+    try:
+        return crypto.decrypt_bytes(data, path, name=binding_name(f"enc+file://{path}"))
+    finally:
+        crypto.close()
+
+
+def test_forst_savepoint_files_are_ciphertext(forst_savepoint):
+    sp = forst_savepoint
+    assert sp["savepoint"].startswith("enc+file:"), sp["first"].describe()
+    assert any(os.path.basename(p) == "_metadata" for p in sp["files"]), sorted(sp["files"])
+    for path, data in sp["files"].items():
+        if data:
+            assert h.MARKER not in data and data[:4] == h.MAGIC, f"plaintext in {path}"
+    # the control: decrypted (authenticated, bound to its place), a savepoint file holds the state
+    assert sp["state"], f"no decrypted {sp['format']} savepoint file holds the keyed state"
+
+
+def test_forst_savepoint_restore_continues_exactly(forst_savepoint):
+    restore = forst_savepoint["restore"]
+    assert restore.ok, restore.describe()
+    h.assert_continued(restore.out_dir, RECORDS, KEYS)
+
+
+def test_forst_tampered_savepoint_fails_naming_the_file(forst_savepoint):
+    tampered, target = forst_savepoint["tampered"], forst_savepoint["target"]
+    assert tampered is not None, "no savepoint file holds the keyed state"
+    assert not tampered.ok, "a tampered savepoint was restored from: " + tampered.describe()
+    named = [line for line in _failure_text(tampered).splitlines() if os.path.basename(target) in line]
     assert any("authentication failed" in line for line in named), tampered.describe()

@@ -55,6 +55,7 @@ def parse_args(argv=None):
     p.add_argument("--mode", choices=["run", "stop", "cancel", "savepoint-cancel", "observe", "hold", "submit"], default="run")
     p.add_argument("--stop-after", type=int, default=1, help="completed checkpoints before stop/cancel")
     p.add_argument("--savepoint-dir", default="")
+    p.add_argument("--savepoint-format", choices=["canonical", "native"], default="canonical")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--result", default="")
     p.add_argument("--rest-port", type=int, default=0)
@@ -186,18 +187,19 @@ def wait_checkpoints(a, client, t0) -> str:
         time.sleep(0.2)
 
 
-def stop_with_savepoint(client, savepoint_dir: str) -> str:
+def savepoint_format(name: str):
+    from pyflink.java_gateway import get_gateway
+    return getattr(get_gateway().jvm.org.apache.flink.core.execution.SavepointFormatType, name.upper())
+
+
+def stop_with_savepoint(client, savepoint_dir: str, fmt: str = "canonical") -> str:
     """JobClient.stop_with_savepoint of PyFlink 2.3 calls a Java overload that no longer exists
     (it lacks the SavepointFormatType argument): call the Java client directly."""
-    from pyflink.java_gateway import get_gateway
-    fmt = get_gateway().jvm.org.apache.flink.core.execution.SavepointFormatType.CANONICAL
-    return str(client._j_job_client.stopWithSavepoint(False, savepoint_dir or None, fmt).get())
+    return str(client._j_job_client.stopWithSavepoint(False, savepoint_dir or None, savepoint_format(fmt)).get())
 
 
-def trigger_savepoint(client, savepoint_dir: str) -> str:
-    from pyflink.java_gateway import get_gateway
-    fmt = get_gateway().jvm.org.apache.flink.core.execution.SavepointFormatType.CANONICAL
-    return str(client._j_job_client.triggerSavepoint(savepoint_dir or None, fmt).get())
+def trigger_savepoint(client, savepoint_dir: str, fmt: str = "canonical") -> str:
+    return str(client._j_job_client.triggerSavepoint(savepoint_dir or None, savepoint_format(fmt)).get())
 
 
 def rest(a, path: str) -> dict:
@@ -264,11 +266,11 @@ def main(argv=None) -> int:
                 observe(a, client, result)
                 result["status"] = "OBSERVED"
             elif a.mode == "stop":
-                result["savepoint"] = stop_with_savepoint(client, a.savepoint_dir)
+                result["savepoint"] = stop_with_savepoint(client, a.savepoint_dir, a.savepoint_format)
                 result["status"] = "STOPPED"
             else:
                 if a.mode == "savepoint-cancel":
-                    result["savepoint"] = trigger_savepoint(client, a.savepoint_dir)
+                    result["savepoint"] = trigger_savepoint(client, a.savepoint_dir, a.savepoint_format)
                 client.cancel().result()
                 result["status"] = "CANCELED"
             result["checkpoints"] = completed_checkpoints(a.checkpoint_dir)
