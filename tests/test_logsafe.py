@@ -4,6 +4,7 @@ pemja cannot take (a thread it did not start: Flink 1.20's pemja raises) goes to
 raising out of the log call, so the key rotation thread keeps running."""
 import base64
 import logging
+import sys
 import threading
 import time
 
@@ -106,6 +107,23 @@ def test_a_hostile_file_name_cannot_forge_records_or_reach_a_terminal(embedded, 
     assert "WARNING heliosdb_flink_crypto.flink: opened /ckpt/chk-7/x\\nERROR org.apache.flink forged" \
            "\\x1b[2J\\r\n" in err
     assert not any(line.startswith("ERROR org.apache") for line in err.split("\n")) and "\x1b" not in err
+
+
+def test_a_record_filtered_by_two_handlers_reads_the_same_in_both():
+    """A record reaches every handler of the root logger (pemja may install more than one); the
+    second filter finds it redacted and escaped already and leaves it as it is."""
+    try:
+        raise OSError(f"/ckpt/x\n\x1b[2J {B64}")
+    except OSError:
+        record = logging.LogRecord("heliosdb_flink_crypto.x", logging.ERROR, __file__, 1, "failed: %s",
+                                   ("/ckpt/y\r",), sys.exc_info())
+    f = logsafe.RedactingFilter()
+    f.filter(record)
+    once = logging.Formatter("%(message)s").format(record)
+    f.filter(record)
+    assert logging.Formatter("%(message)s").format(record) == once
+    assert once.startswith("failed: /ckpt/y\\r\nTraceback") and once.endswith(
+        "OSError: /ckpt/x\\n\\x1b[2J <redacted>")
 
 
 def test_the_rotation_thread_survives_failing_checks(embedded, tmp_path, capfd):
