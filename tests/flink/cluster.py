@@ -86,6 +86,7 @@ class StandaloneCluster:
             "env.java.opts.all": java_opts,
             "env.pid.dir": os.path.join(home, "pid"),
             "env.log.dir": os.path.join(home, "log"),
+            "io.tmp.dirs": os.path.join(home, "tmp"),  # the processes' working folders go with the cluster's
             "jobmanager.rpc.address": "127.0.0.1",
             "jobmanager.rpc.port": self.rpc_port,
             "jobmanager.bind-host": "127.0.0.1",
@@ -127,7 +128,8 @@ class StandaloneCluster:
     def launch(self) -> None:
         """Write conf/config.yaml and start both processes without waiting (clients started
         meanwhile retry until the JobManager answers; jobs wait for the TaskManager's slots)."""
-        os.makedirs(os.path.join(self.home, "pid"), exist_ok=True)
+        for sub in ("pid", "tmp"):
+            os.makedirs(os.path.join(self.home, sub), exist_ok=True)
         self.write_conf()
         for script in ("jobmanager.sh", "taskmanager.sh"):
             self._spawn(script)

@@ -54,6 +54,11 @@ def run_job(work: str, name: str, checkpoint_dir: str, *, mode: str = "run", res
     """Run the counter job (``job``, default :data:`JOB`) with ``python`` (default: this interpreter;
     another venv's for another PyFlink); ``opts`` become ``--opt value`` flags (True -> bare flag)."""
     python, job = python or sys.executable, job or JOB
+    # Flink's and PyFlink's scratch folders (the MiniCluster's working directory with RocksDB's and
+    # ForSt's local state, blobs, Python archives) go with the work folder, also when the run is killed
+    scratch = os.path.join(work, name + "-tmp")
+    os.makedirs(scratch, exist_ok=True)
+    conf = {"io.tmp.dirs": scratch, **(conf or {})}
     out_dir = os.path.join(work, name + "-out")
     result_path = os.path.join(work, name + "-result.json")
     log = os.path.join(work, name + ".log")
@@ -63,7 +68,7 @@ def run_job(work: str, name: str, checkpoint_dir: str, *, mode: str = "run", res
         args += ["--restore", restore]
     if savepoint_dir:
         args += ["--savepoint-dir", savepoint_dir]
-    for k, v in (conf or {}).items():
+    for k, v in conf.items():
         args += ["--conf", f"{k}={v}"]
     for k, v in opts.items():
         flag = "--" + k.replace("_", "-")
@@ -73,7 +78,7 @@ def run_job(work: str, name: str, checkpoint_dir: str, *, mode: str = "run", res
             args += [flag, str(v)]
     # the job's processes (PyFlink's Python process, the JVM it starts) run with the MALLOC_* settings
     # docs/flink.md recommends for every Flink process; the caller's environment and ``env`` win
-    penv = {**MALLOC_ENV, **os.environ, **(env or {})}
+    penv = {**MALLOC_ENV, **os.environ, "TMPDIR": scratch, **(env or {})}
     penv.setdefault("FLINK_LOG_DIR", os.path.join(work, name + "-flink-log"))  # not PyFlink's shared log/
     penv["PATH"] = os.path.dirname(python) + os.pathsep + penv.get("PATH", "")
     with open(log, "wb") as lf:
