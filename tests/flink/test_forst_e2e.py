@@ -94,10 +94,11 @@ def s3_endpoint():
     server.stop()
 
 
-def _decrypt(store, kms_uri: str, name: str, data: bytes) -> bytes:
+def _decrypt(kms_uri: str, uri: str, data: bytes) -> bytes:
+    """``data``, the file at ``uri``, decrypted: authenticated and bound to its place."""
     crypto = CheckpointCrypto([kms_uri])
     try:
-        return crypto.decrypt_bytes(data, name, name=binding_name(store.uri(name)))
+        return crypto.decrypt_bytes(data, uri, name=binding_name(uri))
     finally:
         crypto.close()
 
@@ -147,7 +148,7 @@ def _state_sst(store, objects: dict[str, bytes], kms_uri: str) -> str:
     """The largest shared file whose plaintext holds keyed state (an SST file)."""
     shared = sorted((n for n in objects if "/shared/" in f"/{n}"), key=lambda n: -len(objects[n]))
     for name in shared:
-        if h.MARKER in _decrypt(store, kms_uri, name, objects[name]):
+        if h.MARKER in _decrypt(kms_uri, store.uri(name), objects[name]):
             return name
     raise AssertionError(f"no shared file holds the keyed state: {shared}")
 
@@ -166,7 +167,7 @@ def test_forst_remote_files_are_ciphertext(forst, keyring):
             continue
         assert h.MARKER not in data and h.INFLIGHT not in data, f"plaintext state in {store.uri(name)}"
         assert data[:4] == h.MAGIC, f"{store.uri(name)} has no encrypted header"
-        plain = _decrypt(store, keyring, name, data)  # authenticates, bound to its place
+        plain = _decrypt(keyring, store.uri(name), data)
         if h.MARKER in plain:
             state.append(name)
         if name in db_files:
@@ -205,19 +206,18 @@ def test_forst_tampered_remote_sst_fails_naming_it(forst):
 def forst_savepoint(tmp_path_factory, crypto_conf, keyring):
     """A native savepoint of a ForSt job (its live database in the checkpoint directory), a restore
     from it, then the same restore with the savepoint's largest state file tampered with."""
-    fmt = "native"
-    tmp = tmp_path_factory.mktemp(f"forst-savepoint-{fmt}")
+    tmp = tmp_path_factory.mktemp("forst-savepoint")
     conf = {**crypto_conf, "state.backend.forst.sync.enforce-local": "false",
             "state.backend.forst.compression.per.level": "NO_COMPRESSION"}
     job = dict(conf=conf, records=RECORDS, keys=KEYS, pad=PAD, backend="forst", incremental=True, local_crypto=True)
     first = h.run_job(str(tmp), "first", f"enc+file://{tmp}/ckpt", mode="savepoint-cancel",
-                      savepoint_dir=f"enc+file://{tmp}/savepoints", savepoint_format=fmt, throttle_ms=2,
+                      savepoint_dir=f"enc+file://{tmp}/savepoints", savepoint_format="native", throttle_ms=2,
                       stop_after=2, **job)
     assert first.ok, first.describe()
     savepoint = first.result["savepoint"]
     files = {p: _read(p) for p in h.all_files(h.local_path(savepoint))}
     restore = h.run_job(str(tmp), "restore", f"enc+file://{tmp}/restored", restore=savepoint, **job)
-    state = [p for p, data in files.items() if data and h.MARKER in _decrypt_path(keyring, p, data)]
+    state = [p for p, data in files.items() if data and h.MARKER in _decrypt(keyring, f"enc+file://{p}", data)]
     target = max(state, key=lambda p: len(files[p])) if state else None
     tampered = None
     if target:
@@ -226,21 +226,13 @@ def forst_savepoint(tmp_path_factory, crypto_conf, keyring):
         with open(target, "wb") as f:
             f.write(bytes(data))
         tampered = h.run_job(str(tmp), "tampered", f"enc+file://{tmp}/tampered", restore=savepoint, **job)
-    return {"format": fmt, "savepoint": savepoint, "files": files, "state": state, "target": target,
+    return {"savepoint": savepoint, "files": files, "state": state, "target": target,
             "first": first, "restore": restore, "tampered": tampered}
 
 
 def _read(path: str) -> bytes:
     with open(path, "rb") as f:
         return f.read()
-
-
-def _decrypt_path(kms_uri: str, path: str, data: bytes) -> bytes:
-    crypto = CheckpointCrypto([kms_uri])
-    try:
-        return crypto.decrypt_bytes(data, path, name=binding_name(f"enc+file://{path}"))
-    finally:
-        crypto.close()
 
 
 def test_forst_savepoint_files_are_ciphertext(forst_savepoint):
@@ -251,7 +243,7 @@ def test_forst_savepoint_files_are_ciphertext(forst_savepoint):
         if data:
             assert h.MARKER not in data and data[:4] == h.MAGIC, f"plaintext in {path}"
     # the control: decrypted (authenticated, bound to its place), a savepoint file holds the state
-    assert sp["state"], f"no decrypted {sp['format']} savepoint file holds the keyed state"
+    assert sp["state"], "no decrypted savepoint file holds the keyed state"
 
 
 def test_forst_savepoint_restore_continues_exactly(forst_savepoint):
