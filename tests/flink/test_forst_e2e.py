@@ -48,11 +48,7 @@ class Files:
         return f"enc+file://{self.tmp}/{name}"
 
     def objects(self) -> dict[str, bytes]:
-        out = {}
-        for p in h.all_files(self.root):
-            with open(p, "rb") as f:
-                out[os.path.relpath(p, self.root)] = f.read()
-        return out
+        return {os.path.relpath(p, self.root): _read(p) for p in h.all_files(self.root)}
 
     def write(self, name: str, data: bytes) -> None:
         with open(os.path.join(self.root, name), "wb") as f:

@@ -192,13 +192,13 @@ def savepoint_format(name: str):
     return getattr(get_gateway().jvm.org.apache.flink.core.execution.SavepointFormatType, name.upper())
 
 
-def stop_with_savepoint(client, savepoint_dir: str, fmt: str = "canonical") -> str:
+def stop_with_savepoint(client, savepoint_dir: str, fmt: str) -> str:
     """JobClient.stop_with_savepoint of PyFlink 2.3 calls a Java overload that no longer exists
     (it lacks the SavepointFormatType argument): call the Java client directly."""
     return str(client._j_job_client.stopWithSavepoint(False, savepoint_dir or None, savepoint_format(fmt)).get())
 
 
-def trigger_savepoint(client, savepoint_dir: str, fmt: str = "canonical") -> str:
+def trigger_savepoint(client, savepoint_dir: str, fmt: str) -> str:
     return str(client._j_job_client.triggerSavepoint(savepoint_dir or None, savepoint_format(fmt)).get())
 
 
