@@ -109,6 +109,34 @@ def test_open_segments_opens_a_batch_and_refuses_a_flipped_or_misplaced_one(keyr
         keys.open_segments(3, True, memoryview(flipped), SEG, memoryview(out))
 
 
+
+@pytest.mark.parametrize("suite", [SUITE_AES_GCM, SUITE_AES_CBC_HMAC])
+def test_a_segment_that_fails_leaves_no_plaintext_in_the_output(keyring_uri, payload, suite):
+    """F-22: whether opened alone or in a batch, a segment that fails to authenticate leaves nothing
+    of its (unauthenticated) plaintext where it was to go; a segment shorter than the tag fails."""
+    from heliosdb_flink_crypto.engine.suites import SegmentAuthError
+    c = CheckpointCrypto([keyring_uri], suite=suite, segment_size=SEG)
+    _, _, keys, _ = c.new_file()
+    data = payload(3 * SEG)
+    o = keys.overhead
+    sealed = bytearray(3 * (SEG + o))
+    keys.seal_segments(0, True, memoryview(data), SEG, memoryview(sealed))
+    sealed[SEG + o + 5] ^= 1  # segment 1's ciphertext
+    out = bytearray(b"\xee" * (3 * SEG))
+    with pytest.raises(SegmentAuthError):
+        keys.open_segments(0, True, memoryview(sealed), SEG, memoryview(out))
+    assert bytes(out[:SEG]) == data[:SEG]  # segment 0 authenticated
+    assert bytes(out[SEG:2 * SEG]) in (bytes(SEG), b"\xee" * SEG)  # wiped, or never written (CBC)
+    one = bytearray(b"\xee" * SEG)
+    with pytest.raises(SegmentAuthError):
+        keys.open_into(1, False, sealed[SEG + o:2 * (SEG + o)], one)
+    assert bytes(one) in (bytes(SEG), b"\xee" * SEG)
+    for short in (b"", bytes(o - 1)):
+        with pytest.raises(SegmentAuthError):
+            keys.open_into(0, True, short, bytearray(SEG))
+        with pytest.raises(SegmentAuthError):
+            keys.open_segments(0, True, memoryview(short), SEG, memoryview(bytearray(SEG)))
+
 def test_nonces_are_nonce_for_each_segment_of_a_run_and_check_the_range():
     from heliosdb_flink_crypto.errors import FormatError
     from heliosdb_flink_crypto.format import nonce

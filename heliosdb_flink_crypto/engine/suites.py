@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ..errors import SegmentAuthError
 from ..format import SUITE_AES_CBC_HMAC, SUITE_AES_GCM, VERSION, VERSION_1, Header, nonce
-from ..format.layout import CBC_OVERHEAD, GCM_TAG, OVERHEAD, nonces
+from ..format.layout import CBC_OVERHEAD, OVERHEAD, nonces
 
 LABELS = {VERSION_1: b"heliosdb-flink-crypto/v1", VERSION: b"heliosdb-flink-crypto/v2"}
 
@@ -59,23 +59,35 @@ class FileKeys:
 
     def seal_into(self, index: int, last: bool, src, dst) -> int:
         """Seal plaintext ``src`` as segment ``index`` into ``dst``; returns bytes written."""
-        return self._seal(nonce(self.prefix, index, last), src, dst)
+        out = len(src) + self.overhead
+        self._seal(nonce(self.prefix, index, last), src, None, memoryview(dst)[:out])
+        return out
 
     def seal_segments(self, index: int, last: bool, src: memoryview, seg: int, dst: memoryview) -> int:
         """Seal ``src`` as segments ``index, index + 1, ...`` of ``seg`` bytes (the final one may be
         shorter, and is flagged last if ``last``; an empty ``src`` is one empty segment) into ``dst``
-        back to back; returns the bytes written. A batch's per-segment work stays in this loop."""
+        back to back; returns the bytes written. A batch's per-segment work stays in this loop: the
+        cipher is called straight from it (one Python frame per batch, not per segment)."""
         seal, o, n = self._seal, self.overhead, len(src)
         pos = out = 0
         for iv in nonces(self.prefix, index, max(1, -(-n // seg)), last):
             take = seg if n - pos > seg else n - pos
-            out += seal(iv, src[pos:pos + take], dst[out:out + take + o])
+            seal(iv, src[pos:pos + take], None, dst[out:out + take + o])
             pos += take
+            out += take + o
         return out
 
     def open_into(self, index: int, last: bool, src, dst) -> int:
         """Authenticate and decrypt sealed segment ``src`` into ``dst``; returns plaintext bytes."""
-        return self._open(nonce(self.prefix, index, last), src, dst)
+        out = len(src) - self.overhead
+        if out < 0:
+            raise SegmentAuthError()
+        dst = memoryview(dst)[:out]
+        try:
+            self._open(nonce(self.prefix, index, last), src, None, dst)
+        except InvalidTag:
+            _wipe(dst)
+        return out
 
     def open_segments(self, index: int, last: bool, src: memoryview, seg: int, dst: memoryview,
                       in_place: bool = False) -> int:
@@ -88,41 +100,41 @@ class FileKeys:
         open_, o, n = self._open, self.overhead, len(src)
         full = seg + o
         pos = out = 0
-        for iv in nonces(self.prefix, index, max(1, -(-n // full)), last):
-            take = full if n - pos > full else n - pos
-            at = pos if in_place else out
-            out += open_(iv, src[pos:pos + take], dst[at:at + take - o])
-            pos += take
+        at = take = 0
+        try:
+            for iv in nonces(self.prefix, index, max(1, -(-n // full)), last):
+                take = full if n - pos > full else n - pos
+                if take < o:
+                    raise SegmentAuthError()
+                at = pos if in_place else out
+                open_(iv, src[pos:pos + take], None, dst[at:at + take - o])
+                out += take - o
+                pos += take
+        except InvalidTag:
+            _wipe(dst[at:at + take - o])
         return out
+
+
+def _wipe(dst) -> None:
+    """AES-GCM's decrypt_into has written the unauthenticated plaintext already: wipe it (F-22), and
+    fail as every suite fails (the opaque SegmentAuthError)."""
+    dst[:] = bytes(len(dst))
+    raise SegmentAuthError() from None
 
 
 def _gcm(key: bytes):
+    """AES-256-GCM's seal and open, ``(nonce, src, aad, dst)`` with ``dst`` exactly the output's
+    size: cryptography's own methods, no Python frame between a segment loop and the cipher. The
+    open writes its output before the tag is checked: InvalidTag means wipe it (``_wipe``)."""
     aead = AESGCM(key)
-
-    def seal(n: bytes, src, dst) -> int:
-        out = len(src) + GCM_TAG
-        aead.encrypt_into(n, src, None, dst if len(dst) == out else memoryview(dst)[:out])
-        return out
-
-    def open_(n: bytes, src, dst) -> int:
-        out = len(src) - GCM_TAG
-        if out < 0:
-            raise SegmentAuthError()
-        try:
-            aead.decrypt_into(n, src, None, dst if len(dst) == out else memoryview(dst)[:out])
-        except InvalidTag:
-            # decrypt_into has written the unauthenticated plaintext already: wipe it (F-22)
-            memoryview(dst)[:out] = bytes(out)
-            raise SegmentAuthError() from None
-        return out
-
-    return seal, open_
+    return aead.encrypt_into, aead.decrypt_into
 
 
 def _cbc(enc: bytes, mac_key: bytes):
     """AES-256-CBC + HMAC-SHA256, encrypt-then-MAC. Sealed segment: C || zero filler || tag,
     with C = CBC(PKCS#7(P)) under IV = AES_enc(nonce || 0^4) (SP 800-38A, appendix C), filler
     n mod 16 zero bytes (so every segment grows by exactly 48 bytes), tag = HMAC(nonce || C || filler).
+    Seal and open as AES-GCM's (``_gcm``); the open writes nothing before the tag checked out.
     """
     ecb = Cipher(algorithms.AES(enc), modes.ECB())
 
@@ -130,21 +142,18 @@ def _cbc(enc: bytes, mac_key: bytes):
         e = ecb.encryptor()
         return e.update(n + b"\0\0\0\0") + e.finalize()
 
-    def seal(n: bytes, src, dst) -> int:
+    def seal(n: bytes, src, _aad, dst) -> int:
         size = len(src)
         pad = 16 - size % 16
         e = Cipher(algorithms.AES(enc), modes.CBC(iv_for(n))).encryptor()
         c = e.update(bytes(src) + bytes([pad]) * pad) + e.finalize()
         body = c + bytes(size % 16)
         tag = hmac.new(mac_key, n + body, sha256).digest()
-        out = size + CBC_OVERHEAD
-        memoryview(dst)[:out] = body + tag
-        return out
+        dst[:] = body + tag
+        return size + CBC_OVERHEAD
 
-    def open_(n: bytes, src, dst) -> int:
+    def open_(n: bytes, src, _aad, dst) -> int:
         size = len(src) - CBC_OVERHEAD
-        if size < 0:
-            raise SegmentAuthError()
         src = bytes(src)
         body, tag = src[:-32], src[-32:]
         if not hmac.compare_digest(hmac.new(mac_key, n + body, sha256).digest(), tag):
@@ -157,7 +166,7 @@ def _cbc(enc: bytes, mac_key: bytes):
         # Authenticated already; these checks only guard against a writer bug.
         if filler.count(0) != len(filler) or pad != 16 - size % 16 or len(p) - pad != size:
             raise SegmentAuthError()
-        memoryview(dst)[:size] = p[:size]
+        dst[:] = p[:size]
         return size
 
     return seal, open_
