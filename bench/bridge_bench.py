@@ -13,7 +13,6 @@ process's CPU includes its in-process Python workers).
 from __future__ import annotations
 
 import argparse
-import glob
 import io
 import os
 import shutil
@@ -28,9 +27,9 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from heliosdb_flink_crypto import CheckpointCrypto  # noqa: E402
 from heliosdb_flink_crypto.config import parse_size  # noqa: E402
-from heliosdb_flink_crypto.flink import jar_path  # noqa: E402
-from heliosdb_flink_crypto.flink.local import MALLOC_ENV  # noqa: E402
 from heliosdb_flink_crypto.kms.local import LocalKeyring  # noqa: E402
+
+import bench_jvm  # noqa: E402
 
 
 class Null(io.RawIOBase):
@@ -74,19 +73,14 @@ class PythonSide:
 class JavaSide:
     def __init__(self, uri: str, seg: int, mib: int, chunk: int, directory: str | None = None,
                  jar: str | None = None):
-        import pyflink
-        base = os.path.dirname(pyflink.__file__)
-        cp = [jar or jar_path()] + glob.glob(os.path.join(base, "lib", "*.jar")) + \
-            glob.glob(os.path.join(base, "opt", "flink-python*.jar"))
         self.classes = out = tempfile.mkdtemp(prefix="bridge-bench-classes-")
-        subprocess.run(["javac", "-nowarn", "-d", out, "-cp", os.pathsep.join(cp),
-                        os.path.join(HERE, "BridgeBench.java")], check=True)
-        env = dict(os.environ, **MALLOC_ENV)
-        self.p = subprocess.Popen(["java", "-cp", os.pathsep.join([out] + cp), "io.heliosdb.flink.crypto.BridgeBench",
-                                   sys.executable, uri, str(seg), str(mib), str(chunk)]
-                                  + ([directory] if directory else []),
+        cp = bench_jvm.compile_bench("BridgeBench.java", out, jar)
+        scratch = os.path.join(out, "tmp")
+        self.p = subprocess.Popen(bench_jvm.java(cp, "io.heliosdb.flink.crypto.BridgeBench",
+                                                 [sys.executable, uri, str(seg), str(mib), str(chunk)]
+                                                 + ([directory] if directory else []), scratch),
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                  text=True, env=env)
+                                  text=True, env=bench_jvm.env(scratch))
         line = ""
         while not line.startswith("ready"):
             line = self.p.stdout.readline()

@@ -10,9 +10,11 @@ overhead for a 64 MiB file and the latency of random 4 KiB reads in a 1 GiB encr
 from __future__ import annotations
 
 import argparse
+import atexit
 import io
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -56,7 +58,8 @@ def main(argv=None) -> int:
     seg = parse_size(a.segment_size)
     n = a.mib << 20
     data = os.urandom(n)
-    tmp = tempfile.mkdtemp()
+    tmp = tempfile.mkdtemp(prefix="engine-bench-")
+    atexit.register(shutil.rmtree, tmp, True)
     uri = f"local://{tmp}/k.json"
     LocalKeyring.create(uri)
     crypto = CheckpointCrypto([uri], segment_size=seg)

@@ -26,7 +26,6 @@ included), files opened per run, and threads that called Python themselves (Call
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import shutil
 import statistics
@@ -38,9 +37,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from heliosdb_flink_crypto.flink import jar_path  # noqa: E402
-from heliosdb_flink_crypto.flink.local import MALLOC_ENV  # noqa: E402
 from heliosdb_flink_crypto.kms.local import LocalKeyring  # noqa: E402
+
+import bench_jvm  # noqa: E402
 
 LOG4J = """rootLogger.level = ERROR
 rootLogger.appenderRef.console.ref = C
@@ -49,20 +48,6 @@ appender.console.type = CONSOLE
 appender.console.layout.type = PatternLayout
 appender.console.layout.pattern = %d %-5p %c{1} - %m%n
 """
-
-
-def classpath() -> list[str]:
-    import pyflink
-    base = os.path.dirname(pyflink.__file__)
-    return [jar_path()] + sorted(glob.glob(os.path.join(base, "lib", "*.jar"))) + \
-        glob.glob(os.path.join(base, "opt", "flink-python*.jar"))
-
-
-def compile_bench(out: str) -> list[str]:
-    cp = classpath()
-    subprocess.run(["javac", "-nowarn", "-d", out, "-cp", os.pathsep.join(cp),
-                    os.path.join(HERE, "ForStBench.java")], check=True)
-    return [out] + cp
 
 
 def flink_options(side: str, data: str, keyring: str, file_cache: bool) -> list[str]:
@@ -99,10 +84,12 @@ def run(cp: list[str], work: str, side: str, a, keyring: str) -> dict:
     if os.path.exists(result):
         os.remove(result)
     load0 = os.getloadavg()[0]
-    cmd = ["java", *jvm_options(side), f"-Dlog4j.configurationFile={os.path.join(work, 'log4j2.properties')}", "-cp",
-           os.pathsep.join(cp), "io.heliosdb.flink.crypto.ForStBench", result, str(a.keys), str(a.updates),
-           str(a.value_bytes)] + flink_options(side, data, keyring, a.file_cache == "on")
-    p = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, **MALLOC_ENV), timeout=1800)
+    scratch = os.path.join(work, "tmp")
+    cmd = bench_jvm.java(cp, "io.heliosdb.flink.crypto.ForStBench",
+                         [result, str(a.keys), str(a.updates), str(a.value_bytes)]
+                         + flink_options(side, data, keyring, a.file_cache == "on"), scratch,
+                         [*jvm_options(side), f"-Dlog4j.configurationFile={os.path.join(work, 'log4j2.properties')}"])
+    p = subprocess.run(cmd, capture_output=True, text=True, env=bench_jvm.env(scratch), timeout=1800)
     if p.returncode != 0 or not os.path.exists(result):
         raise RuntimeError(f"{side}: the bench job failed:\n{p.stdout[-3000:]}{p.stderr[-3000:]}")
     load_s, update_s, decrypted, delivered, opened, calls, threads = open(result).read().split()
@@ -133,7 +120,7 @@ def main(argv=None) -> int:
     classes = tempfile.mkdtemp(prefix="forst-bench-classes-")
     results: dict[str, list[dict]] = {s: [] for s in sides}
     try:
-        cp = compile_bench(classes)
+        cp = bench_jvm.compile_bench("ForStBench.java", classes)
         for r in range(a.rounds):
             order = sides[r % len(sides):] + sides[:r % len(sides)]
             for side in order:

@@ -10,7 +10,6 @@ of (enc - plain CPU s/GiB, paired within a round) over the median AES CPU s/GiB.
 """
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import statistics
@@ -23,8 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
-from heliosdb_flink_crypto.flink import jar_path  # noqa: E402
-from heliosdb_flink_crypto.flink.local import MALLOC_ENV  # noqa: E402
+import bench_jvm  # noqa: E402
 
 ROLES = ("all", "caller", "workers", "jvm", "switches")
 
@@ -34,20 +32,16 @@ class FsJvm:
 
     def __init__(self, uri: str, seg: int, mib: int, directory: str, jar: str | None = None,
                  java_opts: str = ""):
-        import pyflink
-        base = os.path.dirname(pyflink.__file__)
-        cp = [jar or jar_path()] + glob.glob(os.path.join(base, "lib", "*.jar")) + \
-            glob.glob(os.path.join(base, "opt", "flink-python*.jar"))
         self.classes = tempfile.mkdtemp(prefix="fs-bench-classes-")
-        subprocess.run(["javac", "-nowarn", "-d", self.classes, "-cp", os.pathsep.join(cp),
-                        os.path.join(HERE, "FsBench.java")], check=True)
+        cp = bench_jvm.compile_bench("FsBench.java", self.classes, jar)
         os.makedirs(directory, exist_ok=True)
         self.dir, self.mib = directory, mib
-        env = dict(os.environ, **MALLOC_ENV)
-        self.p = subprocess.Popen(["java", *java_opts.split(), "-cp", os.pathsep.join([self.classes] + cp),
-                                   "io.heliosdb.flink.crypto.FsBench", sys.executable, uri, str(seg), str(mib),
-                                   directory], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.DEVNULL, text=True, env=env)
+        scratch = os.path.join(self.classes, "tmp")
+        self.p = subprocess.Popen(bench_jvm.java(cp, "io.heliosdb.flink.crypto.FsBench",
+                                                 [sys.executable, uri, str(seg), str(mib), directory], scratch,
+                                                 java_opts.split()),
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                  env=bench_jvm.env(scratch))
         line = self.p.stdout.readline()
         if not line.startswith("ready"):
             raise RuntimeError("bench/FsBench.java did not start")

@@ -1,0 +1,43 @@
+"""The benchmarks' own JVMs: a ``bench/*.java`` program compiled against the shim jar and PyFlink's
+Flink jars, and the environment and options it starts with: the ``MALLOC_*`` settings the job
+processes get (docs/flink.md) and its scratch files (``java.io.tmpdir``, Python's ``TMPDIR``) in a
+folder of the run, so a killed run leaves nothing in /tmp."""
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+from heliosdb_flink_crypto.flink import jar_path  # noqa: E402
+from heliosdb_flink_crypto.flink.local import MALLOC_ENV  # noqa: E402
+
+
+def classpath(jar: str | None = None) -> list[str]:
+    """The shim jar (``jar``, or this checkout's) and PyFlink's Flink jars."""
+    import pyflink
+    base = os.path.dirname(pyflink.__file__)
+    return [jar or jar_path()] + sorted(glob.glob(os.path.join(base, "lib", "*.jar"))) + \
+        glob.glob(os.path.join(base, "opt", "flink-python*.jar"))
+
+
+def compile_bench(source: str, out: str, jar: str | None = None) -> list[str]:
+    """Compiles ``bench/<source>`` into ``out``; the class path to run it with."""
+    cp = classpath(jar)
+    subprocess.run(["javac", "-nowarn", "-d", out, "-cp", os.pathsep.join(cp), os.path.join(HERE, source)],
+                   check=True)
+    return [out] + cp
+
+
+def java(cp: list[str], main: str, args: list[str], scratch: str, options: list[str] = ()) -> list[str]:
+    """The command line running ``main``, its temporary files in ``scratch`` (made here)."""
+    os.makedirs(scratch, exist_ok=True)
+    return ["java", *options, f"-Djava.io.tmpdir={scratch}", "-cp", os.pathsep.join(cp), main, *args]
+
+
+def env(scratch: str) -> dict[str, str]:
+    """The environment of a bench JVM (its in-process Python's scratch files in ``scratch`` too)."""
+    return dict(os.environ, **MALLOC_ENV, TMPDIR=scratch)
