@@ -20,7 +20,8 @@ import java.util.concurrent.CountDownLatch;
  * first such phase fills the shim's buffer pool (up to 16 idle buffers per size); the second is
  * measured. Prints
  * {@code key value} lines: the process's resident memory before, with every thread alive and after
- * they ended (KiB, {@code /proc/self/status}), the median first and second write of a thread (ms), and
+ * they ended (KiB, {@code /proc/self/status}), the JVM's direct buffer memory before and with them alive,
+ * the median first and second write of a thread (ms), and
  * CallerPython's interpreters made and threads holding one.
  */
 public final class CallerPythonBench {
