@@ -18,10 +18,11 @@ import java.util.List;
  * <p>Each thread gets its own {@link PythonInterpreter}, made on that thread and used only there (an
  * interpreter keeps its creating thread's JNIEnv), calling the one entry function like the bridge's
  * workers (pemja misbehaves when an interpreter alternates between function names). An interpreter
- * cannot be closed from another thread, so one whose thread ended stays (a Python thread state: about 20
- * KiB of resident memory, bench/caller_python_bench.py): at most {@link #MAX_LIVE} threads hold one at a time and {@link #MAX_TOTAL} are ever made per
- * JVM (a job restart brings new task threads); past either, calls go through the bridge. JVM system
- * property {@code heliosdb.crypto.caller-python=false} sends every call through the bridge.
+ * cannot be closed from another thread, so one whose thread ended stays (a Python thread state: about
+ * 20 KiB of resident memory, bench/caller_python_bench.py): at most {@link #MAX_LIVE} threads hold one
+ * at a time and {@link #MAX_TOTAL} are ever made per JVM (a job restart brings new task threads); past
+ * either, calls go through the bridge. JVM system property {@code heliosdb.crypto.caller-python=false}
+ * sends every call through the bridge.
  */
 final class CallerPython {
 
