@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import struct
+import threading
 from hashlib import sha256
 
 from cryptography.exceptions import InvalidTag
@@ -36,7 +37,7 @@ def derive(dek: bytes, h: Header) -> tuple[bytes, bytes, bytes, bytes]:
 class FileKeys:
     """The keys of one file. Holds key bytes: never logged; repr shows none."""
 
-    __slots__ = ("suite", "prefix", "overhead", "_hdr_mac", "commitment", "_seal", "_open")
+    __slots__ = ("suite", "prefix", "overhead", "_hdr_mac", "commitment", "_seal", "_open", "_in_place")
 
     def __init__(self, dek: bytes, header: Header):
         if len(dek) != 32:
@@ -46,8 +47,10 @@ class FileKeys:
         self._hdr_mac, self.commitment = hdr_mac, commitment
         if header.suite == SUITE_AES_GCM:
             self._seal, self._open = _gcm(enc)
+            self._in_place = GCM_IN_PLACE
         elif header.suite == SUITE_AES_CBC_HMAC:
             self._seal, self._open = _cbc(enc, seg_mac)
+            self._in_place = True
         else:
             raise ValueError(f"unknown suite {header.suite}")
 
@@ -101,18 +104,38 @@ class FileKeys:
         full = seg + o
         pos = out = 0
         at = take = 0
+        # in place where the cipher refuses overlapping buffers (cryptography 51 and later): each
+        # segment is opened into this thread's scratch, then copied to where it starts
+        scratch = _scratch(seg) if in_place and not self._in_place else None
         try:
             for iv in nonces(self.prefix, index, max(1, -(-n // full)), last):
                 take = full if n - pos > full else n - pos
                 if take < o:
                     raise SegmentAuthError()
                 at = pos if in_place else out
-                open_(iv, src[pos:pos + take], None, dst[at:at + take - o])
+                if scratch is None:
+                    open_(iv, src[pos:pos + take], None, dst[at:at + take - o])
+                else:
+                    open_(iv, src[pos:pos + take], None, scratch[:take - o])
+                    dst[at:at + take - o] = scratch[:take - o]
                 out += take - o
                 pos += take
         except InvalidTag:
+            if scratch is not None:
+                scratch[:take - o] = bytes(take - o)
             _wipe(dst[at:at + take - o])
         return out
+
+
+_local = threading.local()
+
+
+def _scratch(size: int) -> memoryview:
+    """This thread's buffer of at least ``size`` bytes (kept: a reader opens segment after segment)."""
+    buf = getattr(_local, "buf", None)
+    if buf is None or len(buf) < size:
+        buf = _local.buf = memoryview(bytearray(size))
+    return buf
 
 
 def _wipe(dst) -> None:
@@ -128,6 +151,22 @@ def _gcm(key: bytes):
     open writes its output before the tag is checked: InvalidTag means wipe it (``_wipe``)."""
     aead = AESGCM(key)
     return aead.encrypt_into, aead.decrypt_into
+
+
+def _gcm_opens_in_place() -> bool:
+    """Whether AES-GCM's decrypt_into takes an output that starts where its input does (cryptography
+    50 and earlier; 51 refuses overlapping buffers)."""
+    aead, n = AESGCM(bytes(32)), bytes(12)
+    buf = memoryview(bytearray(32))
+    aead.encrypt_into(n, bytes(16), None, buf)
+    try:
+        aead.decrypt_into(n, buf, None, buf[:16])
+    except ValueError:
+        return False
+    return True
+
+
+GCM_IN_PLACE = _gcm_opens_in_place()
 
 
 def _cbc(enc: bytes, mac_key: bytes):
