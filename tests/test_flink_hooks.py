@@ -129,7 +129,7 @@ def test_open_in_place_leaves_each_plaintext_where_its_segment_starts_and_wipes_
     through a scratch buffer, as where the cipher refuses overlapping buffers (cryptography 51)."""
     if scratch:
         from heliosdb_flink_crypto.engine import suites
-        monkeypatch.setattr(suites, "GCM_IN_PLACE", False)
+        monkeypatch.setattr(suites, "_GCM_IN_PLACE", False)
     sid = hooks.dispatch("configure", conf(keyring_uri, **{"heliosdb.crypto.algorithm": suite}))
     data = os.urandom(3 * SEG + 9)
     raw = write_file(sid, "/inplace", data)

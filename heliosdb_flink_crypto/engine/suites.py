@@ -47,7 +47,7 @@ class FileKeys:
         self._hdr_mac, self.commitment = hdr_mac, commitment
         if header.suite == SUITE_AES_GCM:
             self._seal, self._open = _gcm(enc)
-            self._in_place = GCM_IN_PLACE
+            self._in_place = gcm_in_place()
         elif header.suite == SUITE_AES_CBC_HMAC:
             self._seal, self._open = _cbc(enc, seg_mac)
             self._in_place = True
@@ -153,20 +153,25 @@ def _gcm(key: bytes):
     return aead.encrypt_into, aead.decrypt_into
 
 
-def _gcm_opens_in_place() -> bool:
+_GCM_IN_PLACE: bool | None = None
+
+
+def gcm_in_place() -> bool:
     """Whether AES-GCM's decrypt_into takes an output that starts where its input does (cryptography
-    50 and earlier; 51 refuses overlapping buffers)."""
-    aead, n = AESGCM(bytes(32)), bytes(12)
-    buf = memoryview(bytearray(32))
-    aead.encrypt_into(n, bytes(16), None, buf)
-    try:
-        aead.decrypt_into(n, buf, None, buf[:16])
-    except ValueError:
-        return False
-    return True
-
-
-GCM_IN_PLACE = _gcm_opens_in_place()
+    50 and earlier; 51 refuses overlapping buffers). Asked once, when the first AES-GCM file is opened
+    (not at import: importing the package needs no cipher, e.g. to report a FIPS misconfiguration);
+    any failure of the probe counts as no (the scratch buffer is always correct)."""
+    global _GCM_IN_PLACE
+    if _GCM_IN_PLACE is None:
+        try:
+            aead, n = AESGCM(bytes(32)), bytes(12)
+            buf = memoryview(bytearray(32))
+            aead.encrypt_into(n, bytes(16), None, buf)
+            aead.decrypt_into(n, buf, None, buf[:16])
+            _GCM_IN_PLACE = True
+        except Exception:
+            _GCM_IN_PLACE = False
+    return _GCM_IN_PLACE
 
 
 def _cbc(enc: bytes, mac_key: bytes):
