@@ -32,12 +32,9 @@ def compile_bench(source: str, out: str, jar: str | None = None) -> list[str]:
     return [out] + cp
 
 
-def java(cp: list[str], main: str, args: list[str], scratch: str, options: list[str] = ()) -> list[str]:
-    """The command line running ``main``, its temporary files in ``scratch`` (made here)."""
+def launch(cp: list[str], main: str, args: list[str], scratch: str, options=()) -> tuple[list[str], dict]:
+    """The command line running ``main`` and its environment: the job processes' ``MALLOC_*``
+    settings, its temporary files (the JVM's and its in-process Python's) in ``scratch`` (made here)."""
     os.makedirs(scratch, exist_ok=True)
-    return ["java", *options, f"-Djava.io.tmpdir={scratch}", "-cp", os.pathsep.join(cp), main, *args]
-
-
-def env(scratch: str) -> dict[str, str]:
-    """The environment of a bench JVM (its in-process Python's scratch files in ``scratch`` too)."""
-    return dict(os.environ, **MALLOC_ENV, TMPDIR=scratch)
+    cmd = ["java", *options, f"-Djava.io.tmpdir={scratch}", "-cp", os.pathsep.join(cp), main, *args]
+    return cmd, dict(os.environ, **MALLOC_ENV, TMPDIR=scratch)

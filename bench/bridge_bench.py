@@ -75,12 +75,11 @@ class JavaSide:
                  jar: str | None = None):
         self.classes = out = tempfile.mkdtemp(prefix="bridge-bench-classes-")
         cp = bench_jvm.compile_bench("BridgeBench.java", out, jar)
-        scratch = os.path.join(out, "tmp")
-        self.p = subprocess.Popen(bench_jvm.java(cp, "io.heliosdb.flink.crypto.BridgeBench",
-                                                 [sys.executable, uri, str(seg), str(mib), str(chunk)]
-                                                 + ([directory] if directory else []), scratch),
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                  text=True, env=bench_jvm.env(scratch))
+        cmd, env = bench_jvm.launch(cp, "io.heliosdb.flink.crypto.BridgeBench",
+                                    [sys.executable, uri, str(seg), str(mib), str(chunk)]
+                                    + ([directory] if directory else []), os.path.join(out, "tmp"))
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                  text=True, env=env)
         line = ""
         while not line.startswith("ready"):
             line = self.p.stdout.readline()

@@ -31,10 +31,9 @@ SIDES = ("interpreter", "thread")
 
 
 def run(cp: list[str], work: str, threads: int, side: str) -> dict[str, float]:
-    scratch = os.path.join(work, "tmp")
-    p = subprocess.run(bench_jvm.java(cp, "io.heliosdb.flink.crypto.CallerPythonBench",
-                                      [sys.executable, str(threads), side], scratch),
-                       capture_output=True, text=True, timeout=600, env=bench_jvm.env(scratch))
+    cmd, env = bench_jvm.launch(cp, "io.heliosdb.flink.crypto.CallerPythonBench",
+                                [sys.executable, str(threads), side], os.path.join(work, "tmp"))
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     if p.returncode != 0:
         raise RuntimeError(f"CallerPythonBench failed:\n{p.stdout[-2000:]}{p.stderr[-3000:]}")
     return {k: float(v) for k, v in (line.split() for line in p.stdout.splitlines() if line.count(" ") == 1)}

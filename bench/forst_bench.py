@@ -84,12 +84,11 @@ def run(cp: list[str], work: str, side: str, a, keyring: str) -> dict:
     if os.path.exists(result):
         os.remove(result)
     load0 = os.getloadavg()[0]
-    scratch = os.path.join(work, "tmp")
-    cmd = bench_jvm.java(cp, "io.heliosdb.flink.crypto.ForStBench",
-                         [result, str(a.keys), str(a.updates), str(a.value_bytes)]
-                         + flink_options(side, data, keyring, a.file_cache == "on"), scratch,
-                         [*jvm_options(side), f"-Dlog4j.configurationFile={os.path.join(work, 'log4j2.properties')}"])
-    p = subprocess.run(cmd, capture_output=True, text=True, env=bench_jvm.env(scratch), timeout=1800)
+    cmd, env = bench_jvm.launch(cp, "io.heliosdb.flink.crypto.ForStBench",
+                                [result, str(a.keys), str(a.updates), str(a.value_bytes)]
+                                + flink_options(side, data, keyring, a.file_cache == "on"), os.path.join(work, "tmp"),
+                                [*jvm_options(side), f"-Dlog4j.configurationFile={os.path.join(work, 'log4j2.properties')}"])
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
     if p.returncode != 0 or not os.path.exists(result):
         raise RuntimeError(f"{side}: the bench job failed:\n{p.stdout[-3000:]}{p.stderr[-3000:]}")
     load_s, update_s, decrypted, delivered, opened, calls, threads = open(result).read().split()

@@ -36,12 +36,11 @@ class FsJvm:
         cp = bench_jvm.compile_bench("FsBench.java", self.classes, jar)
         os.makedirs(directory, exist_ok=True)
         self.dir, self.mib = directory, mib
-        scratch = os.path.join(self.classes, "tmp")
-        self.p = subprocess.Popen(bench_jvm.java(cp, "io.heliosdb.flink.crypto.FsBench",
-                                                 [sys.executable, uri, str(seg), str(mib), directory], scratch,
-                                                 java_opts.split()),
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                  env=bench_jvm.env(scratch))
+        cmd, env = bench_jvm.launch(cp, "io.heliosdb.flink.crypto.FsBench",
+                                    [sys.executable, uri, str(seg), str(mib), directory],
+                                    os.path.join(self.classes, "tmp"), java_opts.split())
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                  text=True, env=env)
         line = self.p.stdout.readline()
         if not line.startswith("ready"):
             raise RuntimeError("bench/FsBench.java did not start")

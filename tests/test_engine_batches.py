@@ -109,7 +109,6 @@ def test_open_segments_opens_a_batch_and_refuses_a_flipped_or_misplaced_one(keyr
         keys.open_segments(3, True, memoryview(flipped), SEG, memoryview(out))
 
 
-
 @pytest.mark.parametrize("suite", [SUITE_AES_GCM, SUITE_AES_CBC_HMAC])
 def test_a_segment_that_fails_leaves_no_plaintext_in_the_output(keyring_uri, payload, suite):
     """F-22: whether opened alone or in a batch, a segment that fails to authenticate leaves nothing
@@ -136,6 +135,7 @@ def test_a_segment_that_fails_leaves_no_plaintext_in_the_output(keyring_uri, pay
             keys.open_into(0, True, short, bytearray(SEG))
         with pytest.raises(SegmentAuthError):
             keys.open_segments(0, True, memoryview(short), SEG, memoryview(bytearray(SEG)))
+
 
 def test_nonces_are_nonce_for_each_segment_of_a_run_and_check_the_range():
     from heliosdb_flink_crypto.errors import FormatError

@@ -37,7 +37,7 @@ def derive(dek: bytes, h: Header) -> tuple[bytes, bytes, bytes, bytes]:
 class FileKeys:
     """The keys of one file. Holds key bytes: never logged; repr shows none."""
 
-    __slots__ = ("suite", "prefix", "overhead", "_hdr_mac", "commitment", "_seal", "_open", "_in_place")
+    __slots__ = ("suite", "prefix", "overhead", "_hdr_mac", "commitment", "_seal", "_open")
 
     def __init__(self, dek: bytes, header: Header):
         if len(dek) != 32:
@@ -47,10 +47,8 @@ class FileKeys:
         self._hdr_mac, self.commitment = hdr_mac, commitment
         if header.suite == SUITE_AES_GCM:
             self._seal, self._open = _gcm(enc)
-            self._in_place = gcm_in_place()
         elif header.suite == SUITE_AES_CBC_HMAC:
             self._seal, self._open = _cbc(enc, seg_mac)
-            self._in_place = True
         else:
             raise ValueError(f"unknown suite {header.suite}")
 
@@ -104,9 +102,9 @@ class FileKeys:
         full = seg + o
         pos = out = 0
         at = take = 0
-        # in place where the cipher refuses overlapping buffers (cryptography 51 and later): each
-        # segment is opened into this thread's scratch, then copied to where it starts
-        scratch = _scratch(seg) if in_place and not self._in_place else None
+        # in place where AES-GCM refuses overlapping buffers (cryptography 51 and later; CBC opens a
+        # copy): each segment is opened into this thread's scratch, then copied to where it starts
+        scratch = _scratch(seg) if in_place and self.suite == SUITE_AES_GCM and not gcm_in_place() else None
         try:
             for iv in nonces(self.prefix, index, max(1, -(-n // full)), last):
                 take = full if n - pos > full else n - pos
@@ -158,9 +156,9 @@ _GCM_IN_PLACE: bool | None = None
 
 def gcm_in_place() -> bool:
     """Whether AES-GCM's decrypt_into takes an output that starts where its input does (cryptography
-    50 and earlier; 51 refuses overlapping buffers). Asked once, when the first AES-GCM file is opened
-    (not at import: importing the package needs no cipher, e.g. to report a FIPS misconfiguration);
-    any failure of the probe counts as no (the scratch buffer is always correct)."""
+    50 and earlier; 51 refuses overlapping buffers). Asked once, at the first AES-GCM batch opened
+    in place (not at import: importing the package needs no cipher, e.g. to report a FIPS
+    misconfiguration); any failure of the probe counts as no (the scratch buffer is always correct)."""
     global _GCM_IN_PLACE
     if _GCM_IN_PLACE is None:
         try:
