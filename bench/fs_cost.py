@@ -28,16 +28,17 @@ ROLES = ("all", "caller", "workers", "jvm", "switches")
 
 
 class FsJvm:
-    """One FsBench JVM (the shim jar given, or this checkout's) over files in ``directory``."""
+    """One FsBench JVM (the shim jar given, or this checkout's) over files in ``directory``, its
+    Python hooks run by ``python`` (this interpreter's environment by default)."""
 
     def __init__(self, uri: str, seg: int, mib: int, directory: str, jar: str | None = None,
-                 java_opts: str = ""):
+                 java_opts: str = "", python: str | None = None):
         self.classes = tempfile.mkdtemp(prefix="fs-bench-classes-")
         cp = bench_jvm.compile_bench("FsBench.java", self.classes, jar)
         os.makedirs(directory, exist_ok=True)
         self.dir, self.mib = directory, mib
         cmd, env = bench_jvm.launch(cp, "io.heliosdb.flink.crypto.FsBench",
-                                    [sys.executable, uri, str(seg), str(mib), directory],
+                                    [python or sys.executable, uri, str(seg), str(mib), directory],
                                     os.path.join(self.classes, "tmp"), java_opts.split())
         self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                   text=True, env=env)

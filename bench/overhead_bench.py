@@ -17,7 +17,8 @@
    checkpoints.
 
 ``--baseline-jar OLD.jar`` adds a second shim build to every rotation (A/B a change before keeping it),
-``--baseline-opts=-D...`` the same shim with other JVM options (both parts).
+``--baseline-opts=-D...`` the same shim with other JVM options (both parts), ``--baseline-python`` the
+same shim over another Python environment (the file-system part).
 The machine's load average is printed with each part: other work shows up as noise.
 """
 from __future__ import annotations
@@ -50,9 +51,9 @@ def load() -> str:
 def fs_part(a, uri: str, seg: int) -> list[dict]:
     directory = tempfile.mkdtemp(prefix="heliosdb-fs-bench-", dir=a.dir)
     jvms = {"main": fs_cost.FsJvm(uri, seg, a.mib, os.path.join(directory, "main"), java_opts=a.java_opts)}
-    if a.baseline_jar or a.baseline_opts:
+    if a.baseline_jar or a.baseline_opts or a.baseline_python:
         jvms["base"] = fs_cost.FsJvm(uri, seg, a.mib, os.path.join(directory, "base"), a.baseline_jar,
-                                     java_opts=f"{a.java_opts} {a.baseline_opts or ''}")
+                                     java_opts=f"{a.java_opts} {a.baseline_opts or ''}", python=a.baseline_python)
     aes = fs_cost.AesAlone(seg, a.mib)
     sizes = [SIZES[s] for s in a.sizes.split(",")]
     results = []
@@ -167,6 +168,8 @@ def main(argv=None) -> int:
     p.add_argument("--profile-rounds", type=int, default=6)
     p.add_argument("--baseline-opts", help="JVM options of the baseline (with or without --baseline-jar; the running job too), e.g. "
                    "--baseline-opts=-Dheliosdb.crypto.python-workers=1 (note the =)")
+    p.add_argument("--baseline-python", help="file system part: the baseline's Python hooks run by this interpreter "
+                   "(another environment, e.g. another cryptography release)")
     p.add_argument("--backends", default=",".join(job_throughput.BACKENDS), help="running job: state backends")
     p.add_argument("--job-rounds", type=int, default=2, help="running job: rounds per backend (plain, enc; then enc, plain)")
     p.add_argument("--minutes", type=float, default=3.0, help="running job: minutes measured per run")

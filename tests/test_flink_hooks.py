@@ -11,7 +11,7 @@ import pytest
 from heliosdb_flink_crypto import AuthenticationError, CheckpointCrypto, ConfigError, __version__
 from heliosdb_flink_crypto.errors import HeliosCryptoError, KmsAccessDeniedError, UnsupportedFlinkError
 from heliosdb_flink_crypto.cli import main
-from heliosdb_flink_crypto.flink import JAR_NAME, SCHEMES, hooks, install, jar_path, local
+from heliosdb_flink_crypto.flink import JAR_NAME, SCHEMES, bridge, file_ops, hooks, install, jar_path, local
 from heliosdb_flink_crypto.format import (PREFIX_LEN, binding_name, overhead, parse, parse_prefix,
                                           plaintext_length, segment_count, segment_offset)
 from heliosdb_flink_crypto.observe import BUS
@@ -120,36 +120,55 @@ def test_one_call_seals_and_opens_several_segments(keyring_uri):
         hooks.dispatch("open", rid, 2, False, csrc.id, 3 * (seg + o) - 1, cdst.id)
 
 
-@pytest.mark.parametrize("scratch", [False, True], ids=["as-detected", "through-scratch"])
 @pytest.mark.parametrize("suite", ["aes-256-gcm", "aes-256-cbc-hmac-sha256"])
-def test_open_in_place_leaves_each_plaintext_where_its_segment_starts_and_wipes_a_failing_one(
-        keyring_uri, suite, scratch, monkeypatch):
-    """The shim reads local files with one buffer: "open" with the same buffer as source and
-    destination decrypts every segment where it was sealed; a segment that fails is wiped. Also
-    through a scratch buffer, as where the cipher refuses overlapping buffers (cryptography 51)."""
-    if scratch:
-        from heliosdb_flink_crypto.engine import suites
-        monkeypatch.setattr(suites, "_GCM_IN_PLACE", False)
+def test_open_in_place_writes_the_plaintext_below_the_sealed_segments_and_wipes_a_failing_one(
+        keyring_uri, suite, monkeypatch):
+    """The shim reads local files with one buffer: the sealed segments one segment into it, "open"
+    with the same buffer as source and destination writes the plaintext back to back from its start,
+    and no cipher call's output overlaps its input (cryptography 51 refuses that); a segment that
+    fails is wiped."""
     sid = hooks.dispatch("configure", conf(keyring_uri, **{"heliosdb.crypto.algorithm": suite}))
     data = os.urandom(3 * SEG + 9)
     raw = write_file(sid, "/inplace", data)
     suite_id, hlen, seg = parse_prefix(raw[:PREFIX_LEN])
     o = overhead(suite_id)
     rid = hooks.dispatch("reader", sid, "/inplace", raw[:hlen])
-    buf = JavaBuffer(4 * (seg + o))
-    buf.put(raw[hlen:])
-    assert hooks.dispatch("open", rid, 0, True, buf.id, len(raw) - hlen, buf.id) == len(data)
-    got = buf.get(len(raw) - hlen)
-    assert b"".join(got[k * (seg + o):k * (seg + o) + seg] for k in range(4))[:len(data)] == data
-    tampered = bytearray(raw[hlen:])
+    keys = bridge.handle(rid, file_ops.FileReader).keys
+    calls = []
+
+    def spans(src, dst):
+        def at(v):
+            v = memoryview(v)
+            return ctypes.addressof(ctypes.c_char.from_buffer(v)) if len(v) else 0
+        return (at(src), at(src) + len(src)), (at(dst), at(dst) + len(dst))
+
+    def watched(real):
+        def call(iv, src, aad, dst):
+            calls.append(spans(src, dst))
+            return real(iv, src, aad, dst)
+        return call
+
+    monkeypatch.setattr(keys, "_open", watched(keys._open), raising=False)
+    sealed = raw[hlen:]
+    buf = JavaBuffer(seg + len(sealed))
+    buf.put(bytes(seg) + sealed)
+    assert hooks.dispatch("open", rid, 0, True, buf.id, len(sealed), buf.id) == len(data)
+    assert buf.get(len(data)) == data
+    assert len(calls) == 4
+    for (s0, s1), (d0, d1) in calls:
+        assert d1 <= s0 or s1 <= d0, "a cipher call's output overlaps its input"
+    with pytest.raises(ValueError, match="do not match"):  # sealed bytes past the buffer's end
+        hooks.dispatch("open", rid, 0, True, buf.id, len(sealed) + 1, buf.id)
+    tampered = bytearray(sealed)
     tampered[2 * (seg + o) + 3] ^= 1  # segment 2
-    buf.put(bytes(tampered))
+    buf.put(bytes(seg) + bytes(tampered))
     with pytest.raises(AuthenticationError):
-        hooks.dispatch("open", rid, 0, True, buf.id, len(raw) - hlen, buf.id)
-    after = buf.get(len(raw) - hlen)
-    assert after[2 * (seg + o):2 * (seg + o) + seg] != data[2 * seg:3 * seg]  # no unauthenticated plaintext left
+        hooks.dispatch("open", rid, 0, True, buf.id, len(sealed), buf.id)
+    after = buf.get(3 * seg)
+    assert after[:2 * seg] == data[:2 * seg]  # authenticated; the call failed, so the shim drops them
+    assert after[2 * seg:] != data[2 * seg:3 * seg]  # no unauthenticated plaintext left
     if suite == "aes-256-gcm":
-        assert after[2 * (seg + o):2 * (seg + o) + seg] == bytes(seg)
+        assert after[2 * seg:] == bytes(seg)
 
 
 def test_engine_files_read_through_the_ctypes_path(keyring_uri):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hmac
 import struct
-import threading
 from hashlib import sha256
 
 from cryptography.exceptions import InvalidTag
@@ -90,50 +89,28 @@ class FileKeys:
             _wipe(dst)
         return out
 
-    def open_segments(self, index: int, last: bool, src: memoryview, seg: int, dst: memoryview,
-                      in_place: bool = False) -> int:
+    def open_segments(self, index: int, last: bool, src: memoryview, seg: int, dst: memoryview) -> int:
         """Authenticate and decrypt ``src``, sealed segments ``index, index + 1, ...`` back to back (all
-        of ``seg`` plaintext bytes but the final one, flagged last if ``last``), into ``dst``; returns
-        the plaintext bytes. ``in_place``: ``dst`` is ``src``'s memory, and each segment's plaintext is
-        left where the segment starts (one buffer instead of two; the plaintexts are then
-        ``overhead`` bytes apart). SegmentAuthError at the first segment that fails (open_into's rules:
-        that segment's output is wiped)."""
+        of ``seg`` plaintext bytes but the final one, flagged last if ``last``), into ``dst`` back to
+        back; returns the plaintext bytes. ``dst`` may be the same memory as ``src`` if it starts at
+        least ``seg`` bytes before it: each segment's plaintext then ends before its own sealed bytes
+        begin (no call's input and output overlap: cryptography 51 refuses overlapping buffers), and
+        after every sealed segment already opened. SegmentAuthError at the first segment that fails
+        (open_into's rules: that segment's output is wiped)."""
         open_, o, n = self._open, self.overhead, len(src)
         full = seg + o
-        pos = out = 0
-        at = take = 0
-        # in place where AES-GCM refuses overlapping buffers (cryptography 51 and later; CBC opens a
-        # copy): each segment is opened into this thread's scratch, then copied to where it starts
-        scratch = _scratch(seg) if in_place and self.suite == SUITE_AES_GCM and not gcm_in_place() else None
+        pos = out = take = 0
         try:
             for iv in nonces(self.prefix, index, max(1, -(-n // full)), last):
                 take = full if n - pos > full else n - pos
                 if take < o:
                     raise SegmentAuthError()
-                at = pos if in_place else out
-                if scratch is None:
-                    open_(iv, src[pos:pos + take], None, dst[at:at + take - o])
-                else:
-                    open_(iv, src[pos:pos + take], None, scratch[:take - o])
-                    dst[at:at + take - o] = scratch[:take - o]
+                open_(iv, src[pos:pos + take], None, dst[out:out + take - o])
                 out += take - o
                 pos += take
         except InvalidTag:
-            if scratch is not None:
-                scratch[:take - o] = bytes(take - o)
-            _wipe(dst[at:at + take - o])
+            _wipe(dst[out:out + take - o])
         return out
-
-
-_local = threading.local()
-
-
-def _scratch(size: int) -> memoryview:
-    """This thread's buffer of at least ``size`` bytes (kept: a reader opens segment after segment)."""
-    buf = getattr(_local, "buf", None)
-    if buf is None or len(buf) < size:
-        buf = _local.buf = memoryview(bytearray(size))
-    return buf
 
 
 def _wipe(dst) -> None:
@@ -149,27 +126,6 @@ def _gcm(key: bytes):
     open writes its output before the tag is checked: InvalidTag means wipe it (``_wipe``)."""
     aead = AESGCM(key)
     return aead.encrypt_into, aead.decrypt_into
-
-
-_GCM_IN_PLACE: bool | None = None
-
-
-def gcm_in_place() -> bool:
-    """Whether AES-GCM's decrypt_into takes an output that starts where its input does (cryptography
-    50 and earlier; 51 refuses overlapping buffers). Asked once, at the first AES-GCM batch opened
-    in place (not at import: importing the package needs no cipher, e.g. to report a FIPS
-    misconfiguration); any failure of the probe counts as no (the scratch buffer is always correct)."""
-    global _GCM_IN_PLACE
-    if _GCM_IN_PLACE is None:
-        try:
-            aead, n = AESGCM(bytes(32)), bytes(12)
-            buf = memoryview(bytearray(32))
-            aead.encrypt_into(n, bytes(16), None, buf)
-            aead.decrypt_into(n, buf, None, buf[:16])
-            _GCM_IN_PLACE = True
-        except Exception:
-            _GCM_IN_PLACE = False
-    return _GCM_IN_PLACE
 
 
 def _cbc(enc: bytes, mac_key: bytes):

@@ -119,11 +119,11 @@ def malformed(sid: int, path: str, reason: str) -> None:
     session(sid).crypto_for(path).report_open_failure(FormatError(reason, path), path, reason=reason)
 
 
-def _opened(r: FileReader, index: int, last: bool, src, dst, seg: int | None = None, in_place=False) -> int:
+def _opened(r: FileReader, index: int, last: bool, src, dst, seg: int | None = None) -> int:
     """Opens one segment, or (``seg`` given) the consecutive segments ``src`` holds."""
     try:
         n = r.keys.open_into(index, bool(last), src, dst) if seg is None else \
-            r.keys.open_segments(index, bool(last), src, seg, dst, in_place)
+            r.keys.open_segments(index, bool(last), src, seg, dst)
     except SegmentAuthError:
         if r.events is not None:
             r.events.auth_failure()
@@ -135,17 +135,20 @@ def _opened(r: FileReader, index: int, last: bool, src, dst, seg: int | None = N
 @operation(name="open")
 def open_(hid: int, index: int, last: bool, src: int, src_len: int, dst: int) -> int:
     """Authenticate and decrypt ``src_len`` bytes of buffer ``src``: consecutive sealed segments
-    ``index, index + 1, ...`` (all full but the final one, flagged last if ``last``) into ``dst``;
-    returns the plaintext bytes. Nothing is returned unless every segment authenticates. ``dst`` the
-    same buffer as ``src``: in place, each segment's plaintext where the segment starts."""
+    ``index, index + 1, ...`` (all full but the final one, flagged last if ``last``) into ``dst``
+    back to back; returns the plaintext bytes. Nothing is returned unless every segment
+    authenticates. ``dst`` the same buffer as ``src`` (one buffer, the shim's local reads): the
+    sealed bytes start one segment (``seg`` bytes) into it and the plaintext is written from its
+    start, each segment's below its own sealed bytes."""
     r = bridge.handle(hid, FileReader)
     seg, o = r.seg, r.keys.overhead
     src_view, out = bridge.view(src), bridge.view(dst)
+    at = seg if src == dst else 0
     count = segment_count(src_len, seg + o)
-    if not o <= src_len <= len(src_view) or (not last and src_len % (seg + o)) \
+    if not o <= src_len <= len(src_view) - at or (not last and src_len % (seg + o)) \
             or len(out) < src_len - count * o:
         raise ValueError(f"{r.path}: segment buffers do not match the segment size")
-    return _opened(r, index, last, src_view[:src_len], out, seg, in_place=src == dst)
+    return _opened(r, index, last, src_view[at:at + src_len], out, seg)
 
 
 @operation

@@ -7,9 +7,11 @@ import java.nio.ByteBuffer;
  * The decrypted segments a {@link DecryptingInputStream} holds: a window of consecutive segments
  * {@code [first, first + segments)} in one of two pairs of native buffers (sealed, plain), every byte
  * of it authenticated. A window fetched and opened synchronously is opened in place, in its sealed
- * buffer (each segment's plaintext where the segment starts): one buffer instead of two, half the
- * memory the kernel's copy, AES-GCM and the copy out pass through; a prefetched window is opened
- * into the slot's plaintext buffer.
+ * buffer: the sealed segments are fetched one segment ({@link #lead}) into it and Python writes the
+ * plaintext from its start, each segment's below its own sealed bytes (no call's input overlaps its
+ * output, which AES-GCM in cryptography 51 refuses): one buffer instead of two, less memory for the
+ * kernel's copy, AES-GCM and the copy out to pass through. A prefetched window is opened into the
+ * slot's plaintext buffer.
  *
  * <ul>
  *   <li>{@link #load} (stream reads): one segment on random access. Reading on sequentially from a
@@ -44,6 +46,7 @@ final class SegmentWindow {
     private final long count;
     private final int batchSegments;
     private final int localSegments; // per call reading a local file on: 0 when not on the caller
+    private final int lead; // where a window opened in place starts in its sealed buffer (0: copying through byte arrays)
     private final NativeBuffers.Registered[] sealed = new NativeBuffers.Registered[2];
     private final NativeBuffers.Registered[] plain = new NativeBuffers.Registered[2];
     private int slot;
@@ -54,7 +57,7 @@ final class SegmentWindow {
     private long prefetchFirst = -1;
     private long prefetchSegments;
     private boolean endAuthenticated; // the final segment has authenticated
-    private boolean inPlace; // the window was opened in its sealed buffer: segment k's plaintext at k * (S + overhead)
+    private boolean inPlace; // the window was opened in its sealed buffer (its plaintext from the start)
 
     SegmentWindow(PythonSession session, CiphertextSource source, SegmentLayout layout, String path, long handle,
                   long size) {
@@ -68,6 +71,7 @@ final class SegmentWindow {
         this.batchSegments = session.buffers.zeroCopy() ? NativeBuffers.batchSegments(layout.segmentSize) : 1;
         this.localSegments = session.buffers.zeroCopy() && CallerPython.ENABLED && source.local()
                 ? Math.max(1, LOCAL_READ_BYTES / layout.segmentSize) : 0;
+        this.lead = session.buffers.zeroCopy() ? layout.segmentSize : 0;
     }
 
     long count() {
@@ -146,7 +150,7 @@ final class SegmentWindow {
      *  place, synchronously; {@code here}: Python on the calling thread (positional reads, local files). */
     private void open(long from, long n, boolean here) throws IOException {
         ensure(slot, n, false);
-        int want = fetch(from, n, slot);
+        int want = fetch(from, n, slot, lead);
         boolean last = from + n == count;
         inPlace = true;
         windowLen = here ? session.openHere(handle, from, last, sealed[slot], want, sealed[slot])
@@ -158,14 +162,12 @@ final class SegmentWindow {
         endAuthenticated |= from + n == count;
     }
 
-    /** Copies window bytes from plaintext offset {@code at} (inside the window) into {@code dst}: up to
-     *  the end of the window, or (opened in place) of the segment {@code at} is in. */
+    /** Copies window bytes from plaintext offset {@code at} (inside the window) into {@code dst}, up to
+     *  the end of the window. */
     int copy(long at, ByteBuffer dst) {
-        int start = (int) (at - first * layout.segmentSize);
-        int end = inPlace ? Math.min(windowLen, (start / layout.segmentSize + 1) * layout.segmentSize) : windowLen;
-        int take = Math.min(end - start, dst.remaining());
-        int from = offset(start);
-        ByteBuffer src = (inPlace ? sealed : plain)[slot].buffer.duplicate();
+        int from = (int) (at - first * layout.segmentSize);
+        int take = Math.min(windowLen - from, dst.remaining());
+        ByteBuffer src = plaintext().duplicate();
         src.clear().position(from).limit(from + take);
         dst.put(src);
         return take;
@@ -173,17 +175,18 @@ final class SegmentWindow {
 
     /** The byte at plaintext offset {@code at} (inside the window). */
     int get(long at) {
-        return (inPlace ? sealed : plain)[slot].buffer.get(offset((int) (at - first * layout.segmentSize))) & 0xff;
+        return plaintext().get((int) (at - first * layout.segmentSize)) & 0xff;
     }
 
-    /** Where the window's plaintext byte {@code i} is in its buffer. */
-    private int offset(int i) {
-        return inPlace ? i / layout.segmentSize * (layout.segmentSize + layout.overhead) + i % layout.segmentSize : i;
+    /** The buffer holding the window's plaintext, from its start. */
+    private ByteBuffer plaintext() {
+        return (inPlace ? sealed : plain)[slot].buffer;
     }
 
-    /** Buffers of slot {@code s} hold at least {@code n} segments (the plaintext one only {@code withPlain}). */
+    /** Buffers of slot {@code s} hold at least {@code n} segments (the sealed one after {@link #lead}
+     *  bytes, to be opened in place; the plaintext one only {@code withPlain}). */
     private void ensure(int s, long n, boolean withPlain) throws IOException {
-        int sealedBytes = (int) n * (layout.segmentSize + layout.overhead);
+        int sealedBytes = lead + (int) n * (layout.segmentSize + layout.overhead);
         if (sealed[s] == null || sealed[s].buffer.capacity() < sealedBytes) {
             session.buffers.give(sealed[s]);
             sealed[s] = null;
@@ -196,14 +199,15 @@ final class SegmentWindow {
         }
     }
 
-    /** Reads sealed segments {@code [from, from + n)} into {@code sealed[s]}; returns their length. */
-    private int fetch(long from, long n, int s) throws IOException {
+    /** Reads sealed segments {@code [from, from + n)} into {@code sealed[s]} from byte {@code at};
+     *  returns their length. */
+    private int fetch(long from, long n, int s, int at) throws IOException {
         long end = from + n;
         long endOffset = end == count ? layout.ciphertextLength(size) : layout.segmentOffset(end);
         long offset = layout.segmentOffset(from);
         int want = (int) (endOffset - offset);
         ByteBuffer b = sealed[s].buffer.duplicate();
-        b.clear().limit(want);
+        b.clear().position(at).limit(at + want);
         source.readFully(offset, b);
         return want;
     }
@@ -219,7 +223,7 @@ final class SegmentWindow {
         boolean last = from + n == count;
         prefetch = session.openAsync(handle, from, last, () -> {
             try {
-                return fetch(from, n, other);
+                return fetch(from, n, other, 0);
             } catch (CryptoIOException e) {
                 throw e;
             } catch (IOException e) {
