@@ -300,7 +300,7 @@ def test_kms_failure_when_writing_names_the_file(tmp_path):
 def test_the_shim_finds_every_operation_and_no_name_is_taken_twice():
     from heliosdb_flink_crypto.flink import bridge
     assert set(hooks.OPS) == {
-        "configure", "register", "unregister", "metrics_snapshot", "ping",  # bridge.py
+        "configure", "register", "unregister", "metrics_snapshot", "ping", "protocol",  # bridge.py
         "writer", "seal", "seal_bytes", "finish", "discard", "reader", "open", "open_bytes", "close",
         "malformed",  # file_ops.py
         "reseal", "flink_metrics", "check_restore", "insecure_reader_with_dek"}
@@ -338,6 +338,7 @@ def test_bad_calls_are_refused(keyring_uri):
     hooks.dispatch("unregister", small.id)
     hooks.dispatch("unregister", small.id)  # twice is harmless
     assert hooks.dispatch("ping") == __version__
+    assert hooks.dispatch("protocol") == bridge.PROTOCOL  # the jars refuse a package answering another
 
 
 @pytest.mark.parametrize("name", ["gcm-valid-31", "cbc-valid-31", "gcm-valid-101", "cbc-valid-101"])

@@ -25,6 +25,13 @@ from .. import __version__, config
 from ..errors import ConfigError
 from .session import Session
 
+#: The version of this protocol: the operations, their arguments and the buffer layouts they assume
+#: (e.g. where ``open`` in place finds the sealed bytes). Raised with any change either side depends
+#: on; the jars carry it (FormatConstants.BRIDGE_PROTOCOL, generated) and refuse a package that
+#: answers another (``protocol``), so a jar left from another install fails with a message, not with
+#: every read failing to authenticate.
+PROTOCOL = 2
+
 #: op name -> function: every operation the shim may call.
 OPS: dict[str, object] = {}
 
@@ -151,6 +158,12 @@ def metrics_snapshot() -> str:
 @operation
 def ping() -> str:
     return __version__
+
+
+@operation
+def protocol() -> int:
+    """This package's :data:`PROTOCOL`: the shim refuses to run on another."""
+    return PROTOCOL
 
 
 def reset() -> None:

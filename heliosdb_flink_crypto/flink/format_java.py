@@ -47,7 +47,15 @@ def constants() -> list[tuple[str, str, int, str]]:
         ("MAX_NAME", "int", header.MAX_NAME, "longest binding name in a version 2 header, UTF-8 bytes (F-24)"),
         ("MAX_SEGMENTS", "long", layout.MAX_SEGMENTS,
          "the most segments a file may have (indexes 0 .. MAX_SEGMENTS - 1, F-14)"),
+        ("BRIDGE_PROTOCOL", "long", _bridge_protocol(),
+         "the version of the Java-Python call protocol (flink/bridge.py PROTOCOL): the shim refuses a "
+         "package that answers another"),
     ]
+
+
+def _bridge_protocol() -> int:
+    from .bridge import PROTOCOL  # the bridge module loads sessions: only when rendering
+    return PROTOCOL
 
 
 def _literal(jtype: str, value: int) -> str:
@@ -61,7 +69,8 @@ def render() -> str:
     return f'''package io.heliosdb.flink.crypto;
 
 /**
- * The checkpoint file format's constants (docs/format.md), GENERATED from heliosdb_flink_crypto/format/
+ * The checkpoint file format's constants (docs/format.md) and the bridge protocol's version, GENERATED
+ * from heliosdb_flink_crypto/format/ and flink/bridge.py
  * by {{@code python -m heliosdb_flink_crypto.flink.java_mirror}}: do not edit by hand.
  */
 final class FormatConstants {{

@@ -11,7 +11,7 @@ Operations (``dispatch(op, ...)``), by the module that holds them:
 * bridge.py: ``configure(conf_json) -> session`` (the ``heliosdb.crypto.*`` entries of Flink's
   configuration; a ConfigError names the key), ``register(address, size) -> buffer`` /
   ``unregister(buffer)`` (the shim's reusable direct ByteBuffers), ``metrics_snapshot() -> json``,
-  ``ping() -> version``
+  ``ping() -> version``, ``protocol() -> int`` (the jars refuse a package that answers another)
 * file_ops.py: ``writer(session, path) -> (handle, header_bytes, segment_size, overhead)``, then
   ``seal``/``seal_bytes`` and ``finish``/``discard``; ``reader(session, path, header_bytes) ->
   handle``, then ``open``/``open_bytes`` and ``close``; ``malformed(session, path, reason)``

@@ -1,7 +1,8 @@
 package io.heliosdb.flink.crypto;
 
 /**
- * The checkpoint file format's constants (docs/format.md), GENERATED from heliosdb_flink_crypto/format/
+ * The checkpoint file format's constants (docs/format.md) and the bridge protocol's version, GENERATED
+ * from heliosdb_flink_crypto/format/ and flink/bridge.py
  * by {@code python -m heliosdb_flink_crypto.flink.java_mirror}: do not edit by hand.
  */
 final class FormatConstants {
@@ -70,4 +71,7 @@ final class FormatConstants {
 
     /** the most segments a file may have (indexes 0 .. MAX_SEGMENTS - 1, F-14). */
     static final long MAX_SEGMENTS = 4294967295L;
+
+    /** the version of the Java-Python call protocol (flink/bridge.py PROTOCOL): the shim refuses a package that answers another. */
+    static final long BRIDGE_PROTOCOL = 2L;
 }

@@ -153,4 +153,17 @@ public final class PythonLaunch {
         }
         return out;
     }
+
+    /** Refuses a package whose bridge protocol ({@code answer} to "protocol", or the failure of that
+     *  call) is not this jar's: a jar left from another install would otherwise misread buffers. */
+    static void checkProtocol(Object answer, String version, String exec) throws IOException {
+        if (answer instanceof Long && (Long) answer == FormatConstants.BRIDGE_PROTOCOL) {
+            return;
+        }
+        String theirs = answer instanceof Long ? "protocol " + answer : "an older protocol";
+        throw new IOException("heliosdb crypto: this jar speaks bridge protocol " + FormatConstants.BRIDGE_PROTOCOL
+                + ", but heliosdb_flink_crypto " + version + " (" + exec + ") speaks " + theirs
+                + ": install the jars of the installed package (heliosdb-flink-crypto flink install)",
+                answer instanceof Throwable ? (Throwable) answer : null);
+    }
 }

@@ -27,6 +27,23 @@ class PythonBridgeTest {
     }
 
     @Test
+    void aPackageOfAnotherBridgeProtocolIsRefusedNamingItsVersionAndTheFix() throws Exception {
+        PythonLaunch.checkProtocol(FormatConstants.BRIDGE_PROTOCOL, "0.1.0", "/venv/bin/python");
+        IOException newer = assertThrows(IOException.class,
+                () -> PythonLaunch.checkProtocol(FormatConstants.BRIDGE_PROTOCOL + 1, "0.2.0", "/venv/bin/python"));
+        assertEquals("heliosdb crypto: this jar speaks bridge protocol " + FormatConstants.BRIDGE_PROTOCOL
+                + ", but heliosdb_flink_crypto 0.2.0 (/venv/bin/python) speaks protocol "
+                + (FormatConstants.BRIDGE_PROTOCOL + 1)
+                + ": install the jars of the installed package (heliosdb-flink-crypto flink install)", newer.getMessage());
+        IOException unknown = new IOException("ValueError: unknown operation 'protocol'");
+        IOException older = assertThrows(IOException.class,
+                () -> PythonLaunch.checkProtocol(unknown, "0.1.0", "/venv/bin/python"));
+        assertTrue(older.getMessage().contains("speaks an older protocol: install the jars"), older.getMessage());
+        assertSame(unknown, older.getCause());
+        assertThrows(IOException.class, () -> PythonLaunch.checkProtocol("2", "0.1.0", "/venv/bin/python"));
+    }
+
+    @Test
     void aCallNotAnsweredInTimeFailsNamingTheOperation() {
         PythonBridge idle = new PythonBridge(TestSupport.python()); // no worker: nothing answers
         IOException e = assertThrows(IOException.class, () -> idle.call(50, "flink_metrics", "{}"));
