@@ -92,11 +92,11 @@ class FileKeys:
     def open_segments(self, index: int, last: bool, src: memoryview, seg: int, dst: memoryview) -> int:
         """Authenticate and decrypt ``src``, sealed segments ``index, index + 1, ...`` back to back (all
         of ``seg`` plaintext bytes but the final one, flagged last if ``last``), into ``dst`` back to
-        back; returns the plaintext bytes. ``dst`` may be the same memory as ``src`` if it starts at
-        least ``seg`` bytes before it: each segment's plaintext then ends before its own sealed bytes
-        begin (no call's input and output overlap: cryptography 51 refuses overlapping buffers), and
-        after every sealed segment already opened. SegmentAuthError at the first segment that fails
-        (open_into's rules: that segment's output is wiped)."""
+        back; returns the plaintext bytes. ``dst`` may share memory with ``src`` if it starts at
+        least ``seg`` bytes before it: each segment's plaintext then lands below its own sealed bytes,
+        over sealed segments already opened only (no call's output overlaps its input, which
+        cryptography 51 refuses). SegmentAuthError at the first segment that fails (open_into's
+        rules: that segment's output is wiped)."""
         open_, o, n = self._open, self.overhead, len(src)
         full = seg + o
         pos = out = take = 0
