@@ -14,7 +14,8 @@ import java.util.concurrent.CountDownLatch;
  * What a thread calling Python itself costs ({@link CallerPython}: an interpreter per thread), for
  * bench/caller_python_bench.py (args: python, threads, side {@code interpreter|thread}). Threads are
  * started one after the other; on the {@code interpreter} side each makes its interpreter as
- * CallerPython does ({@link PythonLaunch#open}) and calls the package once ({@code ping}), then stays
+ * CallerPython does ({@link PythonLaunch#open}, which already asks the package its bridge protocol
+ * and version) and calls the package twice more ({@code ping}), then stays
  * alive; on the {@code thread} side each only waits. Then all end. Prints {@code key value} lines: the
  * process's resident memory before, with every thread alive and after they ended (KiB,
  * {@code /proc/self/status}), and the median time a thread took to make its interpreter and to make

@@ -5,7 +5,8 @@ without one, side by side in one run.
     .venv/bin/python bench/caller_python_bench.py [--threads 60] [--rounds 3]
 
 A JVM (bench/CallerPythonBench.java) starts N threads one after the other. Side ``interpreter``:
-each makes its interpreter as CallerPython does and calls the package twice, then stays alive until
+each makes its interpreter as CallerPython does (which asks the package its bridge protocol and
+version) and calls the package twice more, then stays alive until
 all have; side ``thread``: each only waits. Then all end. Sides alternate from round to round.
 Printed: resident memory added per thread while alive and after the threads ended (median of the
 rounds, per side), one interpreter's share (the difference), and the time to make an interpreter

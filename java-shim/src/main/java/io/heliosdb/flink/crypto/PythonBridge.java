@@ -134,20 +134,12 @@ public final class PythonBridge {
         }
     }
 
-    /** Fails unless Python answers, with this jar's bridge protocol (once it did, at once). */
-    public void ping() throws IOException {
+    /** Fails unless Python answers (once it did, at once). */
+    void ping() throws IOException {
         if (!answered) {
-            Object version = call("ping");
-            if (!(version instanceof String)) {
+            if (!(call("ping") instanceof String)) {
                 throw new IOException("heliosdb_flink_crypto did not answer through " + pythonExec());
             }
-            Object protocol;
-            try {
-                protocol = call("protocol");
-            } catch (IOException e) { // a package from before the protocol had a version: no such operation
-                protocol = e;
-            }
-            PythonLaunch.checkProtocol(protocol, (String) version, pythonExec());
             answered = true;
         }
     }

@@ -76,16 +76,29 @@ public final class PythonLaunch {
                 .build();
     }
 
-    /** An interpreter on the calling thread (keep it there) with {@link #ENTRY} imported. */
-    public static PythonInterpreter open(PythonInterpreterConfig config) {
+    /** An interpreter on the calling thread (keep it there) with {@link #ENTRY} imported, its package
+     *  speaking this jar's bridge protocol ({@link #checkProtocol}): every thread that calls Python,
+     *  the bridge's workers and callers alike, of both jars, starts here. */
+    public static PythonInterpreter open(PythonInterpreterConfig config) throws IOException {
         PythonInterpreter p = new PythonInterpreter(config);
         try {
             p.exec("from heliosdb_flink_crypto.flink.hooks import dispatch as " + ENTRY);
-        } catch (RuntimeException e) {
+            checkProtocol(ask(p, "protocol"), String.valueOf(ask(p, "ping")), config.getPythonExec());
+        } catch (IOException | RuntimeException e) {
             p.close();
             throw e;
         }
         return p;
+    }
+
+    /** {@code op}'s answer, or what it raised (a package from before the protocol had a version has
+     *  no "protocol" operation). */
+    private static Object ask(PythonInterpreter p, String op) {
+        try {
+            return p.invoke(ENTRY, op);
+        } catch (Throwable e) { // pemja's PythonException is checked, yet not declared
+            return e;
+        }
     }
 
     /** {@code conf} as a JSON object of strings (the {@code configure} hook's argument). */

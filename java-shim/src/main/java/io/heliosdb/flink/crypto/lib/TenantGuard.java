@@ -63,7 +63,6 @@ final class TenantGuard implements Serializable {
                     + "(heliosdb.crypto.tenants.*) but the job has no execution.checkpointing.dir to take its tenant from");
         }
         PythonBridge python = PythonBridge.shared(conf);
-        python.ping(); // a package of another bridge protocol is refused here too
         Object sid = python.call(TIMEOUT_MILLIS, "configure", PythonLaunch.toJson(conf));
         python.call(TIMEOUT_MILLIS, "check_restore", sid, jobDirectory, path, action);
     }
