@@ -137,18 +137,32 @@ def test_a_segment_that_fails_leaves_no_plaintext_in_the_output(keyring_uri, pay
             keys.open_segments(0, True, memoryview(short), SEG, memoryview(bytearray(SEG)))
 
 
-def test_nonces_are_nonce_for_each_segment_of_a_run_and_check_the_range():
+@pytest.mark.parametrize("suite", [SUITE_AES_GCM, SUITE_AES_CBC_HMAC])
+def test_a_batch_checks_its_run_of_segment_indexes_against_the_format_range(keyring_uri, payload, suite):
+    """A batch's nonces are built in its loop, the run's range checked once: the last index a file
+    may have seals and opens (as nonce() allows it), a run past it or below 0 is refused before any
+    cipher call, naming the index at fault."""
     from heliosdb_flink_crypto.errors import FormatError
-    from heliosdb_flink_crypto.format import nonce
-    from heliosdb_flink_crypto.format.layout import MAX_SEGMENTS, nonces
-    prefix = bytes(range(7))
-    assert nonces(prefix, 9, 3, True) == [nonce(prefix, 9, False), nonce(prefix, 10, False), nonce(prefix, 11, True)]
-    assert nonces(prefix, 0, 1, False) == [nonce(prefix, 0, False)]
-    assert nonces(prefix, MAX_SEGMENTS - 2, 2, True)[-1] == nonce(prefix, MAX_SEGMENTS - 1, True)
-    with pytest.raises(FormatError):
-        nonces(prefix, MAX_SEGMENTS - 1, 2, True)  # the run's last index is past the format's limit
-    with pytest.raises(FormatError):
-        nonces(prefix, -1, 2, False)
+    from heliosdb_flink_crypto.format.layout import MAX_SEGMENTS
+    c = CheckpointCrypto([keyring_uri], suite=suite, segment_size=SEG)
+    _, _, keys, _ = c.new_file()
+    o = keys.overhead
+    data = payload(2 * SEG)
+    sealed = bytearray(2 * (SEG + o))
+    assert keys.seal_segments(MAX_SEGMENTS - 2, True, memoryview(data), SEG, memoryview(sealed)) == len(sealed)
+    one = bytearray(SEG + o)
+    keys.seal_into(MAX_SEGMENTS - 1, True, data[SEG:], one)
+    assert sealed[SEG + o:] == one  # the final segment: index MAX_SEGMENTS - 1, flagged last
+    out = bytearray(2 * SEG)
+    assert keys.open_segments(MAX_SEGMENTS - 2, True, memoryview(sealed), SEG, memoryview(out)) == 2 * SEG
+    assert out == data
+    for index, bad in ((MAX_SEGMENTS - 1, MAX_SEGMENTS), (-1, -1)):
+        untouched = bytearray(b"\xee" * len(sealed))
+        with pytest.raises(FormatError, match=f"segment index {bad} out of range"):
+            keys.seal_segments(index, True, memoryview(data), SEG, memoryview(untouched))
+        with pytest.raises(FormatError, match=f"segment index {bad} out of range"):
+            keys.open_segments(index, True, memoryview(sealed), SEG, memoryview(untouched))
+        assert untouched == b"\xee" * len(sealed)
 
 
 def test_a_reader_of_whole_segments_from_memory_decrypts_in_batches_without_buffers_of_its_own(keyring_uri, payload):

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ..errors import SegmentAuthError
 from ..format import SUITE_AES_CBC_HMAC, SUITE_AES_GCM, VERSION, VERSION_1, Header, nonce
-from ..format.layout import CBC_OVERHEAD, OVERHEAD, nonces
+from ..format.layout import CBC_OVERHEAD, MAX_SEGMENTS, NONCE_TAIL, OVERHEAD, out_of_range
 
 LABELS = {VERSION_1: b"heliosdb-flink-crypto/v1", VERSION: b"heliosdb-flink-crypto/v2"}
 
@@ -66,16 +66,21 @@ class FileKeys:
     def seal_segments(self, index: int, last: bool, src: memoryview, seg: int, dst: memoryview) -> int:
         """Seal ``src`` as segments ``index, index + 1, ...`` of ``seg`` bytes (the final one may be
         shorter, and is flagged last if ``last``; an empty ``src`` is one empty segment) into ``dst``
-        back to back; returns the bytes written. A batch's per-segment work stays in this loop: the
-        cipher is called straight from it (one Python frame per batch, not per segment)."""
-        seal, o, n = self._seal, self.overhead, len(src)
+        back to back; returns the bytes written. A batch's per-segment work stays in this loop, the
+        cipher called straight from it and each nonce built in place (nonce()'s value; the run's
+        range checked once): one Python frame per batch, which counts when the batch's own memory
+        traffic has flushed the interpreter from the caches."""
+        seal, o, n, p, pack = self._seal, self.overhead, len(src), self.prefix, NONCE_TAIL.pack
+        end = index + (-(-n // seg) or 1)
+        if index < 0 or end > MAX_SEGMENTS:
+            raise out_of_range(index, end)
         pos = out = 0
-        for iv in nonces(self.prefix, index, max(1, -(-n // seg)), last):
-            take = seg if n - pos > seg else n - pos
-            seal(iv, src[pos:pos + take], None, dst[out:out + take + o])
-            pos += take
-            out += take + o
-        return out
+        for i in range(index, end - 1):
+            seal(p + pack(i, 0), src[pos:pos + seg], None, dst[out:out + seg + o])
+            pos += seg
+            out += seg + o
+        seal(p + pack(end - 1, 1 if last else 0), src[pos:], None, dst[out:out + n - pos + o])
+        return out + n - pos + o
 
     def open_into(self, index: int, last: bool, src, dst) -> int:
         """Authenticate and decrypt sealed segment ``src`` into ``dst``; returns plaintext bytes."""
@@ -96,21 +101,25 @@ class FileKeys:
         least ``seg`` bytes before it: each segment's plaintext then lands below its own sealed bytes,
         over sealed segments already opened only (no call's output overlaps its input, which
         cryptography 51 refuses). SegmentAuthError at the first segment that fails (open_into's
-        rules: that segment's output is wiped)."""
-        open_, o, n = self._open, self.overhead, len(src)
+        rules: that segment's output is wiped). One frame per batch, as seal_segments."""
+        open_, o, n, p, pack = self._open, self.overhead, len(src), self.prefix, NONCE_TAIL.pack
         full = seg + o
-        pos = out = take = 0
+        end = index + (-(-n // full) or 1)
+        if index < 0 or end > MAX_SEGMENTS:
+            raise out_of_range(index, end)
+        pos = out = 0
         try:
-            for iv in nonces(self.prefix, index, max(1, -(-n // full)), last):
-                take = full if n - pos > full else n - pos
-                if take < o:
-                    raise SegmentAuthError()
-                open_(iv, src[pos:pos + take], None, dst[out:out + take - o])
-                out += take - o
-                pos += take
+            for i in range(index, end - 1):
+                open_(p + pack(i, 0), src[pos:pos + full], None, dst[out:out + seg])
+                pos += full
+                out += seg
+            take = n - pos - o
+            if take < 0:
+                raise SegmentAuthError()
+            open_(p + pack(end - 1, 1 if last else 0), src[pos:], None, dst[out:out + take])
         except InvalidTag:
-            _wipe(dst[out:out + take - o])
-        return out
+            _wipe(dst[out:out + min(seg, n - pos - o)])
+        return out + take
 
 
 def _wipe(dst) -> None:

@@ -9,7 +9,7 @@ operations registers itself here with :func:`operation` (file_ops, lib_ops, rebi
 * sessions: ``configure(conf_json) -> session`` (the same configuration, the same session);
 * native buffers: the shim registers each reusable direct ByteBuffer once (``register(address,
   size) -> buffer``, ``unregister(buffer)``); its memory is wrapped with ``ctypes`` as a writable
-  memoryview (:func:`view`), so a ``seal``/``open`` call moves ints only and AES-GCM runs straight
+  memoryview (:func:`batch`), so a ``seal``/``open`` call moves ints only and AES-GCM runs straight
   into the Java buffer;
 * handles: the open files of the operations, by id (:func:`add_handle`, :func:`handle`,
   :func:`drop_handle`).
@@ -118,12 +118,17 @@ def unregister(bid: int) -> None:
         entry[1].release()
 
 
-def view(bid: int) -> memoryview:
-    """The memory of a registered buffer."""
+def batch(hid: int, kind, src: int, dst: int) -> tuple[object, memoryview, memoryview]:
+    """What a per-batch operation (``seal``, ``open``) works on: the open ``kind`` object of handle
+    ``hid`` (:func:`handle`'s rule) and the memory of registered buffers ``src`` and ``dst``. One
+    call, no loop: a batch's Python frames are most of its cost outside the cipher."""
+    obj = _handles.get(hid)
+    if not isinstance(obj, kind):
+        raise ValueError(f"unknown {kind.kind} handle {hid}")
     try:
-        return _buffers[bid][1]
+        return obj, _buffers[src][1], _buffers[dst][1]
     except KeyError:
-        raise ValueError(f"unknown buffer {bid}") from None
+        raise ValueError(f"unknown buffer {dst if src in _buffers else src}") from None
 
 
 # -- handles ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from ..crypto import name_for
 from ..errors import AuthenticationError, FormatError, HeliosCryptoError, SegmentAuthError
-from ..format import ciphertext_length, overhead, segment_count
+from ..format import overhead
 from . import bridge
 from .bridge import operation, session
 
@@ -64,12 +64,11 @@ def seal(hid: int, index: int, last: bool, src: int, src_len: int, dst: int) -> 
     """Seal ``src_len`` bytes of buffer ``src`` as consecutive segments ``index, index + 1, ...``
     (every one full but the final one, which carries the last flag if ``last``) into ``dst``, back
     to back; returns the bytes written. One call may carry several segments (fewer hand-offs)."""
-    w = bridge.handle(hid, FileWriter)
+    w, src_view, out = bridge.batch(hid, FileWriter, src, dst)
     seg, keys = w.seg, w.keys
-    src_view, out = bridge.view(src), bridge.view(dst)
     if not 0 <= src_len <= len(src_view) or (not last and src_len % seg):
         raise ValueError(f"{w.path}: {src_len} bytes are not whole segments of {seg}")
-    if len(out) < ciphertext_length(src_len, 0, seg, keys.suite):
+    if len(out) < src_len + (-(-src_len // seg) or 1) * keys.overhead:  # ciphertext_length, inline
         raise ValueError(f"{w.path}: output buffer too small")
     return keys.seal_segments(index, bool(last), src_view[:src_len], seg, out)
 
@@ -140,13 +139,11 @@ def open_(hid: int, index: int, last: bool, src: int, src_len: int, dst: int) ->
     authenticates. ``dst`` the same buffer as ``src`` (one buffer, the shim's local reads): the
     sealed bytes start one segment (``seg`` bytes) into it and the plaintext is written from its
     start, each segment's below its own sealed bytes."""
-    r = bridge.handle(hid, FileReader)
+    r, src_view, out = bridge.batch(hid, FileReader, src, dst)
     seg, o = r.seg, r.keys.overhead
-    src_view, out = bridge.view(src), bridge.view(dst)
     at = seg if src == dst else 0
-    count = segment_count(src_len, seg + o)
     if not o <= src_len <= len(src_view) - at or (not last and src_len % (seg + o)) \
-            or len(out) < src_len - count * o:
+            or len(out) < src_len - (-(-src_len // (seg + o)) or 1) * o:
         raise ValueError(f"{r.path}: segment buffers do not match the segment size")
     return _opened(r, index, last, src_view[at:at + src_len], out, seg)
 

@@ -50,23 +50,21 @@ def segment_offset(index: int, header_len: int, seg: int, suite: int) -> int:
     return header_len + index * (seg + OVERHEAD[suite])
 
 
-_NONCE_TAIL = struct.Struct(">IB")
+#: a nonce's last five bytes (segment index, last flag): ``prefix + NONCE_TAIL.pack(index, last)``
+#: is nonce()'s value, built per segment by the batch loops, which check the run's range first
+#: (``index < 0 or end > MAX_SEGMENTS``: raise :func:`out_of_range`) instead of calling nonce().
+NONCE_TAIL = struct.Struct(">IB")
+
+
+def out_of_range(index: int, end: int | None = None) -> FormatError:
+    """The error for segment ``index`` (or, ``end`` given, the run ``index .. end - 1``) outside the
+    format's range."""
+    bad = index if end is None or index < 0 else end - 1
+    return FormatError(f"segment index {bad} out of range (a file holds at most {MAX_SEGMENTS} segments)")
 
 
 def nonce(prefix: bytes, index: int, last: bool) -> bytes:
     """STREAM nonce: 7-byte file prefix || segment index (u32) || last flag (F-18)."""
     if not 0 <= index < MAX_SEGMENTS:
-        raise FormatError(f"segment index {index} out of range (a file holds at most {MAX_SEGMENTS} segments)")
-    return prefix + _NONCE_TAIL.pack(index, 1 if last else 0)
-
-
-def nonces(prefix: bytes, index: int, count: int, last: bool) -> list[bytes]:
-    """The nonces of segments ``index .. index + count - 1``, the final one flagged last if ``last``
-    (nonce()'s rule, its range checked once for the run)."""
-    nonce(prefix, index + count - 1, last)
-    nonce(prefix, index, False)
-    pack = _NONCE_TAIL.pack
-    out = [prefix + pack(i, 0) for i in range(index, index + count)]
-    if last:
-        out[-1] = prefix + pack(index + count - 1, 1)
-    return out
+        raise out_of_range(index)
+    return prefix + NONCE_TAIL.pack(index, 1 if last else 0)
