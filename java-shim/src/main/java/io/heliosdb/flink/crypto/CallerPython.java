@@ -73,7 +73,7 @@ final class CallerPython {
             p = REFUSED;
             if (admit()) {
                 try {
-                    p = PythonLaunch.open(bridge.config()); // the bridge's Python, started as it starts it
+                    p = bridge.launch.open(); // the bridge's Python, started as it starts it (or its failure remembered)
                 } catch (IOException | RuntimeException e) {
                     // no interpreter here: the bridge's workers make the calls (and report any error)
                 }

@@ -1,7 +1,6 @@
 package io.heliosdb.flink.crypto;
 
 import pemja.core.PythonInterpreter;
-import pemja.core.PythonInterpreterConfig;
 
 import java.io.IOException;
 import java.io.InterruptedIOException;
@@ -27,7 +26,8 @@ import java.util.concurrent.locks.LockSupport;
  * <p>Python starts at the first call, on a worker ({@link #get} waits for it: the plugin fails at
  * once, not at the first checkpoint; {@link #shared} does not: the lib's metrics never block on it).
  * A Python that cannot start fails every call with the same error for {@link PythonLaunch#RETRY_NANOS}, then is
- * tried again.
+ * tried again; one whose package cannot be used (another bridge protocol, hooks that fail to import)
+ * fails every call with the same error until the process restarts ({@link PythonLaunch#open()}).
  *
  * <p>Arguments are ints, strings and byte arrays; segment data never crosses as an argument on the
  * fast path: buffers are registered once by native address and named by id.
@@ -68,7 +68,7 @@ public final class PythonBridge {
     private final AtomicInteger unanswered = new AtomicInteger();
     private final List<Thread> workers = new ArrayList<>(); // guarded by this
     private volatile boolean answered;
-    private final PythonLaunch launch;
+    final PythonLaunch launch; // its workers and the callers' own interpreters start here
 
     PythonBridge(String pythonExec) {
         this.launch = new PythonLaunch(pythonExec);
@@ -148,11 +148,6 @@ public final class PythonBridge {
         return launch.exec();
     }
 
-    /** The pemja configuration its interpreters are made with ({@link PythonLaunch#config()}). */
-    PythonInterpreterConfig config() throws IOException {
-        return launch.config();
-    }
-
     /** A worker thread: owns one interpreter, made on this thread and used only here. */
     private static final class Worker extends Thread {
         final PythonBridge bridge;
@@ -176,7 +171,7 @@ public final class PythonBridge {
 
         Object invoke(Object[] args) throws IOException {
             if (py == null) {
-                py = PythonLaunch.open(bridge.config());
+                py = bridge.launch.open();
             }
             return py.invoke(ENTRY, args);
         }

@@ -26,11 +26,13 @@ public final class PythonLaunch {
     /** How long a Python that could not start is not tried again (its failure is every call's). */
     static final long RETRY_NANOS = TimeUnit.SECONDS.toNanos(60);
 
-    // guarded by this: the Python to start, its pemja configuration once made, or why it could not be
+    // guarded by this: the Python to start, its pemja configuration once made, or why it could not be,
+    // and why its package cannot be used (for good: see open())
     private String exec;
     private PythonInterpreterConfig config;
     private IOException failure;
     private long failedAt;
+    private IOException refused;
 
     PythonLaunch(String exec) {
         this.exec = exec;
@@ -67,6 +69,30 @@ public final class PythonLaunch {
         return config;
     }
 
+    /** An interpreter on the calling thread ({@link #open(PythonInterpreterConfig)}) of this Python. A
+     *  package that refused (another bridge protocol, hooks that fail to import) is refused for the
+     *  process's life: every later call, on any thread, fails with the same error and makes no
+     *  interpreter. The running CPython keeps the modules it imported, so only a restart (with the
+     *  jars of the installed package) can mend it, and pemja may crash the JVM when an interpreter is
+     *  made after one was closed on such a failure. */
+    PythonInterpreter open() throws IOException {
+        PythonInterpreterConfig c;
+        synchronized (this) {
+            if (refused != null) {
+                throw refused;
+            }
+            c = config();
+        }
+        try {
+            return open(c);
+        } catch (IOException e) {
+            synchronized (this) {
+                refused = e;
+            }
+            throw e;
+        }
+    }
+
     /** pemja's configuration for {@code pythonExec}: its import paths, one CPython shared by threads. */
     public static PythonInterpreterConfig config(String pythonExec) throws IOException {
         return PythonInterpreterConfig.newBuilder()
@@ -84,9 +110,16 @@ public final class PythonLaunch {
         try {
             p.exec("from heliosdb_flink_crypto.flink.hooks import dispatch as " + ENTRY);
             checkProtocol(ask(p, "protocol"), String.valueOf(ask(p, "ping")), config.getPythonExec());
-        } catch (IOException | RuntimeException e) {
+        } catch (Throwable e) { // pemja's PythonException is checked, yet not declared: close on it too
             p.close();
-            throw e;
+            if (e instanceof IOException) {
+                throw (IOException) e;
+            }
+            if (e instanceof Error) {
+                throw (Error) e;
+            }
+            throw new IOException("heliosdb crypto: " + config.getPythonExec()
+                    + " cannot load heliosdb_flink_crypto.flink.hooks: " + PythonErrors.pythonMessage(String.valueOf(e.getMessage())), e);
         }
         return p;
     }
