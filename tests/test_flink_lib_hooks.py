@@ -10,7 +10,7 @@ import pytest
 from heliosdb_flink_crypto import KeyAccessError
 from heliosdb_flink_crypto.flink import (JOBMANAGER_METRICS_REPORTER, LIB_JAR_NAME, METERED_STATE_BACKEND,
                                          TENANT_CHECKPOINT_STORAGE, bridge, hooks, install, jar_path, lib_jar_path,
-                                         lib_ops, local)
+                                         lib_ops, local, versions)
 from heliosdb_flink_crypto.observe import BUS
 
 from stand_ins import fake_flink_home
@@ -260,3 +260,21 @@ def test_enable_after_the_gateway_started_warns_that_the_lib_jar_is_missing(tmp_
     out = _gateway_run(tmp_path, "late", keyring)
     assert "HAS_LIB False" in out
     assert "lib jar (metered state backend, tenant checkpoint storage) is not on its class path" in out
+
+
+@pytest.mark.parametrize("line", versions.LINES, ids=lambda x: str(x))
+@pytest.mark.parametrize("which", ["plugin", "lib"])
+def test_each_jar_holds_every_class_of_the_package_its_classes_use(line, which):
+    """The lib jar takes a list of the plugin's classes (pom.xml's lib-jar includes): one left out
+    would fail only when Flink first loads the class that needs it (a NoClassDefFoundError in a
+    TaskManager). ``jdeps`` lists every class each class of the jar refers to; every
+    ``io.heliosdb`` one must be in the jar itself (Flink's and pemja's come from Flink's lib/)."""
+    import shutil
+    import subprocess
+    if shutil.which("jdeps") is None:
+        pytest.fail("jdeps (the JDK's) is not on PATH")
+    jar = (lib_jar_path if which == "lib" else jar_path)(line)
+    out = subprocess.run(["jdeps", "-verbose:class", jar], capture_output=True, text=True, check=True).stdout
+    missing = sorted(set(re.findall(r"->\s+(io\.heliosdb\.\S+)\s+not found", out)))
+    assert missing == [], f"{jar} lacks {missing}"
+    assert re.search(r"io\.heliosdb\.flink\.crypto\.\S+\s+->", out), out[:500]  # jdeps did read the jar

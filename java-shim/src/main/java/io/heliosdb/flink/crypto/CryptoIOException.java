@@ -19,8 +19,9 @@ public class CryptoIOException extends IOException {
 
     private final String kind;
 
+    /** {@code message} is shown escaped ({@link Printable}): it quotes paths and header fields. */
     public CryptoIOException(String kind, String message) {
-        super(message);
+        super(Printable.shown(message));
         this.kind = kind;
     }
 

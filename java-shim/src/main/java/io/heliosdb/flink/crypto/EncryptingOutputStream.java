@@ -67,7 +67,7 @@ final class EncryptingOutputStream extends FSDataOutputStream {
             out.write(f.header);
         } catch (IOException | RuntimeException e) {
             this.pipeline = p;
-            fail(e instanceof IOException ? (IOException) e : new IOException(path + ": " + e, e));
+            fail(e instanceof IOException ? (IOException) e : new IOException(Printable.shown(path) + ": " + e, e));
             closeQuietly();
             throw e;
         }
@@ -128,17 +128,17 @@ final class EncryptingOutputStream extends FSDataOutputStream {
 
     private IOException failed(Exception e) {
         IOException io = e instanceof IOException ? (IOException) e
-                : new IOException(path + ": encryption failed: " + e, e);
+                : new IOException(Printable.shown(path) + ": encryption failed: " + e, e);
         fail(io);
         return io;
     }
 
     private void check() throws IOException {
         if (closed) {
-            throw new IOException(path + ": stream is closed");
+            throw new IOException(Printable.shown(path) + ": stream is closed");
         }
         if (failure != null) {
-            throw new IOException(path + ": an earlier write failed; this file is incomplete", failure);
+            throw new IOException(Printable.shown(path) + ": an earlier write failed; this file is incomplete", failure);
         }
     }
 
@@ -173,7 +173,7 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         }
         if (failure != null) {
             closeQuietly();
-            throw new IOException(path + ": closed after a failed write; the file has no final segment", failure);
+            throw new IOException(Printable.shown(path) + ": closed after a failed write; the file has no final segment", failure);
         }
         try {
             emit(true);

@@ -5,8 +5,8 @@ import java.io.IOException;
 /**
  * How a failure of a pemja call reaches Java code, the same for both jars: a Python exception becomes
  * the {@link CryptoIOException} subclass of its class ({@link ErrorKinds}, generated from
- * {@code errors.py}'s tree) with Python's message, {@code Class: message}; an IOException stays as it
- * is; anything else is wrapped, naming it.
+ * {@code errors.py}'s tree) with Python's message, {@code Class: message}, escaped ({@link Printable});
+ * an IOException stays as it is; anything else is wrapped, naming it.
  */
 public final class PythonErrors {
     private PythonErrors() {
@@ -23,7 +23,7 @@ public final class PythonErrors {
         if (t instanceof IOException) {
             return (IOException) t;
         }
-        return new IOException("heliosdb crypto: " + t, t);
+        return new IOException("heliosdb crypto: " + Printable.shown(String.valueOf(t)), t);
     }
 
     /** {@code <class 'heliosdb_flink_crypto.errors.AuthenticationError'>: msg} -> {@code AuthenticationError: msg}. */

@@ -99,7 +99,8 @@ final class PythonSession {
     /** An inner stream's failure, saying which encrypted file it hit (the inner message kept). */
     static IOException innerFailure(String path, String what, IOException e) {
         String m = String.valueOf(e.getMessage());
-        return m.contains(path) ? e : new IOException(path + ": " + what + " the inner file failed: " + m, e);
+        return m.contains(path) ? e
+                : new IOException(Printable.shown(path + ": " + what + " the inner file failed: " + m), e);
     }
 
     /** The file is complete: Python reports it and forgets its keys. Not waited for (it only emits

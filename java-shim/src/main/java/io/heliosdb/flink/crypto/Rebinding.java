@@ -82,7 +82,7 @@ final class Rebinding {
         while (n > 0) {
             int r = in.read(buf, 0, (int) Math.min(buf.length, n));
             if (r < 0) {
-                throw new IOException(path + ": changed while being renamed (shorter than when it was listed)");
+                throw new IOException(Printable.shown(path) + ": changed while being renamed (shorter than when it was listed)");
             }
             out.write(buf, 0, r);
             n -= r;

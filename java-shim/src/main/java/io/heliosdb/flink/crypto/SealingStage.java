@@ -82,7 +82,7 @@ final class SealingStage implements WritePipeline.Stage {
         try {
             s.sealedLength = session.sealHere(handle, s.firstSegment, s.last, s.plain, s.length, s.sealed);
         } catch (RuntimeException e) {
-            throw new IOException(path + ": encryption failed: " + e, e);
+            throw new IOException(Printable.shown(path) + ": encryption failed: " + e, e);
         }
     }
 

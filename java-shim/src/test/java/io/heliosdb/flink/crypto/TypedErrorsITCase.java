@@ -64,6 +64,29 @@ class TypedErrorsITCase {
     }
 
     @Test
+    void aHostileFileNameReachesTheMessageEscapedOnOneLine() throws Exception {
+        EncryptedFileSystem fs = fs(TestSupport.conf(TestSupport.keyring(Files.createDirectories(dir.resolve("hostile"))), "64"));
+        String name = "forged\n2026-12-05 12:00:00,000 INFO  checkpoint 7 completed\u001b[2J";
+        try (FSDataOutputStream out = fs.create(path(name), WriteMode.OVERWRITE)) {
+            out.write(TestSupport.data(300, 2));
+        }
+        byte[] b = Files.readAllBytes(dir.resolve(name));
+        b[b.length - 40] ^= 1;
+        Files.write(dir.resolve(name), b);
+        IOException e = assertThrows(IOException.class, () -> {
+            try (FSDataInputStream in = fs.open(path(name))) {
+                in.readAllBytes();
+            }
+        });
+        AuthenticationException a = assertInstanceOf(AuthenticationException.class, e, e.toString());
+        assertTrue(fromPython(a), "Python's verdict, its message naming the file");
+        assertEquals("AuthenticationError: " + Printable.shown(path(name).toString())
+                + ": authentication failed (file tampered, truncated or wrong key)", a.getMessage());
+        assertFalse(a.getMessage().contains("\n") || a.getMessage().contains("\u001b"), "no raw newline or escape");
+        assertTrue(a.getMessage().contains("forged\\n2026-12-05"), a.getMessage());
+    }
+
+    @Test
     void anUnreachableKmsIsAKmsUnavailableExceptionNamingTheFile() throws Exception {
         Assumptions.assumeTrue(hasBoto3(), "the AWS SDK (boto3) is not installed in " + TestSupport.python());
         int closed;

@@ -1,5 +1,6 @@
 package io.heliosdb.flink.crypto.lib;
 
+import io.heliosdb.flink.crypto.Printable;
 import org.apache.flink.core.fs.FSDataInputStream;
 import org.apache.flink.core.fs.FileSystem;
 import org.apache.flink.core.fs.Path;
@@ -46,11 +47,11 @@ final class EncryptedRestorePointer {
         try {
             new Path(twin).getFileSystem();
         } catch (UnsupportedFileSystemSchemeException e) {
-            throw new IOException(pointer + " is an encrypted checkpoint or savepoint (heliosdb-flink-crypto): restore it "
+            throw new IOException(Printable.shown(pointer + " is an encrypted checkpoint or savepoint (heliosdb-flink-crypto): restore it "
                     + "from " + twin + "; this process has no " + URI.create(twin).getScheme() + ":// file system "
-                    + "(install the plugin with heliosdb-flink-crypto flink install)", e);
+                    + "(install the plugin with heliosdb-flink-crypto flink install)"), e);
         }
-        LOG.info("heliosdb crypto: {} is encrypted: restoring it through {}", pointer, twin);
+        LOG.info("heliosdb crypto: {} is encrypted: restoring it through {}", Printable.shown(pointer), Printable.shown(twin));
         return twin;
     }
 

@@ -1,5 +1,6 @@
 package io.heliosdb.flink.crypto.lib;
 
+import io.heliosdb.flink.crypto.Printable;
 import io.heliosdb.flink.crypto.PythonBridge;
 import io.heliosdb.flink.crypto.PythonLaunch;
 
@@ -59,7 +60,7 @@ final class TenantGuard implements Serializable {
             return;
         }
         if (jobDirectory == null) {
-            throw new IOException(action + " of " + path + " refused: tenants are configured "
+            throw new IOException(action + " of " + Printable.shown(path) + " refused: tenants are configured "
                     + "(heliosdb.crypto.tenants.*) but the job has no execution.checkpointing.dir to take its tenant from");
         }
         PythonBridge python = PythonBridge.shared(conf);
