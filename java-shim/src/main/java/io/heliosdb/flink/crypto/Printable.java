@@ -8,7 +8,8 @@ package io.heliosdb.flink.crypto;
  * log in a terminal. Every character Python does not call printable (controls, format characters
  * such as bidirectional overrides, line and paragraph separators, surrogates, unassigned and
  * private-use characters, spaces other than U+0020) is written as Python's {@code ascii()} writes
- * it: {@code \n}, {@code \x1b}, {@code \u202e}, {@code \U000e0001}.
+ * it: {@code \n}, {@code \x1b}, a backslash, {@code u} and four hex digits for a bidirectional
+ * override, {@code \U000e0001}.
  */
 public final class Printable {
     private Printable() {

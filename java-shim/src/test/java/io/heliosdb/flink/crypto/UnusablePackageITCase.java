@@ -76,7 +76,8 @@ class UnusablePackageITCase {
         Files.writeString(python, "#!/bin/sh\nPYTHONPATH=" + dir.resolve("root") + " exec " + TestSupport.python() + " \"$@\"\n");
         Files.setPosixFilePermissions(python, PosixFilePermissions.fromString("rwx------"));
         String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp", cp,
+        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-XX:ErrorFile=" + dir.resolve("hs_err_%p.log"), "-cp", cp, // a crash leaves its report here
                 UnusablePackageITCase.class.getName(), python.toString()).redirectErrorStream(true).start();
         byte[] out = p.getInputStream().readAllBytes();
         assertTrue(p.waitFor(120, TimeUnit.SECONDS), "the child JVM ended");
