@@ -1,13 +1,19 @@
 package io.heliosdb.flink.crypto;
 
 import java.io.IOException;
+import java.lang.ref.WeakReference;
 import java.lang.reflect.Field;
 import java.nio.Buffer;
 import java.nio.ByteBuffer;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ConcurrentLinkedDeque;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * Reusable direct ByteBuffers registered once with Python by native address, so that segment calls
@@ -18,8 +24,13 @@ import java.util.concurrent.atomic.AtomicInteger;
  * {@code java.nio.Buffer.address}, as Netty does. If that is unavailable the streams fall back to
  * copying byte arrays through pemja (slower, same bytes).
  *
- * <p>Buffers live in a bounded pool per capacity; one that does not fit back in the pool is
- * unregistered in Python before it is dropped, so Python never holds a view of freed memory.
+ * <p>Buffers live in a bounded pool per capacity, the one given back last taken first (its memory is
+ * the likeliest in the CPU's caches). Direct memory is the TaskManager's off-heap budget, shared with
+ * Flink's own users of it, so the pool gives memory back: a buffer unused for
+ * {@link #IDLE_NANOS} is freed (a daemon thread looks every half of that), and when an allocation
+ * finds the JVM's direct memory limit reached, every pooled buffer is freed before it is tried once
+ * more. A buffer is unregistered in Python before it is dropped, so Python never holds a view of
+ * freed memory.
  */
 final class NativeBuffers {
 
@@ -41,6 +52,16 @@ final class NativeBuffers {
      */
     static final int WRITE_BATCH_BYTES = Integer.getInteger("heliosdb.crypto.write-batch-bytes", 1 << 20);
 
+    /**
+     * How long a pooled buffer may stay unused before it is freed (JVM system property
+     * {@code heliosdb.crypto.buffer-idle-seconds}, default 60, at least 1): long enough for streams
+     * opened one after another, or the checkpoints of a short interval, to reuse the memory; short
+     * enough that a restore's large read buffers do not hold the off-heap budget for the life of the
+     * TaskManager.
+     */
+    static final long IDLE_NANOS = TimeUnit.SECONDS.toNanos(
+            Math.max(1, Long.getLong("heliosdb.crypto.buffer-idle-seconds", 60)));
+
     /** Segments per read call for a segment size: 1 to 16, BATCH_BYTES worth. */
     static int batchSegments(int segmentSize) {
         return batchSegments(segmentSize, BATCH_BYTES);
@@ -55,6 +76,8 @@ final class NativeBuffers {
     static final class Registered {
         final ByteBuffer buffer;
         final long id;
+        /** {@link System#nanoTime()} when it was last given back to the pool. */
+        long idleSince;
 
         Registered(ByteBuffer buffer, long id) {
             this.buffer = buffer;
@@ -88,12 +111,20 @@ final class NativeBuffers {
 
     private final PythonBridge bridge;
     private final boolean zeroCopy;
-    private final Map<Integer, ConcurrentLinkedQueue<Registered>> pools = new ConcurrentHashMap<>();
+    private final long idleNanos;
+    private final Map<Integer, ConcurrentLinkedDeque<Registered>> pools = new ConcurrentHashMap<>();
     private final Map<Integer, AtomicInteger> pooled = new ConcurrentHashMap<>();
 
     NativeBuffers(PythonBridge bridge, boolean zeroCopy) {
+        this(bridge, zeroCopy, IDLE_NANOS);
+    }
+
+    /** With buffers freed after {@code idleNanos} unused (tests shorten it). */
+    NativeBuffers(PythonBridge bridge, boolean zeroCopy, long idleNanos) {
         this.bridge = bridge;
         this.zeroCopy = zeroCopy && UNSAFE != null;
+        this.idleNanos = idleNanos;
+        Trimmer.watch(this, Math.max(1, idleNanos / 2));
     }
 
     /** Whether segments cross by address (true) or as copied byte arrays (false). */
@@ -113,7 +144,7 @@ final class NativeBuffers {
     }
 
     Registered take(int capacity) throws IOException {
-        Registered r = pool(capacity).poll();
+        Registered r = pool(capacity).pollFirst();
         if (r != null) {
             pooled.get(capacity).decrementAndGet();
             r.buffer.clear();
@@ -123,7 +154,15 @@ final class NativeBuffers {
         try {
             b = ByteBuffer.allocateDirect(capacity);
         } catch (OutOfMemoryError e) {
-            throw new DirectMemoryExhausted(capacity);
+            // the limit is reached: free the pooled buffers (the JDK collects them as it retries) first
+            if (trim(System.nanoTime(), 0) == 0) {
+                throw new DirectMemoryExhausted(capacity);
+            }
+            try {
+                b = ByteBuffer.allocateDirect(capacity);
+            } catch (OutOfMemoryError again) {
+                throw new DirectMemoryExhausted(capacity);
+            }
         }
         long id = 0;
         if (zeroCopy) {
@@ -141,20 +180,96 @@ final class NativeBuffers {
             return;
         }
         int capacity = r.buffer.capacity();
+        r.idleSince = System.nanoTime();
         AtomicInteger count = pooled.computeIfAbsent(capacity, k -> new AtomicInteger());
         if (count.incrementAndGet() <= MAX_POOLED_PER_SIZE) {
-            pool(capacity).add(r);
+            pool(capacity).addFirst(r);
             return;
         }
         count.decrementAndGet();
-        if (r.id != 0) {
-            try {
-                bridge.call("unregister", r.id);
-            } catch (IOException e) {
-                // Python could not forget the view: keep the memory alive rather than free it under it.
-                pool(capacity).add(r);
-                count.incrementAndGet();
+        if (!forget(r)) {
+            pool(capacity).addLast(r);
+            count.incrementAndGet();
+        }
+    }
+
+    /**
+     * Frees the pooled buffers unused for {@code minIdleNanos} or longer at {@code now} (every one
+     * for 0); returns how many. The oldest sit at the end of each pool.
+     */
+    int trim(long now, long minIdleNanos) {
+        int freed = 0;
+        for (Map.Entry<Integer, ConcurrentLinkedDeque<Registered>> e : pools.entrySet()) {
+            ConcurrentLinkedDeque<Registered> pool = e.getValue();
+            AtomicInteger count = pooled.get(e.getKey());
+            for (Registered r; (r = pool.pollLast()) != null; ) {
+                if (now - r.idleSince < minIdleNanos) {
+                    pool.addLast(r); // the oldest of this pool is recent: so are the others
+                    break;
+                }
+                count.decrementAndGet();
+                if (!forget(r)) {
+                    pool.addLast(r);
+                    count.incrementAndGet();
+                    return freed;
+                }
+                freed++;
             }
+        }
+        return freed;
+    }
+
+    /** Bytes of the buffers in the pool. */
+    long pooledBytes() {
+        long n = 0;
+        for (ConcurrentLinkedDeque<Registered> pool : pools.values()) {
+            for (Registered r : pool) {
+                n += r.buffer.capacity();
+            }
+        }
+        return n;
+    }
+
+    /** Makes Python forget {@code r}'s memory before it is dropped; false (keep it alive rather than
+     *  free it under Python) if that failed. */
+    private boolean forget(Registered r) {
+        if (r.id == 0) {
+            return true;
+        }
+        try {
+            bridge.call("unregister", r.id);
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /** The daemon thread that frees idle buffers, for every NativeBuffers still in use (weakly held). */
+    private static final class Trimmer {
+        private static final ScheduledExecutorService TIMER = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "heliosdb-crypto-buffer-trim");
+            t.setDaemon(true);
+            return t;
+        });
+
+        static void watch(NativeBuffers buffers, long periodNanos) {
+            WeakReference<NativeBuffers> ref = new WeakReference<>(buffers);
+            AtomicReference<ScheduledFuture<?>> task = new AtomicReference<>();
+            task.set(TIMER.scheduleWithFixedDelay(() -> {
+                NativeBuffers b = ref.get();
+                if (b == null) {
+                    ScheduledFuture<?> f = task.get();
+                    if (f != null) {
+                        f.cancel(false);
+                    }
+                    return;
+                }
+                try {
+                    b.trim(System.nanoTime(), b.idleNanos);
+                } catch (RuntimeException e) {
+                    // a failed unregister keeps its buffer; the next round tries again
+                }
+            }, periodNanos, periodNanos, TimeUnit.NANOSECONDS));
         }
     }
 
@@ -168,8 +283,8 @@ final class NativeBuffers {
         }
     }
 
-    private ConcurrentLinkedQueue<Registered> pool(int capacity) {
+    private ConcurrentLinkedDeque<Registered> pool(int capacity) {
         pooled.computeIfAbsent(capacity, k -> new AtomicInteger());
-        return pools.computeIfAbsent(capacity, k -> new ConcurrentLinkedQueue<>());
+        return pools.computeIfAbsent(capacity, k -> new ConcurrentLinkedDeque<>());
     }
 }
