@@ -19,7 +19,6 @@ savepoint file with one byte flipped fails the restore, naming the file.
 """
 from __future__ import annotations
 
-import logging
 import os
 
 import pytest
@@ -75,19 +74,6 @@ class Bucket:
 
     def write(self, name: str, data: bytes) -> None:
         self.client.put_object(Bucket="bucket", Key=f"{self.prefix}/{name}", Body=data)
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    from moto.server import ThreadedMotoServer
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{server.get_host_and_port()[1]}"
-    s3_plugin.s3_client(endpoint).create_bucket(Bucket="bucket")
-    s3_plugin.plugins_dir()  # fetched here, not inside a job's timeout
-    yield endpoint
-    server.stop()
 
 
 def _decrypt(kms_uri: str, uri: str, data: bytes) -> bytes:
