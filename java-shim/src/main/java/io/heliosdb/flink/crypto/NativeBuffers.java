@@ -150,19 +150,12 @@ final class NativeBuffers {
             r.buffer.clear();
             return r;
         }
-        ByteBuffer b;
-        try {
-            b = ByteBuffer.allocateDirect(capacity);
-        } catch (OutOfMemoryError e) {
-            // the limit is reached: free the pooled buffers (the JDK collects them as it retries) first
-            if (trim(System.nanoTime(), 0) == 0) {
-                throw new DirectMemoryExhausted(capacity);
-            }
-            try {
-                b = ByteBuffer.allocateDirect(capacity);
-            } catch (OutOfMemoryError again) {
-                throw new DirectMemoryExhausted(capacity);
-            }
+        ByteBuffer b = allocate(capacity);
+        if (b == null && trim(System.nanoTime(), 0) > 0) { // the limit is reached: free the pool, try again
+            b = allocate(capacity); // (the JDK collects the dropped buffers as it retries)
+        }
+        if (b == null) {
+            throw new DirectMemoryExhausted(capacity);
         }
         long id = 0;
         if (zeroCopy) {
@@ -187,9 +180,18 @@ final class NativeBuffers {
             return;
         }
         count.decrementAndGet();
-        if (!forget(r)) {
-            pool(capacity).addLast(r);
+        if (!forget(r)) { // kept with the others given back just now: trim tries it again in its turn
+            pool(capacity).addFirst(r);
             count.incrementAndGet();
+        }
+    }
+
+    /** A direct buffer, or null when the JVM's direct memory limit is reached. */
+    private static ByteBuffer allocate(int capacity) {
+        try {
+            return ByteBuffer.allocateDirect(capacity);
+        } catch (OutOfMemoryError e) {
+            return null;
         }
     }
 
