@@ -34,6 +34,7 @@ class JobRun:
     out_dir: str
     log: str
     args: list = field(default_factory=list)
+    flink_log: str = ""  # the folder of Flink's own logs (the MiniCluster's JobManager and TaskManager)
 
     @property
     def ok(self) -> bool:
@@ -42,6 +43,16 @@ class JobRun:
     def log_text(self) -> str:
         with open(self.log, errors="replace") as f:
             return f.read()
+
+    def failure_text(self) -> str:
+        """The job's error, its output and Flink's logs. ForSt restores files in parallel and cancels
+        the other transfers when one fails, so the error Flink reports can be one of those, e.g.
+        "stream is closed", while the TaskManager log holds the failure of the file at fault."""
+        text = [self.result.get("error", ""), self.log_text()]
+        for p in all_files(self.flink_log) if self.flink_log else []:
+            with open(p, errors="replace") as f:
+                text.append(f.read())
+        return "\n".join(text)
 
     def describe(self) -> str:
         return f"args={self.args}\nresult={json.dumps(self.result, indent=1)}\n--- log tail ---\n" + \
@@ -100,7 +111,7 @@ def run_job(work: str, name: str, checkpoint_dir: str, *, mode: str = "run", res
             result = json.load(f)
     except (OSError, ValueError):
         result = {"status": "ERROR", "error": "the job process wrote no result (see its log)"}
-    return JobRun(result, out_dir, log, args[1:])
+    return JobRun(result, out_dir, log, args[1:], penv["FLINK_LOG_DIR"])
 
 
 def read_outputs(out_dir: str) -> dict[int, list[tuple[int, str]]]:

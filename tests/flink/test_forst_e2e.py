@@ -25,6 +25,7 @@ import pytest
 
 import harness as h
 import s3_plugin
+import stores
 from heliosdb_flink_crypto import CheckpointCrypto
 from heliosdb_flink_crypto.format import PREFIX_LEN, binding_name, parse_prefix
 
@@ -32,48 +33,6 @@ pytestmark = pytest.mark.slow
 
 RECORDS, KEYS, PAD = 12000, 400, 128
 FORST_SEGMENT = 4096  # heliosdb.crypto.forst.segment-size's default
-
-
-class Files:
-    """The checkpoint directory on the local disk."""
-
-    def __init__(self, tmp):
-        self.tmp, self.root = str(tmp), str(tmp / "ckpt")
-
-    def uri(self, name: str) -> str:
-        return f"enc+file://{self.root}/{name}" if name else f"enc+file://{self.root}"
-
-    def sibling(self, name: str) -> str:
-        return f"enc+file://{self.tmp}/{name}"
-
-    def objects(self) -> dict[str, bytes]:
-        return {os.path.relpath(p, self.root): _read(p) for p in h.all_files(self.root)}
-
-    def write(self, name: str, data: bytes) -> None:
-        with open(os.path.join(self.root, name), "wb") as f:
-            f.write(data)
-
-
-class Bucket:
-    """The checkpoint directory in moto's S3."""
-
-    def __init__(self, endpoint: str, prefix: str):
-        self.endpoint, self.prefix = endpoint, prefix
-        self.client = s3_plugin.s3_client(endpoint)
-
-    def uri(self, name: str) -> str:
-        return f"enc+s3://bucket/{self.prefix}/{name}" if name else f"enc+s3://bucket/{self.prefix}"
-
-    def sibling(self, name: str) -> str:
-        return f"enc+s3://bucket/{self.prefix}-{name}"
-
-    def objects(self) -> dict[str, bytes]:
-        keys = s3_plugin.list_objects(self.endpoint, f"s3://bucket/{self.prefix}")
-        return {k[len(self.prefix) + 1:]: self.client.get_object(Bucket="bucket", Key=k)["Body"].read()
-                for k in keys}
-
-    def write(self, name: str, data: bytes) -> None:
-        self.client.put_object(Bucket="bucket", Key=f"{self.prefix}/{name}", Body=data)
 
 
 def _decrypt(kms_uri: str, uri: str, data: bytes) -> bytes:
@@ -106,9 +65,9 @@ def forst(request, tmp_path_factory, crypto_conf, keyring):
             conf.update({"s3.endpoint": endpoint, "s3.path.style.access": "true",
                          "s3.access-key": "testing", "s3.secret-key": "testing"})
             mp.setattr(h, "JOB", s3_plugin.__file__)  # counter_job + the S3 plugin and s3.* options
-            store = Bucket(endpoint, f"forst-{enforce_local}")
+            store = stores.Bucket(endpoint, f"forst-{enforce_local}")
         else:
-            store = Files(tmp)
+            store = stores.Files(tmp)
         job = dict(conf=conf, records=RECORDS, keys=KEYS, pad=PAD, backend="forst", incremental=True,
                    local_crypto=True)
         first = h.run_job(str(tmp), "first", store.uri(""), mode="cancel", throttle_ms=2, stop_after=2, **job)
@@ -166,21 +125,10 @@ def test_forst_restore_continues_exactly(forst):
     h.assert_continued(restore.out_dir, RECORDS, KEYS)
 
 
-def _failure_text(run: h.JobRun) -> str:
-    """The job's error, its output and its Flink logs (ForSt restores files in parallel and cancels
-    the other transfers when one fails, so the error Flink reports can be one of those, e.g. "stream
-    is closed", while the TaskManager log holds the failure of the file at fault)."""
-    text = [run.result.get("error", ""), run.log_text()]
-    for p in h.all_files(run.out_dir[:-len("-out")] + "-flink-log"):
-        with open(p, errors="replace") as f:
-            text.append(f.read())
-    return "\n".join(text)
-
-
 def test_forst_tampered_remote_sst_fails_naming_it(forst):
     tampered = forst["tampered"]
     assert not tampered.ok, "a tampered SST file was restored from: " + tampered.describe()
-    named = [line for line in _failure_text(tampered).splitlines() if forst["sst"] in line]
+    named = [line for line in tampered.failure_text().splitlines() if forst["sst"] in line]
     assert any("authentication failed" in line for line in named), tampered.describe()
 
 
@@ -197,7 +145,7 @@ def forst_savepoint(tmp_path_factory, crypto_conf, keyring):
                       stop_after=2, **job)
     assert first.ok, first.describe()
     savepoint = first.result["savepoint"]
-    files = {p: _read(p) for p in h.all_files(h.local_path(savepoint))}
+    files = {p: stores.read(p) for p in h.all_files(h.local_path(savepoint))}
     restore = h.run_job(str(tmp), "restore", f"enc+file://{tmp}/restored", restore=savepoint, **job)
     state = [p for p, data in files.items() if data and h.MARKER in _decrypt(keyring, f"enc+file://{p}", data)]
     target = max(state, key=lambda p: len(files[p])) if state else None
@@ -210,11 +158,6 @@ def forst_savepoint(tmp_path_factory, crypto_conf, keyring):
         tampered = h.run_job(str(tmp), "tampered", f"enc+file://{tmp}/tampered", restore=savepoint, **job)
     return {"savepoint": savepoint, "files": files, "state": state, "target": target,
             "first": first, "restore": restore, "tampered": tampered}
-
-
-def _read(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
 
 
 def test_forst_savepoint_files_are_ciphertext(forst_savepoint):
@@ -238,5 +181,5 @@ def test_forst_tampered_savepoint_fails_naming_the_file(forst_savepoint):
     tampered, target = forst_savepoint["tampered"], forst_savepoint["target"]
     assert tampered is not None, "no savepoint file holds the keyed state"
     assert not tampered.ok, "a tampered savepoint was restored from: " + tampered.describe()
-    named = [line for line in _failure_text(tampered).splitlines() if os.path.basename(target) in line]
+    named = [line for line in tampered.failure_text().splitlines() if os.path.basename(target) in line]
     assert any("authentication failed" in line for line in named), tampered.describe()

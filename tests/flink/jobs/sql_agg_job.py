@@ -2,19 +2,20 @@
 tests: ``SELECT id % KEYS, COUNT(*), SUM(id) FROM datagen GROUP BY id % KEYS`` over a bounded sequence
 ``1..ROWS``, printed to stdout (``agg> +U[k, count, sum]``), checkpoints every second to
 ``--checkpoint-dir`` (retained on cancel), in PyFlink's local MiniCluster with the encrypted schemes
-registered (``heliosdb_flink_crypto.flink.local.enable``). ``--s3-endpoint``: ``enc+s3://`` through
-Flink's S3 plugin (``s3_plugin.py``) against that endpoint (moto's S3 in the tests).
+registered (``heliosdb_flink_crypto.flink.local.enable``). Run by ``harness.run_job`` (its arguments):
 
-* ``--stop-at N``: cancel once checkpoint N (or a later one) is complete; the result file names it.
-* otherwise: run to the end (restoring from ``--restore``, a checkpoint folder, if given); the result
-  file says whether the job succeeded, or its failure.
+* ``--mode cancel``: cancel once checkpoint ``--stop-after`` (or a later one) is complete; the result
+  file names it.
+* ``--mode run``: run to the end (restoring from ``--restore``, a checkpoint, if given); the result file
+  says whether the job finished, or its failure.
 
-Restarts are off: a failure ends the job (and the run) at once.
+``--conf KEY=VALUE``: ``heliosdb.crypto.*`` and ``s3.*`` go to the FileSystems (with ``s3.endpoint``,
+Flink's S3 plugin too: ``s3_plugin.py``), the others to the job. Restarts are off: a failure ends the
+job (and the run) at once.
 """
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import sys
@@ -27,43 +28,37 @@ from heliosdb_flink_crypto.flink import local as crypto_local
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import s3_plugin  # noqa: E402
-
-
-def completed(checkpoint_dir: str, s3_endpoint: str) -> list[str]:
-    """The URIs of the complete checkpoints (a ``_metadata`` in each) under ``checkpoint_dir``, oldest first."""
-    if s3_endpoint:
-        return s3_plugin.completed_checkpoints(s3_endpoint, checkpoint_dir)
-    scheme, root = checkpoint_dir.split("://", 1)
-    found = [c for c in glob.glob(os.path.join(root, "*", "chk-*")) if os.path.exists(os.path.join(c, "_metadata"))]
-    return [f"{scheme}://{c}" for c in sorted(found, key=lambda c: int(c.rsplit("-", 1)[1]))]
+from counter_job import completed_checkpoints  # noqa: E402
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--checkpoint-dir", required=True, help="enc+file:// URI")
-    p.add_argument("--kms-uri", required=True)
-    p.add_argument("--result", required=True)
+    p.add_argument("--checkpoint-dir", required=True)
+    p.add_argument("--mode", choices=["run", "cancel"], default="run")
+    p.add_argument("--stop-after", type=int, default=3, help="--mode cancel: the checkpoint to cancel after")
     p.add_argument("--restore", default="")
+    p.add_argument("--result", required=True)
+    p.add_argument("--out-dir", help="not used: the rows go to stdout")
+    p.add_argument("--timeout", type=float, default=150)
+    p.add_argument("--conf", action="append", default=[], help="KEY=VALUE")
     p.add_argument("--rows", type=int, default=200_000)
     p.add_argument("--keys", type=int, default=100)
     p.add_argument("--rate", type=int, default=20_000, help="rows per second")
-    p.add_argument("--stop-at", type=int, default=0)
-    p.add_argument("--timeout", type=float, default=150)
-    p.add_argument("--s3-endpoint", default="")
     a = p.parse_args()
-    if a.s3_endpoint:
-        crypto_local.enable({"heliosdb.crypto.kms.uri": a.kms_uri, "s3.endpoint": a.s3_endpoint,
-                             "s3.path.style.access": "true", "s3.access-key": "testing", "s3.secret-key": "testing"},
-                            plugins_dir=s3_plugin.plugins_dir())
-    else:
-        crypto_local.enable({"heliosdb.crypto.kms.uri": a.kms_uri})
+    given = dict(kv.partition("=")[::2] for kv in a.conf)
+    fs_conf = {k: v for k, v in given.items() if k.startswith(("heliosdb.crypto.", "s3."))}
+    endpoint = fs_conf.get("s3.endpoint", "")
+    crypto_local.enable(fs_conf, plugins_dir=s3_plugin.plugins_dir() if endpoint else None)
+    completed = (lambda: s3_plugin.completed_checkpoints(endpoint, a.checkpoint_dir)) if endpoint else \
+        (lambda: completed_checkpoints(a.checkpoint_dir))
     conf = Configuration()
     for k, v in {"state.backend.type": "forst", "table.exec.async-state.enabled": "true",
                  "execution.checkpointing.dir": a.checkpoint_dir, "execution.checkpointing.interval": "1 s",
                  "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
                  "restart-strategy.type": "none", "parallelism.default": "1",
                  # SST files of this small state stay above the size Flink inlines into _metadata
-                 "state.backend.forst.compression.per.level": "NO_COMPRESSION"}.items():
+                 "state.backend.forst.compression.per.level": "NO_COMPRESSION",
+                 **{k: v for k, v in given.items() if k not in fs_conf}}.items():
         conf.set_string(k, v)
     if a.restore:
         conf.set_string("execution.state-recovery.path", a.restore)
@@ -73,19 +68,15 @@ def main() -> None:
     t.execute_sql("CREATE TABLE agg_out (k BIGINT, c BIGINT, s BIGINT) "
                   "WITH ('connector' = 'print', 'print-identifier' = 'agg')")
     job = t.execute_sql(f"INSERT INTO agg_out SELECT id % {a.keys}, COUNT(*), SUM(id) FROM src GROUP BY id % {a.keys}")
-    result: dict = {}
     try:
-        if a.stop_at:
+        if a.mode == "cancel":
             deadline = time.time() + a.timeout
-            while time.time() < deadline:
-                done = completed(a.checkpoint_dir, a.s3_endpoint)
-                if done and int(done[-1].rsplit("-", 1)[1]) >= a.stop_at:
-                    break
+            while not (done := completed()) or int(done[-1].rsplit("-", 1)[1]) < a.stop_after:
+                if time.time() > deadline:
+                    raise TimeoutError(f"no checkpoint {a.stop_after} within {a.timeout} s")
                 time.sleep(0.2)
-            else:
-                raise TimeoutError(f"no checkpoint {a.stop_at} within {a.timeout} s")
             job.get_job_client().cancel().result()
-            result = {"status": "CANCELED", "checkpoint": completed(a.checkpoint_dir, a.s3_endpoint)[-1]}
+            result = {"status": "CANCELED", "checkpoint": completed()[-1]}
         else:
             job.wait(int(a.timeout * 1000))
             result = {"status": "FINISHED"}
