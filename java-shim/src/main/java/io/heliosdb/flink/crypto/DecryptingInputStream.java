@@ -90,7 +90,7 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
     /** Makes segment {@code idx} part of the window (stream reads). */
     private void load(long idx) throws IOException {
         if (closed) {
-            throw new IOException(Printable.shown(path) + ": stream is closed");
+            throw PythonSession.closedStream(path);
         }
         window.load(idx);
     }
@@ -153,7 +153,7 @@ final class DecryptingInputStream extends FSDataInputStream implements ByteBuffe
                 load(idx);
             } else if (!window.holds(idx)) {
                 if (closed) {
-                    throw new IOException(Printable.shown(path) + ": stream is closed");
+                    throw PythonSession.closedStream(path);
                 }
                 long end = Math.min(size, at + dst.remaining());
                 window.loadRange(idx, (end - 1) / seg - idx + 1);

@@ -135,7 +135,7 @@ final class EncryptingOutputStream extends FSDataOutputStream {
 
     private void check() throws IOException {
         if (closed) {
-            throw new IOException(Printable.shown(path) + ": stream is closed");
+            throw PythonSession.closedStream(path);
         }
         if (failure != null) {
             throw new IOException(Printable.shown(path) + ": an earlier write failed; this file is incomplete", failure);

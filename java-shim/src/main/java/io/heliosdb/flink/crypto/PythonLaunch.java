@@ -109,7 +109,7 @@ public final class PythonLaunch {
         PythonInterpreter p = new PythonInterpreter(config);
         try {
             p.exec("from heliosdb_flink_crypto.flink.hooks import dispatch as " + ENTRY);
-            checkProtocol(ask(p, "protocol"), String.valueOf(ask(p, "ping")), config.getPythonExec());
+            checkProtocol(ask(p, "protocol"), () -> String.valueOf(ask(p, "ping")), config.getPythonExec());
         } catch (Throwable e) { // pemja's PythonException is checked, yet not declared: close on it too
             p.close();
             if (e instanceof IOException) {
@@ -202,13 +202,13 @@ public final class PythonLaunch {
 
     /** Refuses a package whose bridge protocol ({@code answer} to "protocol", or the failure of that
      *  call) is not this jar's: a jar left from another install would otherwise misread buffers. */
-    static void checkProtocol(Object answer, String version, String exec) throws IOException {
+    static void checkProtocol(Object answer, java.util.function.Supplier<String> version, String exec) throws IOException {
         if (answer instanceof Long && (Long) answer == FormatConstants.BRIDGE_PROTOCOL) {
-            return;
+            return; // the package's version is asked for the message only
         }
         String theirs = answer instanceof Long ? "protocol " + answer : "an older protocol";
         throw new IOException("heliosdb crypto: this jar speaks bridge protocol " + FormatConstants.BRIDGE_PROTOCOL
-                + ", but heliosdb_flink_crypto " + version + " (" + exec + ") speaks " + theirs
+                + ", but heliosdb_flink_crypto " + version.get() + " (" + exec + ") speaks " + theirs
                 + ": install the jars of the installed package (heliosdb-flink-crypto flink install)",
                 answer instanceof Throwable ? (Throwable) answer : null);
     }

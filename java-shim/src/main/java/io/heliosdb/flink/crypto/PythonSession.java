@@ -103,6 +103,14 @@ final class PythonSession {
                 : new IOException(Printable.shown(path + ": " + what + " the inner file failed: " + m), e);
     }
 
+    /** A call on a closed stream. Also what Flink reports when it closed a stream because another
+     *  failed (ForSt copies a restore's files in parallel): the message says where the cause is. */
+    static IOException closedStream(String path) {
+        return new IOException(Printable.shown(path) + ": stream is closed (if another stream of the same"
+                + " restore or checkpoint failed, that closed this one: the TaskManager log names the file"
+                + " that failed first)");
+    }
+
     /** The file is complete: Python reports it and forgets its keys. Not waited for (it only emits
      *  events; the queue keeps it ordered after this file's other calls). */
     void finish(long handle, long plaintextBytes) {

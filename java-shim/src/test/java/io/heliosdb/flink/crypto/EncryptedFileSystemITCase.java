@@ -121,6 +121,22 @@ class EncryptedFileSystemITCase {
     }
 
     @Test
+    void aClosedStreamNamesItsFileAndWhereACauseWouldBe() throws Exception {
+        Path p = path("closed");
+        FSDataOutputStream out = fs.create(p, WriteMode.OVERWRITE);
+        out.write(TestSupport.data(3 * SEG, 4));
+        out.close();
+        FSDataInputStream in = fs.open(p);
+        in.close();
+        for (IOException e : new IOException[] {
+                assertThrows(IOException.class, () -> out.write(1)), assertThrows(IOException.class, in::read)}) {
+            assertTrue(e.getMessage().contains(dir.resolve("closed") + ": stream is closed (if another stream of the same "
+                    + "restore or checkpoint failed, that closed this one: the TaskManager log names the file that "
+                    + "failed first)"), e.getMessage());
+        }
+    }
+
+    @Test
     void seekGetPosSkipAndAvailableArePlaintextCoordinates() throws Exception {
         Path p = path("seek");
         byte[] data = write(p, TestSupport.data(1000, 11));

@@ -28,19 +28,21 @@ class PythonBridgeTest {
 
     @Test
     void aPackageOfAnotherBridgeProtocolIsRefusedNamingItsVersionAndTheFix() throws Exception {
-        PythonLaunch.checkProtocol(FormatConstants.BRIDGE_PROTOCOL, "0.1.0", "/venv/bin/python");
+        PythonLaunch.checkProtocol(FormatConstants.BRIDGE_PROTOCOL, () -> {
+            throw new AssertionError("the version is asked for a refusal's message only");
+        }, "/venv/bin/python");
         IOException newer = assertThrows(IOException.class,
-                () -> PythonLaunch.checkProtocol(FormatConstants.BRIDGE_PROTOCOL + 1, "0.2.0", "/venv/bin/python"));
+                () -> PythonLaunch.checkProtocol(FormatConstants.BRIDGE_PROTOCOL + 1, () -> "0.2.0", "/venv/bin/python"));
         assertEquals("heliosdb crypto: this jar speaks bridge protocol " + FormatConstants.BRIDGE_PROTOCOL
                 + ", but heliosdb_flink_crypto 0.2.0 (/venv/bin/python) speaks protocol "
                 + (FormatConstants.BRIDGE_PROTOCOL + 1)
                 + ": install the jars of the installed package (heliosdb-flink-crypto flink install)", newer.getMessage());
         IOException unknown = new IOException("ValueError: unknown operation 'protocol'");
         IOException older = assertThrows(IOException.class,
-                () -> PythonLaunch.checkProtocol(unknown, "0.1.0", "/venv/bin/python"));
+                () -> PythonLaunch.checkProtocol(unknown, () -> "0.1.0", "/venv/bin/python"));
         assertTrue(older.getMessage().contains("speaks an older protocol: install the jars"), older.getMessage());
         assertSame(unknown, older.getCause());
-        assertThrows(IOException.class, () -> PythonLaunch.checkProtocol("2", "0.1.0", "/venv/bin/python"));
+        assertThrows(IOException.class, () -> PythonLaunch.checkProtocol("2", () -> "0.1.0", "/venv/bin/python"));
     }
 
     @Test
