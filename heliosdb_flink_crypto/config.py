@@ -163,6 +163,12 @@ OPTIONS: list[Option] = [
     Option("heliosdb.crypto.rotation.state-file", "string", "",
            "JSON file recording the last rotation per KMS URI (default: <keyring>.rotation.json for a "
            "local:// first URI, else ~/.heliosdb-flink-crypto/rotation.json).", str),
+    # -- where Flink writes state besides the checkpoint directory (flink/state_dirs.py) --
+    Option("heliosdb.crypto.allow-unencrypted-state-dirs", "bool", False,
+           "Start even though the checkpoint directory is enc+ while another place Flink writes state to "
+           "is not (the savepoint directory, high-availability.storageDir, the changelog's "
+           "state.changelog.dstl.dfs.base-path, a remote state.backend.forst.primary-dir): by default the "
+           "enc+ file systems refuse such a configuration, naming each option.", parse_bool),
     # -- tenants (lifecycle/tenants.py); per tenant: heliosdb.crypto.tenants.<id>.path-prefix,
     #    .kms.uri and .kms.decrypt-uris --
     Option("heliosdb.crypto.tenants.require-match", "bool", False,

@@ -186,10 +186,11 @@ def test_settings_keep_larger_memory_and_name_what_they_cannot_read():
                               "execution.checkpointing.dir": "enc+file:///c",
                               "execution.checkpointing.savepoint-dir": "file:///s"}, "/py")
     assert not any("memory" in s.key for s in wanted)
-    assert any("savepoints are written unencrypted" in n for n in notes)
-    wanted, notes = settings({"taskmanager.memory.process.size": "lots", "high-availability.storageDir": "s3://ha"},
-                             "/py")
+    assert any("execution.checkpointing.savepoint-dir is file:///s: Flink writes savepoints there unencrypted" in n
+               and "point it at enc+file:///s" in n for n in notes)
+    wanted, notes = settings({"taskmanager.memory.process.size": "lots", "high-availability.storageDir": "s3://ha",
+                              "high-availability.type": "kubernetes"}, "/py", checkpoint_dir="enc+s3://b/c")
     assert any("'lots' is not a size" in n for n in notes)
-    assert any("high-availability.storageDir is s3://ha" in n for n in notes)
+    assert any(n.startswith("high-availability.storageDir is s3://ha: ") and "enc+s3://ha" in n for n in notes)
     with pytest.raises(ConfigError, match="kms.uri"):
         install.write_config(ConfigFile("/nonexistent/config.yaml"), "/py")

@@ -51,6 +51,13 @@ Besides these keys:
   and `classloader.parent-first-patterns.additional` with `pemja.`, off-heap memory, `enc+` paths
   in `execution.checkpointing.dir`, `execution.checkpointing.savepoint-dir` and
   `high-availability.storageDir`: [flink.md](flink.md).
+* When `execution.checkpointing.dir` is `enc+`, every other place of the cluster's configuration where
+  Flink writes state must be too, or the `enc+` file systems refuse to start (the process, client or
+  MiniCluster fails with a message naming each key and its `enc+` form): the savepoint directory,
+  `high-availability.storageDir` (HA on), `state.changelog.dstl.dfs.base-path` (changelog on) and a
+  remote `state.backend.forst.primary-dir` (`checkpoint-dir`, `local-dir` and local paths are not
+  remote). `heliosdb.crypto.allow-unencrypted-state-dirs: true` accepts such a configuration;
+  `flink install` warns about it beforehand.
 """
 
 

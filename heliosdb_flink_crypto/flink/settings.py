@@ -7,7 +7,8 @@ shown next to it:
 
 * ``pemja.`` in both parent-first pattern lists (merged into lists already there);
 * the Python executable, the KMS URI, the checkpoint directory (``enc+``), the savepoint
-  directory (given, or derived: ``savepoints`` next to the checkpoint directory);
+  directory (given, or derived: ``savepoints`` next to the checkpoint directory); a warning for each
+  other place the configuration has Flink write state to unencrypted (:mod:`.state_dirs`);
 * off-heap memory for the encrypted streams' direct buffers: ``256m`` of framework off-heap on
   TaskManagers (Flink's default is 128m) with the TaskManager's total raised by the difference (so task
   heap and managed memory stay as they were), and ``256m`` off-heap on the JobManager;
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from .. import config
-from . import JOBMANAGER_METRICS_REPORTER, METERED_STATE_BACKEND
+from . import JOBMANAGER_METRICS_REPORTER, METERED_STATE_BACKEND, state_dirs
 from .local import PARENT_FIRST
 
 OFF_HEAP = 256 << 20
@@ -99,13 +100,8 @@ def settings(existing: Mapping[str, str], python: str, kms_uri: str | None = Non
         out.append(Setting("execution.checkpointing.savepoint-dir", sp, "savepoints encrypted too" + (
             "" if savepoint_dir or existing.get("execution.checkpointing.savepoint-dir") else
             " (next to the checkpoints; --savepoint-dir to choose)")))
-        if not sp.startswith("enc+"):
-            notes.append(f"execution.checkpointing.savepoint-dir is {sp}: savepoints are written unencrypted "
-                         "(--savepoint-dir enc+<scheme>://...)")
-    ha = existing.get("high-availability.storageDir")
-    if ha and not ha.startswith("enc+"):
-        notes.append(f"high-availability.storageDir is {ha}: it holds completed checkpoints with inline state; "
-                     "point it at an enc+ URI")
+    notes += [p.describe() for p in state_dirs.unencrypted(
+        {**existing, "execution.checkpointing.dir": cp or "", "execution.checkpointing.savepoint-dir": sp or ""})]
     out += _memory(existing, notes)
     if flink_metrics:
         out += _flink_metrics(existing)

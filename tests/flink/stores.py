@@ -10,10 +10,10 @@ import s3_plugin
 
 
 class Files:
-    """The checkpoint directory on the local disk."""
+    """The checkpoint directory (``folder`` of ``tmp``) on the local disk."""
 
-    def __init__(self, tmp):
-        self.tmp, self.root = str(tmp), str(tmp / "ckpt")
+    def __init__(self, tmp, folder: str = "ckpt"):
+        self.tmp, self.root = str(tmp), os.path.join(str(tmp), folder)
 
     def uri(self, name: str) -> str:
         return f"enc+file://{self.root}/{name}" if name else f"enc+file://{self.root}"

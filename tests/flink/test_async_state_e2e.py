@@ -2,12 +2,15 @@
 ``table.exec.async-state.enabled`` on ForSt, whose live SST files then sit in the checkpoint folder's
 ``shared/op_*/db/`` and are written and read by ForSt's own threads through the shim, in PyFlink's
 local MiniCluster (``jobs/sql_agg_job.py``), on ``enc+file://`` and on ``enc+s3://`` (moto's S3
-behind Flink's own S3 plugin):
+behind Flink's own S3 plugin), and with ForSt's primary directory apart from the checkpoint directory
+(``state.backend.forst.primary-dir``, its own ``enc+file://`` folder: the live files are there while
+the job runs, and each checkpoint copies them into its ``chk-<n>/``):
 
 * every file of the checkpoint folder, the live database's included, is ciphertext;
 * restoring from the retained checkpoint (canceled mid-stream) finishes with every key's count and sum
   exactly those of the whole sequence: no row lost or counted twice;
-* a live SST file with one byte flipped fails that restore, naming the file.
+* a live SST file (with a primary directory apart: the checkpoint's copy of one) with one byte flipped
+  fails that restore, naming the file.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 JOB = os.path.join(h.HERE, "jobs", "sql_agg_job.py")
 ROWS, KEYS = 200_000, 100
-LIVE = re.compile(r"(^|/)shared/op_[^/]*Async[^/]*/db/[^/]+$")
+LIVE = re.compile(r"(^|/)op_[^/]*Async[^/]*/db/[^/]+$")
 
 
 def _last_values(text: str) -> dict[int, tuple[int, int]]:
@@ -32,12 +35,15 @@ def _last_values(text: str) -> dict[int, tuple[int, int]]:
             for m in re.finditer(r"^agg> \+[IU]\[(\d+), (\d+), (\d+)\]$", text, re.M)}
 
 
-@pytest.fixture(scope="module", params=["file", "s3"])
+@pytest.fixture(scope="module", params=["file", "s3", "file-primary"])
 def run(request, tmp_path_factory, crypto_conf):
     """A run canceled after checkpoint 3, a restore from it, then the same restore with one live SST
-    file tampered with (in that order: the tamper must not touch the first restore)."""
+    file tampered with (in that order: the tamper must not touch the first restore). ``file-primary``:
+    ForSt's primary directory apart from the checkpoint directory (its own enc+file:// folder)."""
     tmp = tmp_path_factory.mktemp(f"async-state-{request.param}")
     conf = dict(crypto_conf)
+    if request.param == "file-primary":
+        conf["state.backend.forst.primary-dir"] = f"enc+file://{tmp}/primary"
     if request.param == "s3":
         endpoint = request.getfixturevalue("s3_endpoint")
         conf.update({"s3.endpoint": endpoint, "s3.path.style.access": "true",
@@ -46,13 +52,18 @@ def run(request, tmp_path_factory, crypto_conf):
     else:
         store = stores.Files(tmp)
     job = dict(job=JOB, conf=conf, rows=ROWS, keys=KEYS)
-    first = h.run_job(str(tmp), "first", store.uri(""), mode="cancel", stop_after=3, **job)
+    primary = request.param == "file-primary"
+    snapshot = dict(snapshot=f"{tmp}/primary={tmp}/primary-snapshot") if primary else {}
+    first = h.run_job(str(tmp), "first", store.uri(""), mode="cancel", stop_after=3, **job, **snapshot)
     assert first.result.get("status") == "CANCELED", first.describe()
     objects = store.objects()
     restore = h.run_job(str(tmp), "restore", store.sibling("restored"), restore=first.result["checkpoint"], **job)
+    if primary:  # the live database as it was before the cancel; the checkpoint holds copies of its files
+        objects |= {"primary/" + n: data for n, data in stores.Files(tmp, "primary-snapshot").objects().items()}
     live = [n for n in objects if LIVE.search(n)]
     assert live, f"no live database files of an async operator under {store.uri('')}: {sorted(objects)}"
-    sst = max(live, key=lambda n: len(objects[n]))
+    restored_from = [n for n in objects if "/chk-" in n and not n.endswith("/_metadata")] if primary else live
+    sst = max(restored_from, key=lambda n: len(objects[n]))
     data = bytearray(objects[sst])
     data[len(data) // 2] ^= 0x01
     store.write(sst, bytes(data))

@@ -90,3 +90,23 @@ def test_kms_gone_while_running_fails_checkpoints_closed(tmp_path, keyring):
         f"a checkpoint completed without the KMS: {before} -> {after}"
     assert h.files_with(str(cp)) == [], "plaintext state written while the KMS was gone"
     assert h.not_encrypted(str(cp)) == [], "a file without the encrypted header was written"
+
+
+def test_plaintext_state_next_to_encrypted_checkpoints_is_refused(tmp_path, crypto_conf):
+    """An enc+ checkpoint directory with a plain savepoint directory and a plain changelog: the
+    MiniCluster's enc+ file systems refuse to start, the error names both keys and their enc+ form,
+    and nothing is written anywhere (not a checkpoint, not a changelog file)."""
+    conf = dict(crypto_conf, **{"state.changelog.enabled": "true",
+                                "state.changelog.dstl.dfs.base-path": f"file://{tmp_path}/dstl"})
+    run = h.run_job(str(tmp_path), "leaky", f"enc+file://{tmp_path}/checkpoints", conf=conf,
+                    savepoint_dir=f"file://{tmp_path}/savepoints", records=RECORDS, keys=KEYS, pad=PAD,
+                    local_crypto=True, timeout=180)
+    assert not run.ok, run.describe()
+    error = run.failure_text()
+    assert (f"execution.checkpointing.dir is enc+file://{tmp_path}/checkpoints (encrypted), but Flink would write "
+            f"state unencrypted to: execution.checkpointing.savepoint-dir = file://{tmp_path}/savepoints (point it "
+            f"at enc+file://{tmp_path}/savepoints); state.changelog.dstl.dfs.base-path = file://{tmp_path}/dstl "
+            f"(point it at enc+file://{tmp_path}/dstl)") in error, run.describe()
+    assert not h.read_outputs(run.out_dir) or not any(h.read_outputs(run.out_dir).values())
+    for d in ("checkpoints", "savepoints", "dstl"):
+        assert not os.path.exists(tmp_path / d) or h.all_files(str(tmp_path / d)) == [], d

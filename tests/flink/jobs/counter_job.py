@@ -237,9 +237,9 @@ def main(argv=None) -> int:
         from pyflink.common import Configuration
         from pyflink.datastream import StreamExecutionEnvironment
         conf = flink_config(a)
-        if a.local_crypto:  # FileSystems see this configuration, never the job's
+        if a.local_crypto:  # the FileSystems see this configuration (the job's own they never see)
             from heliosdb_flink_crypto.flink import local as crypto_local
-            crypto_local.enable({k: v for k, v in conf.items() if k.startswith("heliosdb.crypto.")})
+            crypto_local.enable(conf)
         cfg = Configuration()
         for k, v in conf.items():
             cfg.set_string(k, v)

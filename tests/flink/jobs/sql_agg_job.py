@@ -44,6 +44,9 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=200_000)
     p.add_argument("--keys", type=int, default=100)
     p.add_argument("--rate", type=int, default=20_000, help="rows per second")
+    p.add_argument("--snapshot", help="SRC=DEST, local folders: --mode cancel copies the files under SRC (as "
+                   "they are on disk) to DEST before it cancels; ForSt removes its primary directory's files "
+                   "when the job ends")
     a = p.parse_args()
     given = dict(kv.partition("=")[::2] for kv in a.conf)
     fs_conf = {k: v for k, v in given.items() if k.startswith(("heliosdb.crypto.", "s3."))}
@@ -75,6 +78,8 @@ def main() -> None:
                 if time.time() > deadline:
                     raise TimeoutError(f"no checkpoint {a.stop_after} within {a.timeout} s")
                 time.sleep(0.2)
+            if a.snapshot:
+                _snapshot(*a.snapshot.split("=", 1))
             job.get_job_client().cancel().result()
             result = {"status": "CANCELED", "checkpoint": completed()[-1]}
         else:
@@ -84,6 +89,23 @@ def main() -> None:
         result = {"status": "ERROR", "error": str(e)}
     with open(a.result, "w") as f:
         json.dump(result, f)
+
+
+def _snapshot(src: str, dest: str) -> None:
+    """The files under ``src`` as they are now into ``dest`` (one that goes away meanwhile is skipped:
+    ForSt compacts while the job runs)."""
+    for folder, _, names in os.walk(src):
+        for name in names:
+            path = os.path.join(folder, name)
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
+            except FileNotFoundError:
+                continue
+            target = os.path.join(dest, os.path.relpath(path, src))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "wb") as f:
+                f.write(data)
 
 
 if __name__ == "__main__":

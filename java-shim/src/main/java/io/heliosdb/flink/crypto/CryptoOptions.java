@@ -206,6 +206,12 @@ public final class CryptoOptions {
                     .withDescription("JSON file recording the last rotation per KMS URI (default: <keyring>.rotation.json for a local:// first URI, else ~/.heliosdb-flink-crypto/rotation.json).");
 
     /** bool. */
+    public static final ConfigOption<Boolean> ALLOW_UNENCRYPTED_STATE_DIRS =
+            ConfigOptions.key("heliosdb.crypto.allow-unencrypted-state-dirs")
+                    .booleanType().defaultValue(false)
+                    .withDescription("Start even though the checkpoint directory is enc+ while another place Flink writes state to is not (the savepoint directory, high-availability.storageDir, the changelog's state.changelog.dstl.dfs.base-path, a remote state.backend.forst.primary-dir): by default the enc+ file systems refuse such a configuration, naming each option.");
+
+    /** bool. */
     public static final ConfigOption<Boolean> TENANTS_REQUIRE_MATCH =
             ConfigOptions.key("heliosdb.crypto.tenants.require-match")
                     .booleanType().defaultValue(false)
@@ -249,6 +255,7 @@ public final class CryptoOptions {
             ROTATION_AUTO_ROTATE,
             ROTATION_CHECK_INTERVAL,
             ROTATION_STATE_FILE,
+            ALLOW_UNENCRYPTED_STATE_DIRS,
             TENANTS_REQUIRE_MATCH,
             STATE_BACKEND));
 

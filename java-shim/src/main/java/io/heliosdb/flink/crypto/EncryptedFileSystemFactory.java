@@ -16,7 +16,8 @@ import java.util.function.Supplier;
 /**
  * Registers {@code enc+<inner>} and wraps the FileSystem Flink has for {@code <inner>}
  * (obtained with {@link FileSystem#getUnguardedFileSystem}, not bound to a task's safety net).
- * Flink calls {@link #configure} with the cluster configuration; the {@code heliosdb.crypto.*}
+ * Flink calls {@link #configure} with the cluster configuration, which is refused if it leaves state
+ * unencrypted next to encrypted checkpoints ({@link StateDirs}); the {@code heliosdb.crypto.*}
  * entries are validated in Python on first use (an error names the option key).
  * The Python engine starts lazily, at the first file opened or created.
  */
@@ -49,6 +50,7 @@ public abstract class EncryptedFileSystemFactory implements FileSystemFactory {
     @Override
     public void configure(Configuration config) {
         FlinkLine.check("the enc+ FileSystem plugin (" + scheme + ")");
+        StateDirs.check(config.toMap());
         this.conf = CryptoOptions.fromFlink(config);
     }
 

@@ -1,0 +1,75 @@
+package io.heliosdb.flink.crypto;
+
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.IllegalConfigurationException;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
+
+import java.io.File;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The enc+ file systems refuse a configuration that leaves state unencrypted next to encrypted
+ *  checkpoints, naming every place, with the same cases as the Python rule (tests/vectors/state-dirs.json). */
+class StateDirsTest {
+
+    static final File CASES = new File(System.getProperty("heliosdb.vectors", "../tests/vectors"), "state-dirs.json");
+
+    @Test
+    void theSharedCasesFlagExactlyTheirKeys() throws Exception {
+        JsonNode cases = new ObjectMapper().readTree(CASES).get("cases");
+        assertTrue(cases.size() >= 20, "cases at " + CASES);
+        for (JsonNode c : cases) {
+            Map<String, String> conf = new HashMap<>();
+            c.get("conf").fields().forEachRemaining(e -> conf.put(e.getKey(), e.getValue().asText()));
+            List<String> want = new ArrayList<>();
+            c.get("flagged").forEach(k -> want.add(k.asText()));
+            List<String> got = new ArrayList<>();
+            StateDirs.unencrypted(conf).forEach(p -> got.add(p[0]));
+            assertEquals(want, got, conf.toString());
+        }
+    }
+
+    static Configuration leaky() {
+        Configuration c = new Configuration();
+        c.setString("execution.checkpointing.dir", "enc+s3://bucket/checkpoints");
+        c.setString("execution.checkpointing.savepoint-dir", "s3://bucket/savepoints");
+        c.setString("state.changelog.enabled", "true");
+        c.setString("state.changelog.dstl.dfs.base-path", "/data/dstl");
+        return c;
+    }
+
+    @Test
+    void theFileSystemRefusesToStartNamingEachPlaceAndTheWayOut() {
+        IllegalConfigurationException e = assertThrows(IllegalConfigurationException.class,
+                () -> new Schemes.EncS3().configure(leaky()));
+        String m = e.getMessage();
+        assertTrue(m.startsWith("execution.checkpointing.dir is enc+s3://bucket/checkpoints (encrypted), but Flink would "
+                + "write state unencrypted to: execution.checkpointing.savepoint-dir = s3://bucket/savepoints (point it "
+                + "at enc+s3://bucket/savepoints); state.changelog.dstl.dfs.base-path = /data/dstl (point it at "
+                + "enc+file:///data/dstl)."), m);
+        assertTrue(m.contains("heliosdb.crypto.allow-unencrypted-state-dirs: true"), m);
+    }
+
+    @Test
+    void theOptionAcceptsItAndConsistentConfigurationsPass() {
+        Configuration allowed = leaky();
+        allowed.setString(CryptoOptions.ALLOW_UNENCRYPTED_STATE_DIRS.key(), "true");
+        assertDoesNotThrow(() -> new Schemes.EncS3().configure(allowed));
+        Configuration encrypted = leaky();
+        encrypted.setString("execution.checkpointing.savepoint-dir", "enc+s3://bucket/savepoints");
+        encrypted.setString("state.changelog.dstl.dfs.base-path", "enc+file:///data/dstl");
+        assertDoesNotThrow(() -> new Schemes.EncFile().configure(encrypted));
+        Configuration plain = leaky();
+        plain.setString("execution.checkpointing.dir", "s3://bucket/checkpoints"); // not ours to judge
+        assertDoesNotThrow(() -> new Schemes.EncFile().configure(plain));
+    }
+}
