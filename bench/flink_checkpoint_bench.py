@@ -127,7 +127,7 @@ def measure_checkpoints(job: Job, jid: str, state_bytes: int, n: int, metrics_po
             window = full[: n + 1]
             cps = [dict(seen[i], phases=phases(job, jid, seen[i])) for i in window[1:]]
             calls = diff(calls_at[window[0]], calls_at[window[-1]])
-            return cps, {op: v / n for op, v in calls.items()}
+            return cps, {op: v / n for op, v in calls.items()}, seen
         if stats["counts"]["failed"] > 3:
             raise RuntimeError(f"checkpoints failing: {stats['counts']}")
         time.sleep(0.5)
@@ -194,13 +194,15 @@ def bench_one(work, backend, scheme, a, keyring, round_=0) -> dict:
     try:
         jid = job.job_id()
         jfr = a.jfr and jfr_start(a.jfr, name)
-        cps, calls = measure_checkpoints(job, jid, state_bytes, a.checkpoints, metrics_port)
+        cps, calls, seen = measure_checkpoints(job, jid, state_bytes, a.checkpoints, metrics_port)
         if jfr:
             jfr_dump(*jfr)
         run_calls = kms_calls(metrics_port)
     finally:
         job.stop()
     retained = job.run.result.get("checkpoints", [])[-1]
+    # the size of what each restore reads: RocksDB's full snapshots differ from one checkpoint to the next
+    restored = seen.get(int(retained.rstrip("/").rsplit("chk-", 1)[1]))
     restores, restore_calls = [], {}
     for i in range(a.restores):
         print(f"  {name}: restore {i + 1}/{a.restores} from .../{retained.rsplit('/', 1)[-1]} ...", flush=True)
@@ -217,7 +219,9 @@ def bench_one(work, backend, scheme, a, keyring, round_=0) -> dict:
             "checkpoint_min_s": min(durations), "checkpoint_all_s": durations,
             "phases": [c.get("phases", {}) for c in cps], "state_mib": statistics.median(c["state_size"] for c in cps) / MIB,
             "checkpointed_mib": statistics.median(c["checkpointed_size"] for c in cps) / MIB,
-            "restore_s": min(restores), "restore_all_s": restores, "kms_per_checkpoint": calls, "kms_whole_run": run_calls,
+            "restore_s": min(restores), "restore_all_s": restores,
+            "restore_s_per_gib": [t / (restored["checkpointed_size"] / (1 << 30)) for t in restores] if restored else [],
+            "kms_per_checkpoint": calls, "kms_whole_run": run_calls,
             "kms_restore": restore_calls}
 
 
@@ -314,10 +318,12 @@ def merge(rows: list[dict]) -> list[dict]:
         rs = [r for r in rows if (r["backend"], r["scheme"]) == key]
         durations = [d for r in rs for d in r["checkpoint_all_s"]]
         restores = [d for r in rs for d in r["restore_all_s"]]
+        per_gib = [d for r in rs for d in r["restore_s_per_gib"]]
         calls = {op: statistics.mean(r["kms_per_checkpoint"].get(op, 0) for r in rs)
                  for op in {op for r in rs for op in r["kms_per_checkpoint"]}}
         out.append(dict(rs[-1], checkpoint_s=statistics.median(durations), checkpoint_min_s=min(durations),
                         checkpoint_all_s=durations, restore_s=min(restores), restore_all_s=restores,
+                        restore_s_per_gib=per_gib,
                         kms_per_checkpoint=calls, phases=[p for r in rs for p in r["phases"]], rounds=len(rs)))
     return out
 
@@ -353,7 +359,7 @@ def report(rows: list[dict]) -> str:
             f"{statistics.median(p.get(k, 0) for p in ps):.3f}" for k in PHASES))
     out.append("")
     out.append(f"{'backend':8} {'enc/plain ckpt (median)':>23} {'enc/plain ckpt (min)':>20} "
-               f"{'enc/plain restore':>18} {'enc/plain s per GiB written (median)':>36}")
+               f"{'enc/plain restore':>18} {'enc/plain s per GiB written (median)':>36} {'restore s per GiB read (fastest)':>33}")
     for backend in sorted({r["backend"] for r in rows}):
         p = next((r for r in rows if r["backend"] == backend and not r["scheme"].startswith("enc+")), None)
         for e in (r for r in rows if r["backend"] == backend and r["scheme"].startswith("enc+")):
@@ -362,11 +368,13 @@ def report(rows: list[dict]) -> str:
                            f"{e['checkpoint_s'] / p['checkpoint_s']:23.2f} "
                            f"{e['checkpoint_min_s'] / p['checkpoint_min_s']:20.2f} "
                            f"{e['restore_s'] / p['restore_s']:18.2f} "
-                           f"{s_per_gib(e) / s_per_gib(p):36.2f}")
+                           f"{s_per_gib(e) / s_per_gib(p):36.2f} "
+                           + (f"{min(e['restore_s_per_gib']) / min(p['restore_s_per_gib']):33.2f}"
+                              if e["restore_s_per_gib"] and p["restore_s_per_gib"] else f"{'n/a':>33}"))
     out.append("s per GiB written: each checkpoint's duration over its size (RocksDB's full snapshots "
                "differ in size from one checkpoint to the next)")
     out.append("restore s: the fastest of the restores (INITIALIZING -> RUNNING of the keyed operator, "
-               "Python worker start included)")
+               "Python worker start included); per GiB read: over the size of the checkpoint restored")
     return "\n".join(out)
 
 
