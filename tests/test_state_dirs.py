@@ -11,7 +11,8 @@ import pytest
 from heliosdb_flink_crypto import config
 from heliosdb_flink_crypto.flink import state_dirs
 
-CASES = json.load(open(os.path.join(os.path.dirname(__file__), "vectors", "state-dirs.json")))["cases"]
+with open(os.path.join(os.path.dirname(__file__), "vectors", "state-dirs.json"), encoding="utf-8") as f:
+    CASES = json.load(f)["cases"]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: " ".join(f"{k}={v}" for k, v in c["conf"].items()))

@@ -42,7 +42,8 @@ def run(request, tmp_path_factory, crypto_conf):
     ForSt's primary directory apart from the checkpoint directory (its own enc+file:// folder)."""
     tmp = tmp_path_factory.mktemp(f"async-state-{request.param}")
     conf = dict(crypto_conf)
-    if request.param == "file-primary":
+    primary = request.param == "file-primary"
+    if primary:
         conf["state.backend.forst.primary-dir"] = f"enc+file://{tmp}/primary"
     if request.param == "s3":
         endpoint = request.getfixturevalue("s3_endpoint")
@@ -52,7 +53,6 @@ def run(request, tmp_path_factory, crypto_conf):
     else:
         store = stores.Files(tmp)
     job = dict(job=JOB, conf=conf, rows=ROWS, keys=KEYS)
-    primary = request.param == "file-primary"
     snapshot = dict(snapshot=f"{tmp}/primary={tmp}/primary-snapshot") if primary else {}
     first = h.run_job(str(tmp), "first", store.uri(""), mode="cancel", stop_after=3, **job, **snapshot)
     assert first.result.get("status") == "CANCELED", first.describe()
