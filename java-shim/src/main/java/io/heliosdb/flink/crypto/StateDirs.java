@@ -38,7 +38,7 @@ final class StateDirs {
         add(out, first(conf, SAVEPOINT_DIR), true);
         add(out, first(conf, HA_DIR), !ha.isEmpty() && !ha.equalsIgnoreCase("none"));
         add(out, first(conf, CHANGELOG_DIR), first(conf, CHANGELOG)[1].equalsIgnoreCase("true"));
-        add(out, first(conf, FORST_PRIMARY), !forst.equals("checkpoint-dir") && !forst.equals("local-dir")
+        add(out, new String[] {FORST_PRIMARY, forst}, !forst.equals("checkpoint-dir") && !forst.equals("local-dir")
                 && forst.contains("://") && !forst.substring(0, forst.indexOf("://")).equalsIgnoreCase("file"));
         return out;
     }

@@ -3,10 +3,8 @@ package io.heliosdb.flink.crypto;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.IllegalConfigurationException;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
-import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
 
-import java.io.File;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -21,12 +19,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  *  checkpoints, naming every place, with the same cases as the Python rule (tests/vectors/state-dirs.json). */
 class StateDirsTest {
 
-    static final File CASES = new File(System.getProperty("heliosdb.vectors", "../tests/vectors"), "state-dirs.json");
-
     @Test
     void theSharedCasesFlagExactlyTheirKeys() throws Exception {
-        JsonNode cases = new ObjectMapper().readTree(CASES).get("cases");
-        assertTrue(cases.size() >= 20, "cases at " + CASES);
+        JsonNode cases = VectorsITCase.load("state-dirs.json").get("cases");
+        assertTrue(cases.size() >= 20, "cases: " + cases.size());
         for (JsonNode c : cases) {
             Map<String, String> conf = new HashMap<>();
             c.get("conf").fields().forEachRemaining(e -> conf.put(e.getKey(), e.getValue().asText()));
