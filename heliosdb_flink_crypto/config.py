@@ -168,7 +168,9 @@ OPTIONS: list[Option] = [
            "Start even though the checkpoint directory is enc+ while another place Flink writes state to "
            "is not (the savepoint directory, high-availability.storageDir, the changelog's "
            "state.changelog.dstl.dfs.base-path, a remote state.backend.forst.primary-dir): by default the "
-           "enc+ file systems refuse such a configuration, naming each option.", parse_bool),
+           "enc+ file systems refuse such a configuration, naming each option, and the lib jar's checkpoint "
+           "storage refuses a savepoint to a target that is not enc+. When on, the processes log each place "
+           "as a warning and the audit log records state_dirs_unguarded.", parse_bool),
     # -- tenants (lifecycle/tenants.py); per tenant: heliosdb.crypto.tenants.<id>.path-prefix,
     #    .kms.uri and .kms.decrypt-uris --
     Option("heliosdb.crypto.tenants.require-match", "bool", False,

@@ -42,3 +42,18 @@ def test_rotation_can_be_switched_off(keyring_uri, tmp_path):
                  "heliosdb.crypto.rotation.state-file": str(tmp_path / "rotation.json")})
     assert s.rotation._thread is None
     s.close()
+
+
+@pytest.mark.parametrize("allow", [True, False])
+def test_turning_the_state_dirs_guard_off_is_recorded_for_the_audit_log(keyring_uri, tmp_path, allow):
+    from heliosdb_flink_crypto.observe import BUS
+    events = []
+    listener = BUS.subscribe(events.append)
+    try:
+        Session({"heliosdb.crypto.kms.uri": keyring_uri, "heliosdb.crypto.rotation.enabled": "false",
+                 "heliosdb.crypto.allow-unencrypted-state-dirs": str(allow).lower()}).close()
+    finally:
+        BUS.unsubscribe(listener)
+    recorded = [e for e in events if e["op"] == "state_dirs_unguarded"]
+    assert recorded == ([{"op": "state_dirs_unguarded", "outcome": "ok",
+                          "reason": "heliosdb.crypto.allow-unencrypted-state-dirs is true"}] if allow else [])

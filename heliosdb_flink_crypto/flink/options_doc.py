@@ -56,8 +56,12 @@ Besides these keys:
   MiniCluster fails with a message naming each key and its `enc+` form): the savepoint directory,
   `high-availability.storageDir` (HA on), `state.changelog.dstl.dfs.base-path` (changelog on) and a
   remote `state.backend.forst.primary-dir` (`checkpoint-dir`, `local-dir` and local paths are not
-  remote). `heliosdb.crypto.allow-unencrypted-state-dirs: true` accepts such a configuration;
-  `flink install` warns about it beforehand.
+  remote). `heliosdb.crypto.allow-unencrypted-state-dirs: true` accepts such a configuration (each
+  process logs the places as a warning, the audit log records `state_dirs_unguarded`); `flink install`
+  warns about it beforehand. With the lib jar's checkpoint storage
+  (`execution.checkpointing.storage: io.heliosdb.flink.crypto.lib.TenantCheckpointStorageFactory`), a
+  savepoint of encrypted checkpoints to a target that is not `enc+` (a job's own savepoint directory,
+  a `savepoint` command's target) is refused too.
 """
 
 

@@ -12,6 +12,9 @@
 * :meth:`Session.segment_size_for` gives the files of ForSt's working database folders
   (``.../op_*/db/<file>``, :func:`forst_db_file`) their own segment size,
   ``heliosdb.crypto.forst.segment-size``: ForSt reads them by small block at random offsets.
+* With ``heliosdb.crypto.allow-unencrypted-state-dirs`` on (the enc+ file systems then accept state
+  left unencrypted next to encrypted checkpoints, flink/state_dirs.py), the audit log records a
+  ``state_dirs_unguarded`` event as the session starts.
 * FIPS mode is checked first (``fips.check``), and a RotationManager rotates the KEKs on schedule
   (``heliosdb.crypto.rotation.*``), dropping the tenants' current DEKs when a KEK rotates.
 """
@@ -27,6 +30,8 @@ from ..format import validate_segment_size
 from ..format.binding import components
 from ..lifecycle.rotation import RotationManager
 from ..lifecycle.tenants import TenantRouter
+from ..observe import BUS
+from . import state_dirs
 
 
 class Session:
@@ -40,6 +45,8 @@ class Session:
         self._watched: set[int] = set()
         self._lock = threading.Lock()
         audit.process_log(self.conf)
+        if self.conf[state_dirs.ALLOW]:  # the file systems' guard is off: the audit log keeps that
+            BUS.emit("state_dirs_unguarded", "ok", reason=f"{state_dirs.ALLOW} is true")
         # prometheus_client (the metrics extra) only when metrics are on: an endpoint, or the lib jar's gauges
         self.metrics = metrics.from_config(self.conf) if metrics.switched_on(self.conf) else None
         # scheduled KEK rotation in the running cluster (rotation.* options; state survives restarts)

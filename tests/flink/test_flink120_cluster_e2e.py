@@ -5,7 +5,8 @@ flink install`` (it picks the Flink 1.20 jars, the lib jar included), jobs submi
 RocksDB (incremental), and the tenant checkpoint storage.
 
 1. Two jobs (HashMap; RocksDB incremental) checkpoint to ``enc+file://`` under tenant acme's prefix;
-   the crypto metrics show in Flink's REST API on the TaskManager; a savepoint each; cancelled.
+   the crypto metrics show in Flink's REST API on the TaskManager; a savepoint to a plain ``file://``
+   target is refused (the job runs on); a savepoint each; cancelled.
 2. No plaintext marker in any file; every file authenticates.
 3. Restores from the retained checkpoint and from the savepoint of each continue every key exactly.
 4. One flipped byte in a state file (RocksDB's checkpoint) or in ``_metadata`` (HashMap's) fails the
@@ -39,6 +40,7 @@ class Cluster120:
         self.cluster: StandaloneCluster | None = None
         self.first: dict[str, dict] = {}  # backend -> job id, retained checkpoint, savepoint
         self.metrics: dict[str, str] = {}
+        self.plain_savepoint: tuple = ()  # the CLI's exit code and output, whether the target exists, the job's status
 
     def _keyring(self, name: str) -> str:
         uri = f"local://{self.root}/keyring-{name}/keyring.json"
@@ -115,6 +117,10 @@ def c120(tmp_path_factory, flink120_python):
         s.metrics = h.wait_for(lambda: (v := cluster.taskmanager_metrics(tm, ["heliosdb_checkpoint_encryption_total"]))
                                and float(v.get("heliosdb_checkpoint_encryption_total") or 0) > 0 and v, 30,
                                "the lib jar's metrics on the TaskManager")
+        # a savepoint of encrypted checkpoints to a plain target: refused by the tenant storage, nothing written
+        plain = s.root / "acme" / "plain-savepoints"
+        r = cluster.flink("savepoint", jobs["hashmap"], f"file://{plain}")
+        s.plain_savepoint = (r.returncode, r.stdout + r.stderr, plain.exists(), cluster.job_status(jobs["hashmap"]))
         for b, j in jobs.items():
             r = cluster.flink("savepoint", j, s.cp("acme", f"savepoints-{b}"))
             m = re.search(r"Path: (\S+)", r.stdout)
@@ -132,6 +138,16 @@ def c120(tmp_path_factory, flink120_python):
         yield s
     finally:
         cluster.stop()
+
+
+def test_a_savepoint_to_a_plain_target_is_refused_and_the_job_runs_on(c120):
+    code, out, made, status = c120.plain_savepoint
+    assert code != 0, out
+    assert (f"savepoint refused: its target file://{c120.root}/acme/plain-savepoints is not encrypted, but the job's "
+            f"checkpoints (enc+file:{c120.root}/acme/hashmap) are") in out, out
+    assert f"Take it to enc+file://{c120.root}/acme/plain-savepoints" in out, out
+    assert not made, "nothing written to the plain target"
+    assert status == "RUNNING"
 
 
 def test_the_lib_jars_metrics_show_in_flinks_rest_api(c120):

@@ -209,7 +209,7 @@ public final class CryptoOptions {
     public static final ConfigOption<Boolean> ALLOW_UNENCRYPTED_STATE_DIRS =
             ConfigOptions.key("heliosdb.crypto.allow-unencrypted-state-dirs")
                     .booleanType().defaultValue(false)
-                    .withDescription("Start even though the checkpoint directory is enc+ while another place Flink writes state to is not (the savepoint directory, high-availability.storageDir, the changelog's state.changelog.dstl.dfs.base-path, a remote state.backend.forst.primary-dir): by default the enc+ file systems refuse such a configuration, naming each option.");
+                    .withDescription("Start even though the checkpoint directory is enc+ while another place Flink writes state to is not (the savepoint directory, high-availability.storageDir, the changelog's state.changelog.dstl.dfs.base-path, a remote state.backend.forst.primary-dir): by default the enc+ file systems refuse such a configuration, naming each option, and the lib jar's checkpoint storage refuses a savepoint to a target that is not enc+. When on, the processes log each place as a warning and the audit log records state_dirs_unguarded.");
 
     /** bool. */
     public static final ConfigOption<Boolean> TENANTS_REQUIRE_MATCH =

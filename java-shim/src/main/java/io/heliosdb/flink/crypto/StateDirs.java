@@ -1,10 +1,14 @@
 package io.heliosdb.flink.crypto;
 
 import org.apache.flink.configuration.IllegalConfigurationException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Refuses a configuration whose checkpoints go through {@code enc+} while Flink writes the same state
@@ -12,12 +16,18 @@ import java.util.Map;
  * {@code state.changelog.dstl.dfs.base-path} (with the changelog on), a remote
  * {@code state.backend.forst.primary-dir}. Twin of heliosdb_flink_crypto/flink/state_dirs.py (the same
  * cases, tests/vectors/state-dirs.json, hold for both); {@code heliosdb.crypto.allow-unencrypted-state-dirs}
- * accepts such a configuration. Called as the enc+ file systems are configured, so a cluster (or a
- * client, or a MiniCluster) with such a configuration does not start.
+ * accepts such a configuration (logged as a warning, once per process). Called as the enc+ file systems
+ * are configured, so a cluster (or a client, or a MiniCluster) with such a configuration does not
+ * start. The lib jar's checkpoint storage asks {@link #plaintextSavepoint} about each savepoint's
+ * target, which a job's own configuration or {@code flink savepoint <target>} chooses.
  */
-final class StateDirs {
+public final class StateDirs {
     private StateDirs() {
     }
+
+    private static final Logger LOG = LoggerFactory.getLogger(StateDirs.class);
+    /** The warnings logged (configure runs once per enc+ scheme: each is logged once). */
+    private static final Set<String> WARNED = ConcurrentHashMap.newKeySet();
 
     static final String[] CHECKPOINT_DIR = {"execution.checkpointing.dir", "state.checkpoints.dir"};
     static final String[] SAVEPOINT_DIR = {"execution.checkpointing.savepoint-dir", "state.savepoints.dir"};
@@ -43,23 +53,58 @@ final class StateDirs {
         return out;
     }
 
-    /** Throws naming every such place, unless {@code heliosdb.crypto.allow-unencrypted-state-dirs}. */
-    static void check(Map<String, String> conf) {
+    /** Throws naming every such place, unless {@code heliosdb.crypto.allow-unencrypted-state-dirs}
+     *  (then it warns, naming them, and returns the warning). Null when there is none. */
+    static String check(Map<String, String> conf) {
         List<String[]> places = unencrypted(conf);
-        if (places.isEmpty() || first(conf, CryptoOptions.ALLOW_UNENCRYPTED_STATE_DIRS.key())[1].equalsIgnoreCase("true")) {
-            return;
+        if (places.isEmpty()) {
+            return null;
         }
-        StringBuilder m = new StringBuilder();
+        boolean allowed = allowed(conf);
         String[] cp = first(conf, CHECKPOINT_DIR);
-        m.append(cp[0]).append(" is ").append(cp[1]).append(" (encrypted), but Flink would write state unencrypted to");
+        StringBuilder m = new StringBuilder(cp[0]).append(" is ").append(cp[1]).append(" (encrypted), but Flink ")
+                .append(allowed ? "writes" : "would write").append(" state unencrypted to");
         for (String[] p : places) {
-            String v = p[1];
-            m.append(places.get(0) == p ? ": " : "; ").append(p[0]).append(" = ").append(v)
-                    .append(" (point it at enc+").append(v.contains("://") ? v : "file://" + v).append(')');
+            m.append(places.get(0) == p ? ": " : "; ").append(p[0]).append(" = ").append(p[1])
+                    .append(" (point it at ").append(encForm(p[1])).append(')');
         }
-        m.append(". Set ").append(CryptoOptions.ALLOW_UNENCRYPTED_STATE_DIRS.key())
-                .append(": true to accept this (docs/configuration.md).");
+        if (allowed) {
+            String w = m.append(". Accepted: ").append(ALLOW).append(" is true.").toString();
+            if (WARNED.add(w)) {
+                LOG.warn(w);
+            }
+            return w;
+        }
+        m.append(". Set ").append(ALLOW).append(": true to accept this (docs/configuration.md).");
         throw new IllegalConfigurationException(m.toString());
+    }
+
+    /**
+     * Why a savepoint into {@code target} (a job's savepoint directory, or the target of
+     * {@code flink savepoint}) is refused: the job's checkpoints ({@code checkpointDir}) are encrypted
+     * and the target is not. Null when it may be taken (the target is {@code enc+}, the checkpoints
+     * are not, or {@code crypto}'s {@code heliosdb.crypto.allow-unencrypted-state-dirs} is true).
+     */
+    public static String plaintextSavepoint(String checkpointDir, String target, Map<String, String> crypto) {
+        if (checkpointDir == null || target == null || !checkpointDir.trim().startsWith("enc+")
+                || target.trim().startsWith("enc+") || allowed(crypto)) {
+            return null;
+        }
+        String t = target.trim();
+        return "savepoint refused: its target " + t + " is not encrypted, but the job's checkpoints ("
+                + checkpointDir.trim() + ") are. Take it to " + encForm(t) + ", or set " + ALLOW + ": true to accept this.";
+    }
+
+    private static final String ALLOW = CryptoOptions.ALLOW_UNENCRYPTED_STATE_DIRS.key();
+
+    private static boolean allowed(Map<String, String> conf) {
+        return first(conf, ALLOW)[1].equalsIgnoreCase("true");
+    }
+
+    /** {@code place}'s enc+ twin (a bare path is a local file). */
+    private static String encForm(String place) {
+        String p = place.startsWith("file:") && !place.contains("://") ? place.substring(5) : place; // Flink's file:/x
+        return "enc+" + (p.contains("://") ? p : "file://" + p);
     }
 
     private static void add(List<String[]> out, String[] place, boolean applies) {

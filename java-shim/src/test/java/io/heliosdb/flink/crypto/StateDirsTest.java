@@ -12,6 +12,7 @@ import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -60,10 +61,16 @@ class StateDirsTest {
         Configuration allowed = leaky();
         allowed.setString(CryptoOptions.ALLOW_UNENCRYPTED_STATE_DIRS.key(), "true");
         assertDoesNotThrow(() -> new Schemes.EncS3().configure(allowed));
+        assertEquals("execution.checkpointing.dir is enc+s3://bucket/checkpoints (encrypted), but Flink writes state "
+                + "unencrypted to: execution.checkpointing.savepoint-dir = s3://bucket/savepoints (point it at "
+                + "enc+s3://bucket/savepoints); state.changelog.dstl.dfs.base-path = /data/dstl (point it at "
+                + "enc+file:///data/dstl). Accepted: heliosdb.crypto.allow-unencrypted-state-dirs is true.",
+                StateDirs.check(allowed.toMap()), "what the warning (logged once per process) names");
         Configuration encrypted = leaky();
         encrypted.setString("execution.checkpointing.savepoint-dir", "enc+s3://bucket/savepoints");
         encrypted.setString("state.changelog.dstl.dfs.base-path", "enc+file:///data/dstl");
         assertDoesNotThrow(() -> new Schemes.EncFile().configure(encrypted));
+        assertNull(StateDirs.check(encrypted.toMap()), "nothing to warn of");
         Configuration plain = leaky();
         plain.setString("execution.checkpointing.dir", "s3://bucket/checkpoints"); // not ours to judge
         assertDoesNotThrow(() -> new Schemes.EncFile().configure(plain));

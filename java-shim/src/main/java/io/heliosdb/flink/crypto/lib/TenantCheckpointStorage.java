@@ -18,7 +18,8 @@ import java.io.IOException;
  * retained checkpoint) first ask {@link TenantGuard#check}, then restore a pointer without {@code enc+}
  * whose {@code _metadata} is encrypted through its {@code enc+} twin ({@link EncryptedRestorePointer});
  * the access's {@code initializeLocationForSavepoint} (a savepoint being taken) asks
- * {@link TenantGuard#checkSavepoint} about its target directory. The access is a
+ * {@link TenantGuard#checkSavepoint} about its target directory (refused unencrypted when the
+ * checkpoints are encrypted, tenants or not). The access is a
  * {@link FsCheckpointStorageAccess} subclass, so file merging, ForSt and every
  * {@code instanceof FsCheckpointStorageAccess} behave as with the plain storage. Without tenants
  * configured it never starts Python.
@@ -84,12 +85,14 @@ public class TenantCheckpointStorage implements CheckpointStorage {
             return super.resolveCheckpoint(EncryptedRestorePointer.resolve(pointer));
         }
 
-        /** A savepoint goes under the job's own tenant only (else it is sealed with another tenant's keys). */
+        /** A savepoint of encrypted checkpoints is encrypted too, and goes under the job's own tenant
+         *  only (else it is sealed with another tenant's keys). */
         @Override
         public CheckpointStorageLocation initializeLocationForSavepoint(long checkpointId, String externalLocationPointer)
                 throws IOException {
-            Path target = externalLocationPointer != null ? new Path(externalLocationPointer) : getDefaultSavepointDirectory();
-            guard.checkSavepoint(target == null ? null : target.toString());
+            Path target = getDefaultSavepointDirectory();
+            guard.checkSavepoint(externalLocationPointer != null ? externalLocationPointer
+                    : target == null ? null : target.toString());
             return super.initializeLocationForSavepoint(checkpointId, externalLocationPointer);
         }
     }

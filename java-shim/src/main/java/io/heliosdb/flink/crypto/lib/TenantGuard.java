@@ -3,6 +3,7 @@ package io.heliosdb.flink.crypto.lib;
 import io.heliosdb.flink.crypto.Printable;
 import io.heliosdb.flink.crypto.PythonBridge;
 import io.heliosdb.flink.crypto.PythonLaunch;
+import io.heliosdb.flink.crypto.StateDirs;
 
 import java.io.IOException;
 import java.io.Serializable;
@@ -50,8 +51,14 @@ final class TenantGuard implements Serializable {
         check(pointer, "restore");
     }
 
-    /** Throws if savepoint target {@code target} lies under another tenant's prefix than the job's checkpoints. */
+    /** Throws if savepoint target {@code target} is unencrypted while the job's checkpoints are
+     *  encrypted ({@link StateDirs#plaintextSavepoint}, tenants or not), or lies under another tenant's
+     *  prefix than the job's checkpoints. */
     void checkSavepoint(String target) throws IOException {
+        String plaintext = StateDirs.plaintextSavepoint(jobDirectory, target, conf);
+        if (plaintext != null) {
+            throw new IOException(plaintext);
+        }
         check(target, "savepoint");
     }
 

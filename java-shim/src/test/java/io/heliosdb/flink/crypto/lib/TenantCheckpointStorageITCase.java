@@ -127,4 +127,30 @@ class TenantCheckpointStorageITCase {
                 () -> access.resolveCheckpoint("file://" + tmp.resolve("other/chk-1")));
         assertTrue(untenanted.getMessage().contains("'<default>'"), untenanted.getMessage());
     }
+
+    @Test
+    void aSavepointOfEncryptedCheckpointsIsNotTakenUnencrypted() throws Exception {
+        String plain = "file://" + tmp.resolve("sp-plain");
+        Configuration c = config("enc+file://" + tmp.resolve("enc/cp"), false);
+        c.setString("execution.checkpointing.savepoint-dir", plain); // as a job's own configuration may
+        CheckpointStorageAccess access = load(c).createCheckpointStorage(new JobID());
+        String bare = tmp.resolve("sp-bare").toString();
+        String[][] cases = { // target given, as shown, its encrypted form
+            {plain, plain, "enc+" + plain},
+            {null, "file:" + tmp.resolve("sp-plain"), "enc+" + plain}, // the savepoint directory, as Flink writes it
+            {bare, bare, "enc+file://" + bare}};
+        for (String[] t : cases) {
+            IOException e = assertThrows(IOException.class, () -> access.initializeLocationForSavepoint(7, t[0]));
+            assertEquals("savepoint refused: its target " + t[1] + " is not encrypted, but the job's checkpoints "
+                    + "(enc+file:" + tmp.resolve("enc/cp") + ") are. Take it to " + t[2] + ", or set heliosdb.crypto.allow-unencrypted-state-dirs: true to accept this.", e.getMessage());
+        }
+        assertFalse(Files.exists(tmp.resolve("sp-plain")) || Files.exists(tmp.resolve("sp-bare")), "nothing created");
+        // encrypted: taken
+        access.initializeLocationForSavepoint(8, "enc+file://" + tmp.resolve("sp-enc"));
+        assertTrue(Files.isDirectory(tmp.resolve("sp-enc")), "the encrypted target is made");
+        // the option accepts it
+        c.setString("heliosdb.crypto.allow-unencrypted-state-dirs", "true");
+        load(c).createCheckpointStorage(new JobID()).initializeLocationForSavepoint(9, plain);
+        assertTrue(Files.isDirectory(tmp.resolve("sp-plain")), "accepted with the option");
+    }
 }
