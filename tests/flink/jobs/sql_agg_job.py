@@ -49,19 +49,19 @@ def main() -> None:
                    "when the job ends")
     a = p.parse_args()
     given = dict(kv.partition("=")[::2] for kv in a.conf)
-    fs_conf = {k: v for k, v in given.items() if k.startswith(("heliosdb.crypto.", "s3."))}
-    endpoint = fs_conf.get("s3.endpoint", "")
-    crypto_local.enable(fs_conf, plugins_dir=s3_plugin.plugins_dir() if endpoint else None)
+    job_conf = {"state.backend.type": "forst", "table.exec.async-state.enabled": "true",
+                "execution.checkpointing.dir": a.checkpoint_dir, "execution.checkpointing.interval": "1 s",
+                "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
+                "restart-strategy.type": "none", "parallelism.default": "1",
+                # SST files of this small state stay above the size Flink inlines into _metadata
+                "state.backend.forst.compression.per.level": "NO_COMPRESSION", **given}
+    endpoint = given.get("s3.endpoint", "")
+    # the FileSystems see this configuration (the job's own they never see), as counter_job gives them
+    crypto_local.enable(job_conf, plugins_dir=s3_plugin.plugins_dir() if endpoint else None)
     completed = (lambda: s3_plugin.completed_checkpoints(endpoint, a.checkpoint_dir)) if endpoint else \
         (lambda: completed_checkpoints(a.checkpoint_dir))
     conf = Configuration()
-    for k, v in {"state.backend.type": "forst", "table.exec.async-state.enabled": "true",
-                 "execution.checkpointing.dir": a.checkpoint_dir, "execution.checkpointing.interval": "1 s",
-                 "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
-                 "restart-strategy.type": "none", "parallelism.default": "1",
-                 # SST files of this small state stay above the size Flink inlines into _metadata
-                 "state.backend.forst.compression.per.level": "NO_COMPRESSION",
-                 **{k: v for k, v in given.items() if k not in fs_conf}}.items():
+    for k, v in job_conf.items():
         conf.set_string(k, v)
     if a.restore:
         conf.set_string("execution.state-recovery.path", a.restore)
