@@ -22,6 +22,9 @@ import java.util.TreeMap;
  * and of its threads by role (the caller, the shim's Python workers, the JVM's own threads: JIT
  * compilers, GC), from the kernel's per-thread run time ({@code /proc/self/task/N/schedstat},
  * nanoseconds, user and kernel), and how many times its threads were switched in (thread hand-offs). A write round first deletes the file it writes, outside the timed part.
+ * Scheme {@code piped} writes {@code file://} through the shim's write pipeline without sealing: the
+ * caller copies into 1 MiB direct batches, a worker writes them to the file's channel (a ring of
+ * {@link EncryptingOutputStream#DEPTH}): what the shim's two threads cost without AES-GCM or Python.
  */
 public final class FsBench {
 
@@ -32,6 +35,7 @@ public final class FsBench {
         conf.setString("heliosdb.crypto.segment-size", a[2]);
         long total = Long.parseLong(a[3]) << 20;
         String dir = a[4];
+        int seg = Integer.parseInt(a[2]);
         FileSystem.initialize(conf, null);
         byte[] data = new byte[8 << 20];
         new java.util.Random(1).nextBytes(data);
@@ -49,11 +53,13 @@ public final class FsBench {
             FileSystem fs = p.getFileSystem();
             int call = Integer.parseInt(w[2]);
             if (w[0].equals("write")) {
-                Files.deleteIfExists(new File(dir, p.getName()).toPath());
+                Files.deleteIfExists(new File(dir, p.getName() + (w[1].equals("piped") ? ".piped" : "")).toPath());
             }
             long t = System.nanoTime();
             Map<String, Long> c0 = cpu();
-            if (w[0].equals("write")) {
+            if (w[0].equals("write") && w[1].equals("piped")) {
+                piped(fs.create(new Path(plain.toString() + ".piped"), FileSystem.WriteMode.OVERWRITE), data, call, total, seg);
+            } else if (w[0].equals("write")) {
                 try (FSDataOutputStream out = fs.create(p, FileSystem.WriteMode.OVERWRITE)) {
                     int off = 0;
                     for (long done = 0; done < total; done += call) {
@@ -82,6 +88,67 @@ public final class FsBench {
             System.out.println(b);
         }
         System.exit(0);
+    }
+
+    /** The worker of {@code piped} writes, named as the shim's are (counted as "workers"). */
+    static final java.util.concurrent.ExecutorService PIPED = java.util.concurrent.Executors.newSingleThreadExecutor(
+            r -> {
+                Thread t = new Thread(r, "heliosdb-crypto-piped");
+                t.setDaemon(true);
+                return t;
+            });
+
+    /** {@code total} bytes in {@code call}-byte writes through a WritePipeline that does not seal. */
+    static void piped(FSDataOutputStream out, byte[] data, int call, long total, int seg) throws java.io.IOException {
+        java.nio.channels.WritableByteChannel ch = InnerChannels.writable(out);
+        WritePipeline.Stage stage = new WritePipeline.Stage() {
+            @Override
+            public WritePipeline.Batch take(int segments) {
+                return new WritePipeline.Batch(java.nio.ByteBuffer.allocateDirect(segments * seg));
+            }
+
+            @Override
+            public void prepare(WritePipeline.Batch b) {
+            }
+
+            @Override
+            public void process(WritePipeline.Batch b) throws java.io.IOException {
+                java.nio.ByteBuffer x = b.plain.duplicate();
+                x.clear().limit(b.length);
+                while (x.hasRemaining()) {
+                    ch.write(x);
+                }
+            }
+
+            @Override
+            public void give(WritePipeline.Batch b) {
+            }
+        };
+        WritePipeline pipe = new WritePipeline(stage, PIPED, seg, NativeBuffers.batchSegments(seg,
+                NativeBuffers.WRITE_BATCH_BYTES), EncryptingOutputStream.DEPTH);
+        try (out) {
+            int off = 0;
+            for (long done = 0; done < total; ) {
+                if (off + call > data.length) {
+                    off = 0;
+                }
+                int left = call;
+                while (left > 0) {
+                    if (pipe.room() == 0) {
+                        pipe.submit(false);
+                    }
+                    int take = Math.min(pipe.room(), left);
+                    pipe.put(data, off + call - left, take);
+                    left -= take;
+                }
+                off += call;
+                done += call;
+            }
+            pipe.submit(true);
+            pipe.drain();
+        } finally {
+            pipe.release();
+        }
     }
 
     /** CPU nanoseconds so far of every live thread of this process, by role. */

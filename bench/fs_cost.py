@@ -89,15 +89,19 @@ class AesAlone:
         return {"wall": (time.perf_counter() - t) * self.per_gib, "all": cpu}
 
 
-def measure(jvms: dict[str, FsJvm], aes: AesAlone, op: str, call: int, rounds: int, warmup: int = 1) -> dict:
+def measure(jvms: dict[str, FsJvm], aes: AesAlone, op: str, call: int, rounds: int, warmup: int = 1,
+            piped: bool = False) -> dict:
     """``rounds`` rounds (after ``warmup``) of ``op`` at ``call`` bytes per call, the order of the
     sides rotating from round to round (the position in a round biases a side on this kind of VM).
-    Sides: ``plain`` (file://), ``enc`` (enc+file://), ``base`` (a baseline jar's enc+file://), ``aes``."""
+    Sides: ``plain`` (file://), ``enc`` (enc+file://), ``base`` (a baseline jar's enc+file://), ``aes``;
+    with ``piped``, writes also ``piped`` (file:// through the shim's write pipeline, not sealed)."""
     sides = {"plain": lambda: jvms["main"].run(op, "plain", call),
              "enc": lambda: jvms["main"].run(op, "enc", call),
              "aes": lambda: aes.run(op)}
     if "base" in jvms:
         sides["base"] = lambda: jvms["base"].run(op, "enc", call)
+    if piped and op == "write":
+        sides["piped"] = lambda: jvms["main"].run(op, "piped", call)
     order = list(sides)
     out = {s: [] for s in order}
     for r in range(warmup + rounds):
@@ -114,7 +118,7 @@ def summary(rows: dict) -> dict:
     med = {s: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for s, rs in rows.items()}
     aes = med["aes"]["all"]
     out = {"med": med, "aes": aes}
-    for side in ("enc", "base"):
+    for side in ("enc", "base", "piped"):
         if side in rows:
             added = [e["all"] - p["all"] for e, p in zip(rows[side], rows["plain"])]
             out[side + "_added"] = statistics.median(added)

@@ -65,11 +65,13 @@ def fs_part(a, uri: str, seg: int) -> list[dict]:
                     for scheme in ("plain", "enc"):  # both: the JIT compiles each path
                         jvm.run("write", scheme, call)
                         jvm.run("read", scheme, call)
+                    if a.piped:
+                        jvm.run("write", "piped", call)
         for run in range(1, a.runs + 1):
             print(f"run {run}/{a.runs}: {load()}", flush=True)
             for call in sizes:
                 for op in a.ops.split(","):
-                    rows = fs_cost.measure(jvms, aes, op, call, a.rounds)
+                    rows = fs_cost.measure(jvms, aes, op, call, a.rounds, piped=a.piped)
                     s = fs_cost.summary(rows)
                     results.append(dict(s, run=run, op=op, call=call, rows=rows))
                     print(line(results[-1]), flush=True)
@@ -149,6 +151,9 @@ def line(r: dict) -> str:
            f"{' ok' if r['enc_ratio'] <= TARGET[r['op']] else ' OVER'}  time enc/plain {r['enc_time']:.2f}")
     if "base_ratio" in r:
         out += f"  | baseline: added/AES {r['base_ratio']:.2f}, time {r['base_time']:.2f}"
+    if "piped_ratio" in r:  # the pipeline's two threads alone, and what sealing adds on top of them
+        out += (f"  | piped {r['med']['piped']['all']:.3f}: added/AES {r['piped_ratio']:.2f}, "
+                f"enc over piped {r['enc_ratio'] - r['piped_ratio']:.2f}")
     return out
 
 
@@ -179,6 +184,8 @@ def main(argv=None) -> int:
     p.add_argument("--settle", type=int, default=2, help="running job: checkpoints completed before measuring")
     p.add_argument("--bundle", type=int, default=100, help="running job: records per Python bundle")
     p.add_argument("--java-opts", default="", help="extra JVM options for the file-system part's JVMs")
+    p.add_argument("--piped", action="store_true", help="writes: also file:// through the shim's write pipeline "
+                   "without sealing (its two threads' cost apart from AES-GCM and the Python call)")
     a = p.parse_args(argv)
     for name, given, known in (("--sizes", a.sizes, SIZES), ("--ops", a.ops, ("write", "read"))):
         if not given or not set(given.split(",")) <= set(known):  # before any JVM or folder is made
