@@ -28,6 +28,7 @@ public final class StateDirs {
     private static final Logger LOG = LoggerFactory.getLogger(StateDirs.class);
     /** The warnings logged (configure runs once per enc+ scheme: each is logged once). */
     private static final Set<String> WARNED = ConcurrentHashMap.newKeySet();
+    private static final String ALLOW = CryptoOptions.ALLOW_UNENCRYPTED_STATE_DIRS.key();
 
     static final String[] CHECKPOINT_DIR = {"execution.checkpointing.dir", "state.checkpoints.dir"};
     static final String[] SAVEPOINT_DIR = {"execution.checkpointing.savepoint-dir", "state.savepoints.dir"};
@@ -94,8 +95,6 @@ public final class StateDirs {
         return "savepoint refused: its target " + t + " is not encrypted, but the job's checkpoints ("
                 + checkpointDir.trim() + ") are. Take it to " + encForm(t) + ", or set " + ALLOW + ": true to accept this.";
     }
-
-    private static final String ALLOW = CryptoOptions.ALLOW_UNENCRYPTED_STATE_DIRS.key();
 
     private static boolean allowed(Map<String, String> conf) {
         return first(conf, ALLOW)[1].equalsIgnoreCase("true");
