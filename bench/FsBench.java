@@ -58,7 +58,8 @@ public final class FsBench {
             long t = System.nanoTime();
             Map<String, Long> c0 = cpu();
             if (w[0].equals("write") && w[1].equals("piped")) {
-                piped(fs.create(new Path(plain.toString() + ".piped"), FileSystem.WriteMode.OVERWRITE), data, call, total, seg);
+                piped(fs.create(new Path(plain + ".piped"), FileSystem.WriteMode.OVERWRITE), data, call, total,
+                        seg);
             } else if (w[0].equals("write")) {
                 try (FSDataOutputStream out = fs.create(p, FileSystem.WriteMode.OVERWRITE)) {
                     int off = 0;

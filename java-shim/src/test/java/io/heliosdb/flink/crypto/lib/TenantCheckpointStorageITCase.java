@@ -142,7 +142,8 @@ class TenantCheckpointStorageITCase {
         for (String[] t : cases) {
             IOException e = assertThrows(IOException.class, () -> access.initializeLocationForSavepoint(7, t[0]));
             assertEquals("savepoint refused: its target " + t[1] + " is not encrypted, but the job's checkpoints "
-                    + "(enc+file:" + tmp.resolve("enc/cp") + ") are. Take it to " + t[2] + ", or set heliosdb.crypto.allow-unencrypted-state-dirs: true to accept this.", e.getMessage());
+                    + "(enc+file:" + tmp.resolve("enc/cp") + ") are. Take it to " + t[2]
+                    + ", or set heliosdb.crypto.allow-unencrypted-state-dirs: true to accept this.", e.getMessage());
         }
         assertFalse(Files.exists(tmp.resolve("sp-plain")) || Files.exists(tmp.resolve("sp-bare")), "nothing created");
         // encrypted: taken
