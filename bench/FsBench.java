@@ -133,15 +133,7 @@ public final class FsBench {
                 if (off + call > data.length) {
                     off = 0;
                 }
-                int left = call;
-                while (left > 0) {
-                    if (pipe.room() == 0) {
-                        pipe.submit(false);
-                    }
-                    int take = Math.min(pipe.room(), left);
-                    pipe.put(data, off + call - left, take);
-                    left -= take;
-                }
+                pipe.write(data, off, call);
                 off += call;
                 done += call;
             }

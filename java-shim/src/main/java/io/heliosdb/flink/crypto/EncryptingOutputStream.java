@@ -105,16 +105,12 @@ final class EncryptingOutputStream extends FSDataOutputStream {
             throw new IndexOutOfBoundsException();
         }
         check();
-        while (len > 0) {
-            if (pipeline.room() == 0) {
-                emit(false); // full segments and more data follows: none is the last one
-            }
-            int take = Math.min(pipeline.room(), len);
-            pipeline.put(b, off, take);
-            off += take;
-            len -= take;
-            total += take;
+        try {
+            pipeline.write(b, off, len);
+        } catch (IOException | RuntimeException e) {
+            throw failed(e);
         }
+        total += len;
     }
 
     /** Hands the current batch to the pipeline (the last one: it ends the file). */

@@ -87,13 +87,16 @@ public final class StateDirs {
      * are not, or {@code crypto}'s {@code heliosdb.crypto.allow-unencrypted-state-dirs} is true).
      */
     public static String plaintextSavepoint(String checkpointDir, String target, Map<String, String> crypto) {
-        if (checkpointDir == null || target == null || !checkpointDir.trim().startsWith("enc+")
-                || target.trim().startsWith("enc+") || allowed(crypto)) {
+        if (checkpointDir == null || target == null) {
             return null;
         }
+        String cp = checkpointDir.trim();
         String t = target.trim();
-        return "savepoint refused: its target " + t + " is not encrypted, but the job's checkpoints ("
-                + checkpointDir.trim() + ") are. Take it to " + encForm(t) + ", or set " + ALLOW + ": true to accept this.";
+        if (!cp.startsWith("enc+") || t.startsWith("enc+") || allowed(crypto)) {
+            return null;
+        }
+        return "savepoint refused: its target " + t + " is not encrypted, but the job's checkpoints (" + cp
+                + ") are. Take it to " + encForm(t) + ", or set " + ALLOW + ": true to accept this.";
     }
 
     private static boolean allowed(Map<String, String> conf) {

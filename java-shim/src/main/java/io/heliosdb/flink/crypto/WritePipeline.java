@@ -93,6 +93,20 @@ final class WritePipeline {
         return cur.capacity() - cur.length;
     }
 
+    /** Copies {@code len} bytes, handing each batch that fills up to the workers ({@link #submit}: not
+     *  the last one, since more follows). A failure of this or any earlier batch is thrown. */
+    void write(byte[] b, int off, int len) throws IOException {
+        while (len > 0) {
+            if (room() == 0) {
+                submit(false);
+            }
+            int take = Math.min(room(), len);
+            put(b, off, take);
+            off += take;
+            len -= take;
+        }
+    }
+
     /** Copies {@code len <= room()} bytes into the current batch. */
     void put(byte[] b, int off, int len) {
         ByteBuffer dst = cur.plain;

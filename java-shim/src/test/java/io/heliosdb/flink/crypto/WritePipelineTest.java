@@ -122,19 +122,12 @@ class WritePipelineTest {
         }
     }
 
-    /** Writes {@code data} in uneven calls as EncryptingOutputStream does, then the last batch. */
+    /** Writes {@code data} in uneven calls, as EncryptingOutputStream passes Flink's on, then the last batch. */
     static void write(WritePipeline p, byte[] data) throws IOException {
         for (int off = 0, chunk = 1; off < data.length; chunk = chunk * 7 % 97 + 1) {
             int n = Math.min(chunk, data.length - off);
-            while (n > 0) {
-                if (p.room() == 0) {
-                    p.submit(false);
-                }
-                int take = Math.min(p.room(), n);
-                p.put(data, off, take);
-                off += take;
-                n -= take;
-            }
+            p.write(data, off, n);
+            off += n;
         }
         p.submit(true);
         p.drain();

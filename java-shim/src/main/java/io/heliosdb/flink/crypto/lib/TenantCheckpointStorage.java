@@ -10,6 +10,7 @@ import org.apache.flink.runtime.state.filesystem.FsCheckpointStorageAccess;
 import org.apache.flink.runtime.state.storage.FileSystemCheckpointStorage;
 
 import java.io.IOException;
+import java.util.Objects;
 
 /**
  * FileSystemCheckpointStorage with the tenant guard and encrypted restore pointers:
@@ -90,9 +91,8 @@ public class TenantCheckpointStorage implements CheckpointStorage {
         @Override
         public CheckpointStorageLocation initializeLocationForSavepoint(long checkpointId, String externalLocationPointer)
                 throws IOException {
-            Path target = getDefaultSavepointDirectory();
             guard.checkSavepoint(externalLocationPointer != null ? externalLocationPointer
-                    : target == null ? null : target.toString());
+                    : Objects.toString(getDefaultSavepointDirectory(), null));
             return super.initializeLocationForSavepoint(checkpointId, externalLocationPointer);
         }
     }
