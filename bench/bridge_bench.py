@@ -106,6 +106,8 @@ def main(argv=None) -> int:
     p.add_argument("--mib", type=int, default=1024,
                    help="MiB per round, at most 1024 (a Java array); rounds much shorter than a second are mostly noise")
     p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--warmup-passes", type=int, default=15, help="at most this many warm-up passes of the JVM (an "
+                   "encryption and a decryption): it warms up until a pass in which its JIT compilers ran under 10 ms")
     p.add_argument("--chunk", type=int, default=65536, help="bytes per write/read call (Flink writes 4-64 KiB)")
     p.add_argument("--baseline-jar", help="also run this (e.g. an older) shim jar, interleaved, and compare")
     p.add_argument("--dir", help="write and read real files in this folder (Flink's local file system on the "
@@ -123,6 +125,9 @@ def main(argv=None) -> int:
                     a.baseline_jar) if a.baseline_jar else None
     times = {(side, op): [] for side in ("py", "java", "plain", "base") for op in ("encrypt", "decrypt")}
     try:
+        jvms = [j for j in (jv, base) if j]
+        passes, jit = bench_jvm.warm_up([j.p.pid for j in jvms], lambda: [j.run(op) for j in jvms for op in (
+            "encrypt", "decrypt")], 1, a.warmup_passes)
         for r in range(a.rounds + 1):  # round 0 warms up every side
             for op in ("encrypt", "decrypt"):
                 runs = {"py": lambda: getattr(py, op)(), "java": lambda: jv.run(op)}
@@ -143,7 +148,8 @@ def main(argv=None) -> int:
         shutil.rmtree(d, ignore_errors=True)
     print(f"segment {seg} B, {a.mib} MiB per round, {a.chunk} B per call, {a.rounds} rounds, one caller thread, "
           f"{'files in ' + a.dir if a.dir else 'in memory'}, zero-copy={jv.zero_copy}, "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; JVM warmed up in {passes} passes "
+          f"(its JIT compilers ran {jit * 1000:.0f} ms in the last)")
     print(f"{'':9}{'python engine':>15}{'java->python':>15}{'ratio':>7}{'ratio (median)':>16}"
           f"{'CPU s/GiB py':>14}{'java':>7}")
     mib = a.mib

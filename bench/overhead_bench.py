@@ -34,6 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
+import bench_jvm  # noqa: E402
 import cpu_profile  # noqa: E402
 import fs_cost  # noqa: E402
 import job_throughput  # noqa: E402
@@ -58,8 +59,7 @@ def fs_part(a, uri: str, seg: int) -> list[dict]:
     sizes = [SIZES[s] for s in a.sizes.split(",")]
     results = []
     try:
-        print(f"warming up (JIT): {a.warmup_gib} GiB per JVM ...", flush=True)
-        for _ in range(max(1, (a.warmup_gib << 10) // a.mib // (2 * len(sizes)))):
+        def one_pass():
             for call in sizes:
                 for jvm in jvms.values():
                     for scheme in ("plain", "enc"):  # both: the JIT compiles each path
@@ -67,6 +67,10 @@ def fs_part(a, uri: str, seg: int) -> list[dict]:
                         jvm.run("read", scheme, call)
                     if a.piped:
                         jvm.run("write", "piped", call)
+        print(f"warming up (JIT): {a.warmup_gib} GiB per JVM, then until the JIT compilers rest ...", flush=True)
+        n, jit = bench_jvm.warm_up([j.pid for j in jvms.values()], one_pass,
+                                   max(1, (a.warmup_gib << 10) // a.mib // (2 * len(sizes))), a.warmup_passes)
+        print(f"warmed up: {n} passes, the JIT compilers ran {jit * 1000:.0f} ms in the last", flush=True)
         for run in range(1, a.runs + 1):
             print(f"run {run}/{a.runs}: {load()}", flush=True)
             for call in sizes:
@@ -167,6 +171,9 @@ def main(argv=None) -> int:
     p.add_argument("--sizes", default="4k,16k,64k,4m")
     p.add_argument("--ops", default="write,read", help="file system: write, read or both (reads read the warm-up's files)")
     p.add_argument("--warmup-gib", type=int, default=8, help="GiB each JVM writes and reads per scheme before measuring (JIT)")
+    p.add_argument("--warmup-passes", type=int, default=30, help="at most this many warm-up passes (every size, "
+                   "side and operation once): after --warmup-gib, warming goes on until a pass in which the JIT "
+                   "compilers ran under 10 ms")
     p.add_argument("--segment-size", default="256kb")
     p.add_argument("--baseline-jar", help="also run this shim jar's enc+file://, in the same rotation")
     p.add_argument("--profile-size", default="64k", choices=list(SIZES), help="call size of the CPU breakdown")

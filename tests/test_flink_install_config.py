@@ -8,7 +8,8 @@ import yaml
 
 from heliosdb_flink_crypto.cli import main
 from heliosdb_flink_crypto.errors import ConfigError
-from heliosdb_flink_crypto.flink import JOBMANAGER_METRICS_REPORTER, METERED_STATE_BACKEND, install
+from heliosdb_flink_crypto.flink import (JOBMANAGER_METRICS_REPORTER, METERED_STATE_BACKEND, TENANT_CHECKPOINT_STORAGE,
+                                         install)
 from heliosdb_flink_crypto.flink.confyaml import ConfigFile, scalar
 from heliosdb_flink_crypto.flink.settings import savepoint_dir_for, settings, with_entry
 
@@ -146,6 +147,30 @@ def test_print_mode_derives_the_savepoint_dir_and_has_no_change_me_when_flags_ar
     assert d["execution.checkpointing.savepoint-dir"] == "enc+s3://b/flink/savepoints"
     assert main(["flink", "install", "--print-only"]) == 0
     assert out.count("CHANGE ME") == 0 and capsys.readouterr().out.count("CHANGE ME") == 2
+
+
+def test_encrypted_checkpoints_get_the_lib_jars_storage_unless_the_cluster_names_another(home, capsys):
+    """The storage that refuses a savepoint to a target without enc+ (TenantCheckpointStorageITCase,
+    test_wheel_e2e) is written by default; a cluster's own choice is kept, with a note saying what it
+    gives up; checkpoints that are not encrypted get nothing."""
+    r = install.install(str(home), write=True, python_executable="/py", kms_uri="local:///k",
+                        checkpoint_dir="enc+file:///c")
+    assert f"set execution.checkpointing.storage: {TENANT_CHECKPOINT_STORAGE}" in r.changes
+    conf = flat(yaml.safe_load((home / "conf" / "config.yaml").read_text()))
+    assert conf["execution.checkpointing.storage"] == TENANT_CHECKPOINT_STORAGE
+    base = {"heliosdb.crypto.kms.uri": "local:///k", "execution.checkpointing.dir": "enc+file:///c"}
+    for key in ("execution.checkpointing.storage", "state.checkpoint-storage"):
+        wanted, _ = settings({**base, key: "filesystem"}, "/py")
+        assert {s.key: s.value for s in wanted}["execution.checkpointing.storage"] == TENANT_CHECKPOINT_STORAGE
+        wanted, notes = settings({**base, key: "jobmanager"}, "/py")
+        assert not any(s.key == "execution.checkpointing.storage" for s in wanted)
+        assert any(n.startswith("execution.checkpointing.storage is jobmanager: savepoint targets are not checked")
+                   for n in notes), notes
+    wanted, _ = settings({**base, "execution.checkpointing.dir": "file:///c"}, "/py")
+    assert not any(s.key == "execution.checkpointing.storage" for s in wanted)
+    assert main(["flink", "install", "--print-only", "--kms-uri", "local:///k", "--checkpoint-dir", "enc+s3://b/c",
+                 "--python", "/py"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["execution.checkpointing.storage"] == TENANT_CHECKPOINT_STORAGE
 
 
 @pytest.mark.parametrize("cp, sp", [("enc+s3://b/flink/checkpoints", "enc+s3://b/flink/savepoints"),

@@ -80,10 +80,7 @@ def config_lines(python_executable: str, kms_uri: str | None = None, checkpoint_
                 f"# state.backend.type: {METERED_STATE_BACKEND}",
                 f"# heliosdb.crypto.state-backend: {existing.get('state.backend.type') or 'hashmap'}",
                 f"# metrics.reporter.heliosdb.factory.class: {JOBMANAGER_METRICS_REPORTER}"]
-    out += ["# optional, session clusters with tenants: a job restores only checkpoints of its own tenant (the tenant "
-            "of its execution.checkpointing.dir); guards against mistakes, not against hostile job code",
-            f"# execution.checkpointing.storage: {TENANT_CHECKPOINT_STORAGE}",
-            "# optional: high-availability.storageDir: enc+<scheme>://.../ha (it holds checkpoints with inline state)"]
+    out += ["# optional: high-availability.storageDir: enc+<scheme>://.../ha (it holds checkpoints with inline state)"]
     env = " ".join(f"{k}={v}" for k, v in MALLOC_ENV.items())
     out.append(f"# optional, faster with large segments: start the cluster with {env} in its environment")
     return "\n".join(out) + "\n"
@@ -163,7 +160,9 @@ def _copy_jars(home: str, lib: str, line, jar: str | None, version: str, r: Inst
     try:
         lib_src = lib_jar_path(line)
     except FileNotFoundError as e:
-        r.warnings.append(f"{e}: the optional metered state backend and tenant checkpoint storage are not installed")
+        r.warnings.append(f"{e}: the lib jar is not installed (the metered state backend, the checkpoint storage): "
+                          f"a configuration naming {TENANT_CHECKPOINT_STORAGE} or {METERED_STATE_BACKEND} fails "
+                          "every job until it is")
     else:
         versions.check_jar(lib_src, line, "HELIOSDB_LIB_JAR")
         lib_dest = os.path.join(lib, LIB_JAR_NAME)

@@ -9,6 +9,9 @@ shown next to it:
 * the Python executable, the KMS URI, the checkpoint directory (``enc+``), the savepoint
   directory (given, or derived: ``savepoints`` next to the checkpoint directory); a warning for each
   other place the configuration has Flink write state to unencrypted (:mod:`.state_dirs`);
+* the lib jar's checkpoint storage (``execution.checkpointing.storage``) when the checkpoints are
+  encrypted and the cluster has Flink's default storage: it refuses a savepoint of them to a target
+  without ``enc+`` and guards tenants (a note when the cluster names another storage);
 * off-heap memory for the encrypted streams' direct buffers: ``256m`` of framework off-heap on
   TaskManagers (Flink's default is 128m) with the TaskManager's total raised by the difference (so task
   heap and managed memory stay as they were), and ``256m`` off-heap on the JobManager;
@@ -22,12 +25,13 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from .. import config
-from . import JOBMANAGER_METRICS_REPORTER, METERED_STATE_BACKEND, state_dirs
+from . import JOBMANAGER_METRICS_REPORTER, METERED_STATE_BACKEND, TENANT_CHECKPOINT_STORAGE, state_dirs
 from .local import PARENT_FIRST
 
 OFF_HEAP = 256 << 20
 FLINK_DEFAULT_OFF_HEAP = 128 << 20
 REPORTER = "heliosdb"  # metrics.reporter.<name>.factory.class
+STORAGE_KEY, OLD_STORAGE_KEY = "execution.checkpointing.storage", "state.checkpoint-storage"
 
 
 @dataclass(frozen=True)
@@ -102,10 +106,27 @@ def settings(existing: Mapping[str, str], python: str, kms_uri: str | None = Non
             " (next to the checkpoints; --savepoint-dir to choose)")))
     notes += [p.describe() for p in state_dirs.unencrypted(
         {**existing, "execution.checkpointing.dir": cp or "", "execution.checkpointing.savepoint-dir": sp or ""})]
+    out += _storage(existing, cp, notes)
     out += _memory(existing, notes)
     if flink_metrics:
         out += _flink_metrics(existing)
     return out, notes
+
+
+def _storage(existing: Mapping[str, str], cp: str | None, notes: list[str]) -> list[Setting]:
+    """The lib jar's checkpoint storage (Flink's file-system storage plus its guards) when the
+    checkpoints are encrypted and the cluster has the default storage; a note when it has another."""
+    if not cp or not cp.startswith("enc+"):
+        return []
+    have = existing.get(STORAGE_KEY) or existing.get(OLD_STORAGE_KEY)
+    if have in (None, "", "filesystem", TENANT_CHECKPOINT_STORAGE):
+        return [Setting(STORAGE_KEY, TENANT_CHECKPOINT_STORAGE,
+                        "Flink's file-system checkpoint storage, plus: a savepoint of the encrypted checkpoints to "
+                        "a target without enc+ is refused, and with tenants a job restores only its own tenant's "
+                        "checkpoints (lib jar)")]
+    notes.append(f"{STORAGE_KEY} is {have}: savepoint targets are not checked (a savepoint to a target without enc+ "
+                 f"is written unencrypted) and tenants are not guarded; {TENANT_CHECKPOINT_STORAGE} does both")
+    return []
 
 
 def _memory(existing: Mapping[str, str], notes: list[str]) -> list[Setting]:

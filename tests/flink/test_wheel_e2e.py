@@ -17,7 +17,8 @@ distribution's version, no other extra. From there on no Maven on PATH, no clone
 * the smallest end-to-end PyFlink job with encrypted checkpoints, with the wheel's jars only:
   ``python job.py`` (local MiniCluster) checkpoints, is cancelled and restores exactly; the same job
   on a standalone cluster (install.sh's layout and configuration) with ``flink run -py``
-  checkpoints, is cancelled and resumes exactly.
+  checkpoints, refuses a savepoint to a plain ``file://`` target (the checkpoint storage that
+  configuration names), is cancelled and resumes exactly.
 """
 from __future__ import annotations
 
@@ -119,6 +120,7 @@ def test_the_install_script_lays_out_the_distribution(installed):
     assert got["heliosdb.crypto.kms.uri"] == f"local://{root}/keyring/keyring.json"
     assert got["execution.checkpointing.dir"] == f"enc+file://{root}/cluster-checkpoints"
     assert got["execution.checkpointing.savepoint-dir"] == f"enc+file://{root}/savepoints"
+    assert got["execution.checkpointing.storage"] == "io.heliosdb.flink.crypto.lib.TenantCheckpointStorageFactory"
     assert got["plugin.classloader.parent-first-patterns.additional"] == "pemja."
     assert got["classloader.parent-first-patterns.additional"] == "pemja."
     assert got["taskmanager.memory.framework.off-heap.size"] == "256m"
@@ -222,6 +224,13 @@ def test_standalone_cluster_job_checkpoints_encrypted_and_resumes(installed, job
             h.wait_for(lambda: cluster.completed_checkpoints(first) >= 2 or
                        cluster.job_status(first) in ("FAILED", "FINISHED"), 180, "two checkpoints")
             assert cluster.job_status(first) == "RUNNING", cluster.job_exceptions(first)[:4000]
+            # install.sh's configuration names the lib jar's checkpoint storage: a savepoint of the
+            # encrypted checkpoints to a plain target is refused, nothing is written, the job runs on
+            plain = installed.root / "plain-savepoints"
+            r = cluster.flink("savepoint", first, f"file://{plain}")
+            assert r.returncode != 0 and f"savepoint refused: its target file://{plain} is not encrypted" in \
+                r.stdout + r.stderr, r.stdout + r.stderr
+            assert not plain.exists() and cluster.job_status(first) == "RUNNING"
             c = cluster.flink("cancel", first)
             assert c.returncode == 0, c.stdout + c.stderr
             cluster.wait_status(first, {"CANCELED"})
