@@ -26,9 +26,11 @@ from . import (JAR_NAME, JOBMANAGER_METRICS_REPORTER, LIB_JAR_NAME, METERED_STAT
                jar_path, lib_jar_path, versions)
 from .confyaml import ConfigFile, scalar
 from .local import MALLOC_ENV
-from .settings import settings
+from .settings import settings, storage
 
 PLUGIN_DIR = os.path.join("plugins", "heliosdb-crypto")
+#: the checkpoint directory printed (to change) when none is given or set
+PLACEHOLDER_CHECKPOINT_DIR = "enc+file:///var/flink/checkpoints"
 
 
 @dataclass
@@ -62,7 +64,8 @@ def config_lines(python_executable: str, kms_uri: str | None = None, checkpoint_
     if not any(s.key == "heliosdb.crypto.kms.uri" for s in wanted):
         out.append("heliosdb.crypto.kms.uri: local:///etc/heliosdb/keyring.json  # CHANGE ME")
     if not any(s.key == "execution.checkpointing.dir" for s in wanted):
-        out.append("execution.checkpointing.dir: enc+file:///var/flink/checkpoints  # CHANGE ME")
+        out.append(f"execution.checkpointing.dir: {PLACEHOLDER_CHECKPOINT_DIR}  # CHANGE ME")
+        wanted += storage(existing, PLACEHOLDER_CHECKPOINT_DIR, notes)
     for s in wanted:
         line = f"{s.key}: {scalar(s.value)}"
         if s.key not in existing:

@@ -59,7 +59,8 @@ Besides these keys:
   remote). `heliosdb.crypto.allow-unencrypted-state-dirs: true` accepts such a configuration (each
   process logs the places as a warning, the audit log records `state_dirs_unguarded`); `flink install`
   warns about it beforehand. With the lib jar's checkpoint storage
-  (`execution.checkpointing.storage: io.heliosdb.flink.crypto.lib.TenantCheckpointStorageFactory`), a
+  (`execution.checkpointing.storage: io.heliosdb.flink.crypto.lib.TenantCheckpointStorageFactory`, which
+  `flink install` sets when the checkpoint directory is `enc+` and the cluster names no other storage), a
   savepoint of encrypted checkpoints to a target that is not `enc+` (a job's own savepoint directory,
   a `savepoint` command's target) is refused too.
 """

@@ -106,14 +106,14 @@ def settings(existing: Mapping[str, str], python: str, kms_uri: str | None = Non
             " (next to the checkpoints; --savepoint-dir to choose)")))
     notes += [p.describe() for p in state_dirs.unencrypted(
         {**existing, "execution.checkpointing.dir": cp or "", "execution.checkpointing.savepoint-dir": sp or ""})]
-    out += _storage(existing, cp, notes)
+    out += storage(existing, cp, notes)
     out += _memory(existing, notes)
     if flink_metrics:
         out += _flink_metrics(existing)
     return out, notes
 
 
-def _storage(existing: Mapping[str, str], cp: str | None, notes: list[str]) -> list[Setting]:
+def storage(existing: Mapping[str, str], cp: str | None, notes: list[str]) -> list[Setting]:
     """The lib jar's checkpoint storage (Flink's file-system storage plus its guards) when the
     checkpoints are encrypted and the cluster has the default storage; a note when it has another."""
     if not cp or not cp.startswith("enc+"):
@@ -174,4 +174,4 @@ def _flink_metrics(existing: Mapping[str, str]) -> list[Setting]:
     return out
 
 
-__all__ = ["Setting", "savepoint_dir_for", "settings", "with_entry"]
+__all__ = ["Setting", "savepoint_dir_for", "settings", "storage", "with_entry"]
