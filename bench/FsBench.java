@@ -23,7 +23,7 @@ import java.util.TreeMap;
  * compilers, GC), from the kernel's per-thread run time ({@code /proc/self/task/N/schedstat},
  * nanoseconds, user and kernel), and how many times its threads were switched in (thread hand-offs). A write round first deletes the file it writes, outside the timed part.
  * Scheme {@code piped} writes {@code file://} through the shim's write pipeline without sealing: the
- * caller copies into 1 MiB direct batches, a worker writes them to the file's channel (a ring of
+ * caller copies into direct batches (2 MiB), a worker writes them to the file's channel (a ring of
  * {@link EncryptingOutputStream#DEPTH}): what the shim's two threads cost without AES-GCM or Python.
  */
 public final class FsBench {

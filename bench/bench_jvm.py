@@ -61,7 +61,7 @@ def warm_up(pids: list[int], one_pass, passes: int, most: int, quiet: float = 0.
     JVMs ``pids`` ran under ``quiet`` CPU seconds, ``most`` passes at most. A TaskManager runs for hours
     with its hot paths compiled; a measured round should neither pay for the compiler threads (on 2
     cores they take the worker's core) nor run C1's profiling code, which the shim's per-batch methods
-    (~500 calls per 512 MiB) leave only after ~10 rounds. Returns the passes run and the compilers' CPU
+    (256-512 calls per 512 MiB) leave only after 10-20 rounds. Returns the passes run and the compilers' CPU
     seconds in the last one."""
     n, jit = 0, 0.0
     while n < most and (n < passes or jit >= quiet):
