@@ -126,8 +126,12 @@ def main(argv=None) -> int:
     times = {(side, op): [] for side in ("py", "java", "plain", "base") for op in ("encrypt", "decrypt")}
     try:
         jvms = [j for j in (jv, base) if j]
-        passes, jit = bench_jvm.warm_up([j.p.pid for j in jvms], lambda: [j.run(op) for j in jvms for op in (
-            "encrypt", "decrypt")], 1, a.warmup_passes)
+
+        def one_pass():
+            for j in jvms:
+                j.run("encrypt")
+                j.run("decrypt")
+        passes, jit = bench_jvm.warm_up([j.p.pid for j in jvms], one_pass, 1, a.warmup_passes)
         for r in range(a.rounds + 1):  # round 0 warms up every side
             for op in ("encrypt", "decrypt"):
                 runs = {"py": lambda: getattr(py, op)(), "java": lambda: jv.run(op)}

@@ -8,9 +8,10 @@
 * pemja must be loaded once per JVM from ``lib/``: if ``lib/`` has no ``flink-python-*.jar`` (which
   bundles pemja), the one from ``opt/`` is copied there;
 * the settings (:mod:`.settings`: parent-first ``pemja.``, the Python executable, the KMS URI, the
-  checkpoint and savepoint directories, off-heap memory; the lib jar's metrics with ``flink_metrics``)
-  are written into ``conf/config.yaml`` in place (``write``: :mod:`.confyaml` keeps every other line
-  and comment, and the changes are returned one per line), or returned as lines to add.
+  checkpoint and savepoint directories, the lib jar's checkpoint storage, off-heap memory; the lib
+  jar's metrics with ``flink_metrics``) are written into ``conf/config.yaml`` in place (``write``:
+  :mod:`.confyaml` keeps every other line and comment, and the changes are returned one per line), or
+  returned as lines to add.
 """
 from __future__ import annotations
 
