@@ -164,8 +164,7 @@ def test_encrypted_checkpoints_get_the_lib_jars_storage_unless_the_cluster_names
         assert {s.key: s.value for s in wanted}["execution.checkpointing.storage"] == TENANT_CHECKPOINT_STORAGE
         wanted, notes = settings({**base, key: "jobmanager"}, "/py")
         assert not any(s.key == "execution.checkpointing.storage" for s in wanted)
-        assert any(n.startswith("execution.checkpointing.storage is jobmanager: savepoint targets are not checked")
-                   for n in notes), notes
+        assert any(n.startswith(f"{key} is jobmanager: savepoint targets are not checked") for n in notes), notes
     wanted, _ = settings({**base, "execution.checkpointing.dir": "file:///c"}, "/py")
     assert not any(s.key == "execution.checkpointing.storage" for s in wanted)
     assert main(["flink", "install", "--print-only", "--kms-uri", "local:///k", "--checkpoint-dir", "enc+s3://b/c",

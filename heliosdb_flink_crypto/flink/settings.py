@@ -118,13 +118,14 @@ def storage(existing: Mapping[str, str], cp: str | None, notes: list[str]) -> li
     checkpoints are encrypted and the cluster has the default storage; a note when it has another."""
     if not cp or not cp.startswith("enc+"):
         return []
-    have = existing.get(STORAGE_KEY) or existing.get(OLD_STORAGE_KEY)
+    key = STORAGE_KEY if existing.get(STORAGE_KEY) else OLD_STORAGE_KEY  # the one Flink reads
+    have = existing.get(key)
     if have in (None, "", "filesystem", TENANT_CHECKPOINT_STORAGE):
         return [Setting(STORAGE_KEY, TENANT_CHECKPOINT_STORAGE,
                         "Flink's file-system checkpoint storage, plus: a savepoint of the encrypted checkpoints to "
                         "a target without enc+ is refused, and with tenants a job restores only its own tenant's "
                         "checkpoints (lib jar)")]
-    notes.append(f"{STORAGE_KEY} is {have}: savepoint targets are not checked (a savepoint to a target without enc+ "
+    notes.append(f"{key} is {have}: savepoint targets are not checked (a savepoint to a target without enc+ "
                  f"is written unencrypted) and tenants are not guarded; {TENANT_CHECKPOINT_STORAGE} does both")
     return []
 
