@@ -92,10 +92,11 @@ final class EncryptingOutputStream extends FSDataOutputStream {
     @Override
     public synchronized void write(int b) throws IOException {
         check();
-        if (pipeline.room() == 0) {
-            emit(false);
+        try {
+            pipeline.write((byte) b);
+        } catch (IOException | RuntimeException e) {
+            throw failed(e);
         }
-        pipeline.put((byte) b);
         total++;
     }
 
@@ -113,10 +114,10 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         total += len;
     }
 
-    /** Hands the current batch to the pipeline (the last one: it ends the file). */
-    private void emit(boolean last) throws IOException {
+    /** Hands the last batch to the pipeline: it ends the file. */
+    private void emitLast() throws IOException {
         try {
-            pipeline.submit(last);
+            pipeline.submit(true);
         } catch (IOException | RuntimeException e) {
             throw failed(e);
         }
@@ -172,7 +173,7 @@ final class EncryptingOutputStream extends FSDataOutputStream {
             throw new IOException(Printable.shown(path) + ": closed after a failed write; the file has no final segment", failure);
         }
         try {
-            emit(true);
+            emitLast();
             pipeline.drain();
             if (syncOnClose) {
                 out.sync();

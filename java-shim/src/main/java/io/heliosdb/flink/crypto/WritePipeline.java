@@ -115,7 +115,11 @@ final class WritePipeline {
         cur.length += len;
     }
 
-    void put(byte b) {
+    /** Copies one byte, as {@link #write(byte[], int, int)}. */
+    void write(byte b) throws IOException {
+        if (room() == 0) {
+            submit(false);
+        }
         cur.plain.put(cur.length++, b);
     }
 
