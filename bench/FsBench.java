@@ -104,16 +104,16 @@ public final class FsBench {
         java.nio.channels.WritableByteChannel ch = InnerChannels.writable(out);
         WritePipeline.Stage stage = new WritePipeline.Stage() {
             @Override
-            public WritePipeline.Batch take(int segments) {
-                return new WritePipeline.Batch(java.nio.ByteBuffer.allocateDirect(segments * seg));
+            public WriteBatch take(int segments) {
+                return new WriteBatch(java.nio.ByteBuffer.allocateDirect(segments * seg));
             }
 
             @Override
-            public void prepare(WritePipeline.Batch b) {
+            public void prepare(WriteBatch b) {
             }
 
             @Override
-            public void process(WritePipeline.Batch b) throws java.io.IOException {
+            public void process(WriteBatch b) throws java.io.IOException {
                 java.nio.ByteBuffer x = b.plain.duplicate();
                 x.clear().limit(b.length);
                 while (x.hasRemaining()) {
@@ -122,7 +122,7 @@ public final class FsBench {
             }
 
             @Override
-            public void give(WritePipeline.Batch b) {
+            public void give(WriteBatch b) {
             }
         };
         WritePipeline pipe = new WritePipeline(stage, PIPED, seg, NativeBuffers.batchSegments(seg,

@@ -309,6 +309,30 @@ def test_the_shim_finds_every_operation_and_no_name_is_taken_twice():
     assert hooks.OPS["open"].__module__.endswith("file_ops")
 
 
+def test_a_batch_sealed_one_segment_at_a_time_at_its_offsets_is_the_file(keyring_uri):
+    """The shim seals each segment as Flink's thread fills it (one segment of plaintext buffer) into
+    the batch's sealed buffer at that segment's offset; the worker writes the batch whole."""
+    sid = hooks.dispatch("configure", conf(keyring_uri))
+    hid, header, seg, o = hooks.dispatch("writer", sid, "/parts")
+    data = os.urandom(3 * seg + 7)
+    src, dst = JavaBuffer(seg), JavaBuffer(4 * (seg + o))
+    off = 0
+    for i in range(4):
+        part = data[i * seg:(i + 1) * seg]
+        src.put(part)
+        off += hooks.dispatch("seal", hid, i, i == 3, src.id, len(part), dst.id, off)
+    raw = header + dst.get(off)
+    for bad in (-1, 4 * (seg + o) + 1):  # an offset outside the buffer is refused, not wrapped
+        with pytest.raises(ValueError, match="outside the buffer"):
+            hooks.dispatch("seal", hid, 0, False, src.id, seg, dst.id, bad)
+    with pytest.raises(ValueError, match="output buffer too small"):  # the segment must fit after it
+        hooks.dispatch("seal", hid, 0, False, src.id, seg, dst.id, 3 * (seg + o) + 1)
+    assert dst.get(off) == raw[len(header):]  # nothing written by a refused call
+    hooks.dispatch("finish", hid, len(data))
+    assert off == len(data) + 4 * o
+    assert CheckpointCrypto([keyring_uri]).decrypt_bytes(raw, name="parts") == data
+
+
 def test_bad_calls_are_refused(keyring_uri):
     sid = hooks.dispatch("configure", conf(keyring_uri))
     with pytest.raises(ValueError, match="unknown operation"):

@@ -60,12 +60,17 @@ def writer(sid: int, path: str) -> tuple[int, bytes, int, int]:
 
 
 @operation
-def seal(hid: int, index: int, last: bool, src: int, src_len: int, dst: int) -> int:
+def seal(hid: int, index: int, last: bool, src: int, src_len: int, dst: int, dst_off: int = 0) -> int:
     """Seal ``src_len`` bytes of buffer ``src`` as consecutive segments ``index, index + 1, ...``
-    (every one full but the final one, which carries the last flag if ``last``) into ``dst``, back
-    to back; returns the bytes written. One call may carry several segments (fewer hand-offs)."""
+    (every one full but the final one, which carries the last flag if ``last``) into ``dst`` from
+    byte ``dst_off`` on, back to back; returns the bytes written. One call may carry several
+    segments (fewer hand-offs)."""
     w, src_view, out = bridge.batch(hid, FileWriter, src, dst)
     seg, keys = w.seg, w.keys
+    if dst_off:
+        if not 0 <= dst_off <= len(out):
+            raise ValueError(f"{w.path}: output offset {dst_off} outside the buffer")
+        out = out[dst_off:]
     if not 0 <= src_len <= len(src_view) or (not last and src_len % seg):
         raise ValueError(f"{w.path}: {src_len} bytes are not whole segments of {seg}")
     if len(out) < src_len + (-(-src_len // seg) or 1) * keys.overhead:  # ciphertext_length, inline

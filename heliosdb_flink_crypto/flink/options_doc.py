@@ -44,7 +44,7 @@ Besides these keys:
 * `heliosdb.crypto.tenants.<id>.path-prefix`, `.kms.uri`, `.kms.decrypt-uris`: a tenant's files and
   keys: [operations.md](operations.md).
 * JVM system properties of the Java shim (`env.java.opts.all: -Dheliosdb.crypto.pipeline-depth=4 ...`):
-  `heliosdb.crypto.pipeline-depth`, `heliosdb.crypto.write-batch-bytes`, `heliosdb.crypto.batch-bytes`,
+  `heliosdb.crypto.pipeline-depth`, `heliosdb.crypto.write-batch-bytes`, `heliosdb.crypto.seal-bytes`, `heliosdb.crypto.batch-bytes`,
   `heliosdb.crypto.local-read-bytes`, `heliosdb.crypto.caller-python`, `heliosdb.crypto.python-workers`, `heliosdb.crypto.spin-nanos`, `heliosdb.crypto.no-inner-channel`, `heliosdb.crypto.buffer-idle-seconds`:
   [flink.md](flink.md#throughput-and-knobs).
 * Flink options the shim needs (`flink install` writes them): `plugin.classloader.parent-first-patterns.additional`

@@ -56,6 +56,12 @@ final class CallerPython {
         }
     }
 
+    /** Whether this thread calls Python itself (its interpreter made now if it may have one); if not,
+     *  its calls go through the bridge's workers, a hand-off each. */
+    static boolean onThisThread(PythonBridge bridge) {
+        return ENABLED && here(bridge) != null;
+    }
+
     /** Interpreters made so far (threads that called Python themselves). */
     static synchronized int made() {
         return made;

@@ -9,9 +9,9 @@ import java.io.IOException;
  * sealed by Python as batches fill, the last one (flagged last) on {@link #close()}.
  *
  * <p>A thin adapter over a {@link WritePipeline} and its {@link SealingStage}: Flink's thread
- * (serializing state) copies plaintext into the current batch and, when it is full, seals it by
- * calling Python itself ({@link CallerPython}: the bytes are still in its core's cache, and no other
- * thread waits for them); sealed batches are written to the inner stream on the bridge's workers, in
+ * (serializing state) copies plaintext into the stream's plaintext buffer (one segment) and, each time
+ * it is full, seals it into the current batch by calling Python itself ({@link CallerPython}: the bytes
+ * are still in its core's cache, and no other thread waits for them); full batches are written to the inner stream on the bridge's workers, in
  * order, one batch at a time, while Flink's thread goes on. The caller never touches the inner stream while batches
  * are in flight, and the workers are never interrupted (a local file's channel, which takes sealed
  * bytes straight from native memory, would close on an interrupt). Without zero copy there is no
@@ -29,7 +29,7 @@ import java.io.IOException;
 final class EncryptingOutputStream extends FSDataOutputStream {
 
     /** Batches per stream (JVM property {@code heliosdb.crypto.pipeline-depth}, 2-16, default 4): with
-     *  2 MiB batches, 8 MiB of sealed bytes in flight per large file (and one 2 MiB plaintext buffer). */
+     *  2 MiB batches, 8 MiB of sealed bytes in flight per large file (and one 256 KiB plaintext buffer). */
     static final int DEPTH = Math.max(2, Math.min(16, Integer.getInteger("heliosdb.crypto.pipeline-depth", 4)));
 
     private final FSDataOutputStream out;

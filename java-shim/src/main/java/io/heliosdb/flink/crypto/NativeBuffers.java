@@ -46,9 +46,9 @@ final class NativeBuffers {
 
     /**
      * Plaintext bytes per sealing call once a written stream is large (JVM system property
-     * {@code heliosdb.crypto.write-batch-bytes}, default 2 MiB). Smaller than reads: a written
-     * batch is copied in and sealed by Flink's thread, then written out by a worker, and 2 MiB keeps
-     * it in the CPU caches on the way while halving 1 MiB's Python calls and hand-offs (4 MiB batches
+     * {@code heliosdb.crypto.write-batch-bytes}, default 2 MiB): what a worker writes per hand-off.
+     * Smaller than reads: a written batch is sealed by Flink's thread, then written out by a worker,
+     * and 2 MiB keeps it in the CPU caches on the way while halving 1 MiB's hand-offs (4 MiB batches
      * cost more CPU per GiB, docs/performance.md).
      */
     static final int WRITE_BATCH_BYTES = Integer.getInteger("heliosdb.crypto.write-batch-bytes", 2 << 20);

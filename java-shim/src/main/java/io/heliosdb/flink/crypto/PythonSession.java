@@ -62,10 +62,19 @@ final class PythonSession {
         return segments("seal", handle, index, last, src, len, dst);
     }
 
-    /** As {@link #seal}, zero-copy on the calling thread ({@link CallerPython}): written streams. */
+    /** As {@link #seal}, into {@code dst} from byte {@code dstOff} on, zero-copy on the calling
+     *  thread ({@link CallerPython}): written streams. */
     int sealHere(long handle, long index, boolean last, NativeBuffers.Registered src, int len,
-                 NativeBuffers.Registered dst) throws IOException {
-        return here("seal", handle, index, last, src, len, dst);
+                 NativeBuffers.Registered dst, int dstOff) throws IOException {
+        if (!buffers.zeroCopy()) {
+            byte[] out = (byte[]) bridge.call("seal_bytes", handle, index, last, copyOut(src, len));
+            java.nio.ByteBuffer d = dst.buffer.duplicate();
+            d.clear().position(dstOff);
+            d.put(out);
+            return out.length;
+        }
+        return ((Long) CallerPython.call(bridge, "seal", handle, index, last, src.id, (long) len, dst.id,
+                (long) dstOff)).intValue();
     }
 
     /** {@code op} ("seal" or "open") zero-copy on registered buffers, else its copying "_bytes" form. */

@@ -8,25 +8,32 @@ import java.nio.channels.WritableByteChannel;
 
 /**
  * How an {@link EncryptingOutputStream}'s batches are made, sealed and written (its
- * {@link WritePipeline.Stage}): a batch is sealed by Python on the caller's thread as it is submitted
- * ({@link PythonSession#sealHere}), and written to the inner stream on a worker. A local file's
- * channel takes the sealed bytes straight from native memory; any other inner stream gets them through
- * a {@code byte[]}.
+ * {@link WritePipeline.Stage}): Flink's thread copies into one plaintext buffer per stream, of
+ * {@link #SEAL_BYTES} (one segment by default), and seals it with Python ({@link PythonSession#sealHere})
+ * each time it fills, into the batch's sealed buffer at that part's place; a batch (2 MiB by default) is
+ * written to the inner stream on a worker. A local file's channel takes the sealed bytes straight from
+ * native memory; any other inner stream gets them through a {@code byte[]}.
  */
 final class SealingStage implements WritePipeline.Stage {
 
-    /** A batch's plaintext buffer and the buffer Python seals it into, both registered with Python.
-     *  Batches of the largest size share one plaintext buffer ({@code sharedPlain}): a
-     *  batch is sealed as it is submitted, so its plaintext is free before the next is filled, and
-     *  Flink's thread keeps copying into the same memory, in its core's cache. */
-    private static final class Sealable extends WritePipeline.Batch {
-        final NativeBuffers.Registered plain;
+    /**
+     * Plaintext bytes per sealing call (JVM system property {@code heliosdb.crypto.seal-bytes}, default
+     * 256 KiB: one segment at the default segment size; whole segments, at least one, at most a batch;
+     * a whole batch when the writing thread seals through the bridge's workers, {@link CallerPython}).
+     * The plaintext Flink's thread has just copied is sealed while it is in that core's cache, and the
+     * one buffer it is copied into stays there: a call per segment costs less than the cache misses of
+     * a 2 MiB plaintext buffer (docs/performance.md).
+     */
+    static final int SEAL_BYTES = Integer.getInteger("heliosdb.crypto.seal-bytes", 256 << 10);
+
+    /** A batch's sealed buffer (registered with Python) and the sealed bytes in it. Its plaintext
+     *  buffer is the stream's one ({@code plain}). */
+    private static final class Sealable extends WriteBatch {
         final NativeBuffers.Registered sealed;
         int sealedLength;
 
-        Sealable(NativeBuffers.Registered plain, NativeBuffers.Registered sealed) {
-            super(plain.buffer);
-            this.plain = plain;
+        Sealable(NativeBuffers.Registered plain, NativeBuffers.Registered sealed, int capacity) {
+            super(plain.buffer, capacity);
             this.sealed = sealed;
         }
     }
@@ -38,9 +45,11 @@ final class SealingStage implements WritePipeline.Stage {
     private final long handle;
     private final int seg;
     private final int overhead;
-    private final int maxSegments;
+    private final int sealSegments;
     private byte[] scratch;       // used by one worker at a time (the pipeline's order)
-    private NativeBuffers.Registered sharedPlain; // the largest batches' plaintext, the caller's only
+    /** The stream's plaintext buffer ({@code sealSegments}), every batch's, the caller's only: a
+     *  batch's plaintext is sealed before the next batch takes the buffer. */
+    private NativeBuffers.Registered plain;
 
     SealingStage(PythonSession session, FSDataOutputStream out, WritableByteChannel channel, String path, long handle,
                  int seg, int overhead, int maxSegments) {
@@ -51,24 +60,21 @@ final class SealingStage implements WritePipeline.Stage {
         this.handle = handle;
         this.seg = seg;
         this.overhead = overhead;
-        this.maxSegments = maxSegments;
+        // a thread without its own interpreter seals through a worker, a hand-off per call: per batch
+        int perCall = maxSegments > 1 && CallerPython.onThisThread(session.bridge)
+                ? SEAL_BYTES / seg : maxSegments;
+        this.sealSegments = Math.max(1, Math.min(maxSegments, perCall));
     }
 
     @Override
-    public WritePipeline.Batch take(int segments) throws IOException {
+    public WriteBatch take(int segments) throws IOException {
         for (int n = segments; ; n = Math.max(1, n / 2)) { // fewer if direct memory runs short
-            NativeBuffers.Registered plain = null;
-            boolean share = n == maxSegments && n > 1;
             try {
-                if (share && sharedPlain == null) {
-                    sharedPlain = session.buffers.take(n * seg);
+                if (plain == null) {
+                    plain = session.buffers.take(sealSegments * seg);
                 }
-                plain = share ? sharedPlain : session.buffers.take(n * seg);
-                return new Sealable(plain, session.buffers.take(n * (seg + overhead)));
+                return new Sealable(plain, session.buffers.take(n * (seg + overhead)), n * seg);
             } catch (NativeBuffers.DirectMemoryExhausted e) {
-                if (plain != sharedPlain) {
-                    session.buffers.give(plain);
-                }
                 if (n == 1) {
                     throw e;
                 }
@@ -77,34 +83,32 @@ final class SealingStage implements WritePipeline.Stage {
     }
 
     @Override
-    public void prepare(WritePipeline.Batch b) throws IOException {
+    public void prepare(WriteBatch b) throws IOException {
         Sealable s = (Sealable) b;
         try {
-            s.sealedLength = session.sealHere(handle, s.firstSegment, s.last, s.plain, s.length, s.sealed);
+            s.sealedLength += session.sealHere(handle, s.firstSegment + s.base / seg, s.last, plain,
+                    s.length - s.base, s.sealed, s.sealedLength);
         } catch (RuntimeException e) {
             throw new IOException(Printable.shown(path) + ": encryption failed: " + e, e);
         }
     }
 
     @Override
-    public void process(WritePipeline.Batch b) throws IOException {
+    public void process(WriteBatch b) throws IOException {
         Sealable s = (Sealable) b;
         writeSealed(s.sealed.buffer, s.sealedLength);
+        s.sealedLength = 0;
     }
 
     @Override
-    public void give(WritePipeline.Batch b) {
-        Sealable s = (Sealable) b;
-        if (s.plain != sharedPlain) { // the shared one goes back at release()
-            session.buffers.give(s.plain);
-        }
-        session.buffers.give(s.sealed);
+    public void give(WriteBatch b) {
+        session.buffers.give(((Sealable) b).sealed);
     }
 
-    /** After the pipeline gave every batch back: the shared plaintext buffer goes back too. */
+    /** After the pipeline gave every batch back: the plaintext buffer goes back too. */
     void release() {
-        session.buffers.give(sharedPlain);
-        sharedPlain = null;
+        session.buffers.give(plain);
+        plain = null;
     }
 
     /** Writes {@code n} sealed bytes to the inner stream; a failure names the file. A local file

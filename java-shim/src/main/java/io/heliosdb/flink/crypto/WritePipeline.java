@@ -6,14 +6,14 @@ import java.util.ArrayDeque;
 import java.util.concurrent.Executor;
 
 /**
- * The batches of one written stream, in order: the caller fills a batch's plaintext buffer and, when
- * it is full, prepares it ({@link Stage#prepare}: the stream seals it, on the caller's thread, while
- * its bytes are in that core's cache); prepared batches are then processed ({@link Stage#process}:
- * written to the inner stream) on workers, strictly in order and by one worker at a time. Knows
+ * The batches of one written stream, in order: the caller fills a batch's plaintext buffer and, each
+ * time it is full and when the batch is submitted, prepares it ({@link Stage#prepare}: the stream
+ * seals it into the batch, on the caller's thread, while its bytes are in that core's cache); full
+ * batches are then processed ({@link Stage#process}: written to the inner stream) on workers, strictly in order and by one worker at a time. Knows
  * nothing of Python or Flink: the {@link Stage} seals and writes, the {@link Executor} provides the
  * threads (tests use plain ones).
  *
- * <p>Batches circulate in a ring of {@code depth}: the caller waits only when every other batch is
+ * <p>WriteBatches circulate in a ring of {@code depth}: the caller waits only when every other batch is
  * still in flight, and then until half the ring is free again (or nothing is left in flight), so it
  * is woken once per few batches, not once per batch. The batches of a stream run as one task that
  * processes the queued ones one after another, and a worker is woken only when the task starts (not
@@ -27,40 +27,25 @@ import java.util.concurrent.Executor;
  */
 final class WritePipeline {
 
-    /** Batches a task processes before it gives its worker back. */
+    /** WriteBatches a task processes before it gives its worker back. */
     static final int TURN = 8;
-
-    /** A batch: its plaintext buffer and what the pipeline records of it. */
-    static class Batch {
-        final ByteBuffer plain;
-        /** Plaintext bytes in it, the index of its first segment, whether it ends the file. */
-        int length;
-        long firstSegment;
-        boolean last;
-
-        Batch(ByteBuffer plain) {
-            this.plain = plain;
-        }
-
-        int capacity() {
-            return plain.capacity();
-        }
-    }
 
     /** What batches are made of and done with. */
     interface Stage {
         /** A batch for up to {@code segments} segments (fewer when memory runs short). */
-        Batch take(int segments) throws IOException;
+        WriteBatch take(int segments) throws IOException;
 
-        /** On the caller's thread, as the batch is submitted (its first segment and last flag set):
-         *  seal it. A failure fails the stream; the batch is not queued. */
-        void prepare(Batch b) throws IOException;
+        /** On the caller's thread: seal the bytes in the batch's plaintext buffer (bytes {@code base}
+         *  to {@code length} of the batch, whole segments unless it ends the file), when the buffer is
+         *  full and as the batch is submitted (its last flag set then). A failure fails the stream; the
+         *  batch is not queued. */
+        void prepare(WriteBatch b) throws IOException;
 
         /** On a worker, a stream's prepared batches in order: write the batch out. */
-        void process(Batch b) throws IOException;
+        void process(WriteBatch b) throws IOException;
 
         /** The batch is no longer used. */
-        void give(Batch b);
+        void give(WriteBatch b);
     }
 
     private final Stage stage;
@@ -69,13 +54,13 @@ final class WritePipeline {
     private final int maxSegments;
     private final int depth;
     private final Object lock = new Object();
-    private final ArrayDeque<Batch> queued = new ArrayDeque<>(); // submitted, not processed; guarded by lock
-    private final ArrayDeque<Batch> free = new ArrayDeque<>();   // processed or never used; guarded by lock
+    private final ArrayDeque<WriteBatch> queued = new ArrayDeque<>(); // submitted, not processed; guarded by lock
+    private final ArrayDeque<WriteBatch> free = new ArrayDeque<>();   // processed or never used; guarded by lock
     private int owned;              // batches taken from the stage and not given back; guarded by lock
     private boolean running;        // a task processes this stream's queue; guarded by lock
     private boolean waiting;        // the caller waits for free batches; guarded by lock
     private IOException failure;    // guarded by lock
-    private Batch cur;
+    private WriteBatch cur;
     private long nextSegment;
     private int nextSegments = 1;
 
@@ -97,30 +82,48 @@ final class WritePipeline {
      *  the last one, since more follows). A failure of this or any earlier batch is thrown. */
     void write(byte[] b, int off, int len) throws IOException {
         while (len > 0) {
-            if (room() == 0) {
-                submit(false);
-            }
-            int take = Math.min(room(), len);
-            put(b, off, take);
+            int take = Math.min(makeRoom(), len);
+            ByteBuffer dst = cur.plain;
+            dst.clear().position(cur.length - cur.base);
+            dst.put(b, off, take);
+            cur.length += take;
             off += take;
             len -= take;
         }
     }
 
-    /** Copies {@code len <= room()} bytes into the current batch. */
-    void put(byte[] b, int off, int len) {
-        ByteBuffer dst = cur.plain;
-        dst.clear().position(cur.length);
-        dst.put(b, off, len);
-        cur.length += len;
-    }
-
     /** Copies one byte, as {@link #write(byte[], int, int)}. */
     void write(byte b) throws IOException {
+        makeRoom();
+        cur.plain.put(cur.length++ - cur.base, b);
+    }
+
+    /** Room in the current plaintext buffer, at least one byte: a full batch is submitted, a full
+     *  buffer of a batch with room left is prepared. */
+    private int makeRoom() throws IOException {
         if (room() == 0) {
             submit(false);
         }
-        cur.plain.put(cur.length++, b);
+        int held = cur.length - cur.base;
+        if (held == cur.plain.capacity()) {
+            prepare(cur, false);
+            cur.base = cur.length;
+            held = 0;
+        }
+        return Math.min(room(), cur.plain.capacity() - held);
+    }
+
+    /** Seals what {@code b}'s plaintext buffer holds ({@code last}: the batch ends the file). */
+    private void prepare(WriteBatch b, boolean last) throws IOException {
+        synchronized (lock) {
+            throwIfFailed(); // the batch stays the current one, given back by release()
+        }
+        b.last = last;
+        try {
+            stage.prepare(b); // the batch stays the current one, given back by release()
+        } catch (IOException | RuntimeException | Error e) {
+            throw fail(e);
+        }
     }
 
     /**
@@ -128,18 +131,9 @@ final class WritePipeline {
      * waiting while the whole ring is in flight. A failure of this or any earlier batch is thrown.
      */
     void submit(boolean last) throws IOException {
-        Batch b = cur;
+        WriteBatch b = cur;
         boolean start;
-        synchronized (lock) {
-            throwIfFailed(); // the batch stays the current one, given back by release()
-        }
-        b.last = last;
-        b.firstSegment = nextSegment;
-        try {
-            stage.prepare(b); // the batch stays the current one, given back by release()
-        } catch (IOException | RuntimeException | Error e) {
-            throw fail(e);
-        }
+        prepare(b, last);
         synchronized (lock) {
             queued.add(b);
             start = !running;
@@ -172,7 +166,7 @@ final class WritePipeline {
                 free.add(cur);
                 cur = null;
             }
-            for (Batch b : free) {
+            for (WriteBatch b : free) {
                 stage.give(b);
                 owned--;
             }
@@ -190,7 +184,7 @@ final class WritePipeline {
     /** On a worker: processes queued batches in order, up to {@link #TURN}, then yields. */
     private void drainSome() {
         for (int n = 0; n < TURN; n++) {
-            Batch b;
+            WriteBatch b;
             synchronized (lock) {
                 b = failure == null ? queued.poll() : null;
                 if (b == null) {
@@ -217,7 +211,7 @@ final class WritePipeline {
     }
 
     /** A free batch (waiting for one if all are in flight), or null to take a new one. */
-    private Batch awaitFree() throws IOException {
+    private WriteBatch awaitFree() throws IOException {
         synchronized (lock) {
             if (free.isEmpty() && owned < depth) {
                 return null;
@@ -231,12 +225,11 @@ final class WritePipeline {
     }
 
     /** {@code b} (or a new batch) with room for the next batch size; batches grow fourfold. */
-    private Batch grown(Batch b) throws IOException {
+    private WriteBatch grown(WriteBatch b) throws IOException {
         int segments = nextSegments;
         nextSegments = Math.min(maxSegments, 4 * segments);
         if (b != null && b.capacity() >= segments * segmentSize) {
-            b.length = 0;
-            return b;
+            return reset(b);
         }
         if (b != null) {
             stage.give(b);
@@ -244,12 +237,18 @@ final class WritePipeline {
                 owned--;
             }
         }
-        Batch fresh = stage.take(segments);
+        WriteBatch fresh = stage.take(segments);
         synchronized (lock) {
             owned++;
         }
-        fresh.length = 0;
-        return fresh;
+        return reset(fresh);
+    }
+
+    private WriteBatch reset(WriteBatch b) {
+        b.length = 0;
+        b.base = 0;
+        b.firstSegment = nextSegment;
+        return b;
     }
 
     /** Records {@code e} as the stream's failure unless there is one already; returns it as an IOException. */

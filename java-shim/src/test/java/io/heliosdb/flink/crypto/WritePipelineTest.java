@@ -47,23 +47,38 @@ class WritePipelineTest {
         volatile long failPrepareAt = Long.MAX_VALUE; // the batch starting here fails to prepare
         final List<String> prepared = new java.util.concurrent.CopyOnWriteArrayList<>(); // "first:last@thread"
         volatile CountDownLatch gate = new CountDownLatch(0);
+        /** Segments a batch's plaintext buffer holds (0: the whole batch); less and a batch is
+         *  prepared in parts, each part's bytes kept here as the "sealed" batch. */
+        int plainSegments;
+        final java.util.Map<WriteBatch, ByteArrayOutputStream> parts = new java.util.IdentityHashMap<>();
+        final List<String> preparedParts = new ArrayList<>(); // "segment+bytes" per prepare, in order
 
         @Override
-        public WritePipeline.Batch take(int segments) {
+        public WriteBatch take(int segments) {
             mostOwned.accumulateAndGet(taken.incrementAndGet() - given.get(), Math::max);
-            return new WritePipeline.Batch(ByteBuffer.allocate(segments * SEG));
+            int plain = plainSegments > 0 ? Math.min(segments, plainSegments) : segments;
+            return new WriteBatch(ByteBuffer.allocate(plain * SEG), segments * SEG);
         }
 
         @Override
-        public void prepare(WritePipeline.Batch b) throws IOException {
+        public void prepare(WriteBatch b) throws IOException {
             if (b.firstSegment >= failPrepareAt) {
                 throw new IOException("sealing failed");
             }
-            prepared.add(b.firstSegment + ":" + b.last + "@" + Thread.currentThread().getName());
+            int held = b.length - b.base;
+            byte[] copy = new byte[held];
+            b.plain.duplicate().clear().get(copy);
+            synchronized (parts) {
+                parts.computeIfAbsent(b, x -> new ByteArrayOutputStream()).write(copy, 0, held);
+                preparedParts.add((b.firstSegment + b.base / SEG) + "+" + held);
+            }
+            if (b.length == b.capacity() || b.last) {
+                prepared.add(b.firstSegment + ":" + b.last + "@" + Thread.currentThread().getName());
+            }
         }
 
         @Override
-        public void process(WritePipeline.Batch b) throws IOException {
+        public void process(WriteBatch b) throws IOException {
             String w = WRITER;
             if (prepared.stream().noneMatch(x -> x.startsWith(b.firstSegment + ":" + b.last + "@")
                     && (w == null || x.endsWith("@" + w)))) {
@@ -78,8 +93,11 @@ class WritePipelineTest {
                 }
                 order.add(b.firstSegment);
                 threads.add(Thread.currentThread().getName());
-                byte[] copy = new byte[b.length];
-                b.plain.duplicate().clear().get(copy);
+                byte[] copy;
+                synchronized (parts) {
+                    copy = parts.remove(b).toByteArray();
+                }
+                assertEquals(b.length, copy.length, "a part of the batch was not prepared");
                 synchronized (out) {
                     out.write(b.last ? 'L' : '-');
                     out.write(copy, 0, copy.length);
@@ -92,7 +110,7 @@ class WritePipelineTest {
         }
 
         @Override
-        public void give(WritePipeline.Batch b) {
+        public void give(WriteBatch b) {
             given.incrementAndGet();
         }
     }
@@ -163,6 +181,50 @@ class WritePipelineTest {
     }
 
     @Test
+    void aPlaintextBufferSmallerThanTheBatchIsPreparedEachTimeItFills() throws Exception {
+        for (int plainSegments : new int[] {1, 3}) {
+            withPool(2, (pool, r) -> {
+                r.plainSegments = plainSegments;
+                WritePipeline p = new WritePipeline(r, pool, SEG, 16, 4);
+                byte[] d = data(SEG * 70 + 9);
+                p.write(d[0]); // one byte, then uneven calls
+                for (int off = 1, chunk = 1; off < d.length; chunk = chunk * 7 % 97 + 1) {
+                    int n = Math.min(chunk, d.length - off);
+                    p.write(d, off, n);
+                    off += n;
+                }
+                p.submit(true);
+                p.drain();
+                p.release();
+                ByteArrayOutputStream plain = new ByteArrayOutputStream();
+                byte[] got = r.out.toByteArray();
+                for (int i = 0, batch = 0; i < got.length; batch++) { // batches of 1, 4, 16, ... segments
+                    int len = (int) Math.min(batch == 0 ? SEG : batch == 1 ? 4 * SEG : 16 * SEG, d.length - plain.size());
+                    assertEquals(i + len + 1 == got.length ? 'L' : '-', got[i], "only the final batch is flagged last");
+                    plain.write(got, i + 1, len);
+                    i += len + 1;
+                }
+                assertArrayEquals(d, plain.toByteArray(), "parts lost or reordered");
+                long next = 0; // every part: the next segments, whole ones but the file's final part
+                for (int i = 0; i < r.preparedParts.size(); i++) {
+                    String[] x = r.preparedParts.get(i).split("\\+");
+                    assertEquals(next, Long.parseLong(x[0]), "parts: " + r.preparedParts);
+                    int bytes = Integer.parseInt(x[1]);
+                    assertTrue(bytes <= plainSegments * SEG, "a part over the plaintext buffer: " + r.preparedParts);
+                    if (i < r.preparedParts.size() - 1) {
+                        assertEquals(0, bytes % SEG, "a part that is not whole segments: " + r.preparedParts);
+                    }
+                    next += bytes / SEG;
+                }
+                assertTrue(r.preparedParts.size() > r.order.size(), "no batch was prepared in parts");
+                for (String b : r.prepared) {
+                    assertTrue(b.endsWith("@" + WRITER), "prepared on another thread: " + r.prepared);
+                }
+            });
+        }
+    }
+
+    @Test
     void eachBatchIsPreparedOnTheCallersThreadBeforeAWorkerWritesIt() throws Exception {
         withPool(2, (pool, r) -> {
             WritePipeline p = new WritePipeline(r, pool, SEG, 4, 4);
@@ -207,12 +269,12 @@ class WritePipelineTest {
                 pool.execute(c);
             }, SEG, 1, 64);
             for (int i = 0; i < 40; i++) { // queued while the first is held: one task takes them all
-                p.put(new byte[SEG], 0, SEG);
+                p.write(new byte[SEG], 0, SEG);
                 p.submit(false);
             }
             assertEquals(1, tasks.get());
             r.gate.countDown();
-            p.put(new byte[3], 0, 3);
+            p.write(new byte[3], 0, 3);
             p.submit(true);
             p.drain();
             p.release();
@@ -230,10 +292,10 @@ class WritePipelineTest {
             r.gate = new CountDownLatch(1);
             WritePipeline p = new WritePipeline(r, pool, SEG, 1, 3);
             for (int i = 0; i < 2; i++) { // two of three batches in flight: no wait
-                p.put(new byte[SEG], 0, SEG);
+                p.write(new byte[SEG], 0, SEG);
                 p.submit(false);
             }
-            p.put(new byte[SEG], 0, SEG);
+            p.write(new byte[SEG], 0, SEG);
             Thread caller = new Thread(() -> {
                 Thread.currentThread().interrupt(); // Flink cancelling: the wait must not give up
                 try {
@@ -296,7 +358,7 @@ class WritePipelineTest {
             Recorder r = new Recorder();
             r.gate = new CountDownLatch(1);
             WritePipeline p = new WritePipeline(r, pool, SEG, 1, 2);
-            p.put(new byte[SEG], 0, SEG);
+            p.write(new byte[SEG], 0, SEG);
             p.submit(false);
             Thread closer = new Thread(p::release); // Flink closing a failed stream from another thread
             closer.start();
