@@ -3,7 +3,7 @@
 * ``writer(session, path) -> (handle, header_bytes, segment_size, overhead)``: the file is bound to
   ``path``'s binding name (F-24); ``reader`` checks the header against it. ForSt's live database
   files get ``heliosdb.crypto.forst.segment-size`` (``Session.segment_size_for``)
-* ``seal(handle, index, last, src_buffer, src_len, dst_buffer) -> sealed_len``
+* ``seal(handle, index, last, src_buffer, src_len, dst_buffer[, dst_offset]) -> sealed_len``
 * ``seal_bytes(handle, index, last, data) -> sealed bytes`` (the copying fallback)
 * ``finish(handle, plaintext_bytes)`` the file is complete / ``discard(handle)`` it was aborted
 * ``reader(session, path, header_bytes) -> handle``

@@ -68,9 +68,7 @@ final class PythonSession {
                  NativeBuffers.Registered dst, int dstOff) throws IOException {
         if (!buffers.zeroCopy()) {
             byte[] out = (byte[]) bridge.call("seal_bytes", handle, index, last, copyOut(src, len));
-            java.nio.ByteBuffer d = dst.buffer.duplicate();
-            d.clear().position(dstOff);
-            d.put(out);
+            copyIn(dst, dstOff, out);
             return out.length;
         }
         return ((Long) CallerPython.call(bridge, "seal", handle, index, last, src.id, (long) len, dst.id,
@@ -84,7 +82,7 @@ final class PythonSession {
             return ((Long) bridge.call(op, handle, index, last, src.id, (long) len, dst.id)).intValue();
         }
         byte[] out = (byte[]) bridge.call(op + "_bytes", handle, index, last, copyOut(src, len));
-        copyIn(dst, out);
+        copyIn(dst, 0, out);
         return out.length;
     }
 
@@ -195,9 +193,9 @@ final class PythonSession {
         return b;
     }
 
-    private static void copyIn(NativeBuffers.Registered r, byte[] b) {
+    private static void copyIn(NativeBuffers.Registered r, int offset, byte[] b) {
         java.nio.ByteBuffer d = r.buffer.duplicate();
-        d.clear();
+        d.clear().position(offset);
         d.put(b);
     }
 }

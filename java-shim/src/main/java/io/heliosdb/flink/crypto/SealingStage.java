@@ -26,14 +26,16 @@ final class SealingStage implements WritePipeline.Stage {
      */
     static final int SEAL_BYTES = Integer.getInteger("heliosdb.crypto.seal-bytes", 256 << 10);
 
-    /** A batch's sealed buffer (registered with Python) and the sealed bytes in it. Its plaintext
-     *  buffer is the stream's one ({@code plain}). */
+    /** A batch's plaintext buffer (the stream's, {@link #plain}, when it was made) and the buffer Python
+     *  seals it into, both registered with Python, and the sealed bytes in it. */
     private static final class Sealable extends WriteBatch {
+        final NativeBuffers.Registered plain;
         final NativeBuffers.Registered sealed;
         int sealedLength;
 
         Sealable(NativeBuffers.Registered plain, NativeBuffers.Registered sealed, int capacity) {
             super(plain.buffer, capacity);
+            this.plain = plain;
             this.sealed = sealed;
         }
     }
@@ -47,9 +49,11 @@ final class SealingStage implements WritePipeline.Stage {
     private final int overhead;
     private final int sealSegments;
     private byte[] scratch;       // used by one worker at a time (the pipeline's order)
-    /** The stream's plaintext buffer ({@code sealSegments}), every batch's, the caller's only: a
-     *  batch's plaintext is sealed before the next batch takes the buffer. */
+    /** The stream's plaintext buffer, every new batch's, the caller's only: a batch's plaintext is
+     *  sealed before the next batch takes the buffer. Up to {@code sealSegments}, as large as the
+     *  batches need (they grow); the smaller ones it replaced go back at {@link #release()}. */
     private NativeBuffers.Registered plain;
+    private final java.util.List<NativeBuffers.Registered> outgrown = new java.util.ArrayList<>();
 
     SealingStage(PythonSession session, FSDataOutputStream out, WritableByteChannel channel, String path, long handle,
                  int seg, int overhead, int maxSegments) {
@@ -70,8 +74,13 @@ final class SealingStage implements WritePipeline.Stage {
     public WriteBatch take(int segments) throws IOException {
         for (int n = segments; ; n = Math.max(1, n / 2)) { // fewer if direct memory runs short
             try {
-                if (plain == null) {
-                    plain = session.buffers.take(sealSegments * seg);
+                int p = Math.min(n, sealSegments) * seg;
+                if (plain == null || plain.buffer.capacity() < p) {
+                    NativeBuffers.Registered grown = session.buffers.take(p);
+                    if (plain != null) {
+                        outgrown.add(plain);
+                    }
+                    plain = grown;
                 }
                 return new Sealable(plain, session.buffers.take(n * (seg + overhead)), n * seg);
             } catch (NativeBuffers.DirectMemoryExhausted e) {
@@ -86,7 +95,7 @@ final class SealingStage implements WritePipeline.Stage {
     public void prepare(WriteBatch b) throws IOException {
         Sealable s = (Sealable) b;
         try {
-            s.sealedLength += session.sealHere(handle, s.firstSegment + s.base / seg, s.last, plain,
+            s.sealedLength += session.sealHere(handle, s.firstSegment + s.base / seg, s.last, s.plain,
                     s.length - s.base, s.sealed, s.sealedLength);
         } catch (RuntimeException e) {
             throw new IOException(Printable.shown(path) + ": encryption failed: " + e, e);
@@ -105,10 +114,12 @@ final class SealingStage implements WritePipeline.Stage {
         session.buffers.give(((Sealable) b).sealed);
     }
 
-    /** After the pipeline gave every batch back: the plaintext buffer goes back too. */
+    /** After the pipeline gave every batch back: the plaintext buffers go back too. */
     void release() {
         session.buffers.give(plain);
         plain = null;
+        outgrown.forEach(session.buffers::give);
+        outgrown.clear();
     }
 
     /** Writes {@code n} sealed bytes to the inner stream; a failure names the file. A local file
