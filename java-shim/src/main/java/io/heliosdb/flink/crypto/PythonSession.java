@@ -56,14 +56,8 @@ final class PythonSession {
     }
 
     /** Seals {@code len} plaintext bytes of {@code src} as segments {@code index, ...} into {@code dst}
-     *  (one segment without zero copy); on a bridge worker (on one, right there). */
-    int seal(long handle, long index, boolean last, NativeBuffers.Registered src, int len,
-             NativeBuffers.Registered dst) throws IOException {
-        return segments("seal", handle, index, last, src, len, dst);
-    }
-
-    /** As {@link #seal}, into {@code dst} from byte {@code dstOff} on, zero-copy on the calling
-     *  thread ({@link CallerPython}): written streams. */
+     *  from byte {@code dstOff} on: zero-copy on the calling thread ({@link CallerPython}); without zero
+     *  copy (one segment per call) copied through a worker. Written streams. */
     int sealHere(long handle, long index, boolean last, NativeBuffers.Registered src, int len,
                  NativeBuffers.Registered dst, int dstOff) throws IOException {
         if (!buffers.zeroCopy()) {
@@ -75,7 +69,7 @@ final class PythonSession {
                 (long) dstOff)).intValue();
     }
 
-    /** {@code op} ("seal" or "open") zero-copy on registered buffers, else its copying "_bytes" form. */
+    /** {@code op} ("open") zero-copy on registered buffers, else its copying "_bytes" form. */
     private int segments(String op, long handle, long index, boolean last, NativeBuffers.Registered src,
                          int len, NativeBuffers.Registered dst) throws IOException {
         if (buffers.zeroCopy()) {
@@ -170,7 +164,7 @@ final class PythonSession {
         return here("open", handle, index, last, src, len, dst);
     }
 
-    /** {@code op} ("seal" or "open") on the calling thread, zero-copy; without zero copy through a
+    /** {@code op} ("open") on the calling thread, zero-copy; without zero copy through a
      *  worker, copying ({@link #segments}). */
     private int here(String op, long handle, long index, boolean last, NativeBuffers.Registered src, int len,
                      NativeBuffers.Registered dst) throws IOException {
