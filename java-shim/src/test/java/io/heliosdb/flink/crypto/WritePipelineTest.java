@@ -142,13 +142,34 @@ class WritePipelineTest {
 
     /** Writes {@code data} in uneven calls, as EncryptingOutputStream passes Flink's on, then the last batch. */
     static void write(WritePipeline p, byte[] data) throws IOException {
-        for (int off = 0, chunk = 1; off < data.length; chunk = chunk * 7 % 97 + 1) {
+        write(p, data, 0);
+    }
+
+    /** As {@link #write(WritePipeline, byte[])}, from byte {@code from} of {@code data} on. */
+    static void write(WritePipeline p, byte[] data, int from) throws IOException {
+        for (int off = from, chunk = 1; off < data.length; chunk = chunk * 7 % 97 + 1) {
             int n = Math.min(chunk, data.length - off);
             p.write(data, off, n);
             off += n;
         }
         p.submit(true);
         p.drain();
+    }
+
+    /** Checks that the batches {@code r} wrote (1, 4, then 16 segments each, the final one alone flagged
+     *  last) hold {@code d}, in order; returns how many there were. */
+    static int unbatched(Recorder r, byte[] d) {
+        byte[] got = r.out.toByteArray();
+        ByteArrayOutputStream plain = new ByteArrayOutputStream();
+        int batches = 0;
+        for (int i = 0; i < got.length; batches++) {
+            int len = (int) Math.min(batches == 0 ? SEG : batches == 1 ? 4 * SEG : 16 * SEG, d.length - plain.size());
+            assertEquals(i + len + 1 == got.length ? 'L' : '-', got[i], "only the final batch is flagged last");
+            plain.write(got, i + 1, len);
+            i += len + 1;
+        }
+        assertArrayEquals(d, plain.toByteArray(), "bytes lost or reordered");
+        return batches;
     }
 
     @Test
@@ -164,18 +185,7 @@ class WritePipelineTest {
             for (int i = 1; i < firsts.size(); i++) {
                 assertTrue(firsts.get(i) > firsts.get(i - 1), "out of order: " + firsts);
             }
-            byte[] got = r.out.toByteArray();
-            ByteArrayOutputStream plain = new ByteArrayOutputStream();
-            int markers = 0;
-            for (int i = 0, batch = 0; i < got.length; batch++) {
-                int len = (int) Math.min(batch == 0 ? SEG : batch == 1 ? 4 * SEG : 16 * SEG, d.length - plain.size());
-                assertEquals(i + len + 1 == got.length ? 'L' : '-', got[i], "only the final batch is flagged last");
-                plain.write(got, i + 1, len);
-                i += len + 1;
-                markers++;
-            }
-            assertArrayEquals(d, plain.toByteArray());
-            assertEquals(firsts.size(), markers);
+            assertEquals(firsts.size(), unbatched(r, d));
             assertTrue(r.mostOwned.get() <= 4, "more batches than the ring holds: " + r.mostOwned.get());
         });
     }
@@ -188,23 +198,9 @@ class WritePipelineTest {
                 WritePipeline p = new WritePipeline(r, pool, SEG, 16, 4);
                 byte[] d = data(SEG * 70 + 9);
                 p.write(d[0]); // one byte, then uneven calls
-                for (int off = 1, chunk = 1; off < d.length; chunk = chunk * 7 % 97 + 1) {
-                    int n = Math.min(chunk, d.length - off);
-                    p.write(d, off, n);
-                    off += n;
-                }
-                p.submit(true);
-                p.drain();
+                write(p, d, 1);
                 p.release();
-                ByteArrayOutputStream plain = new ByteArrayOutputStream();
-                byte[] got = r.out.toByteArray();
-                for (int i = 0, batch = 0; i < got.length; batch++) { // batches of 1, 4, 16, ... segments
-                    int len = (int) Math.min(batch == 0 ? SEG : batch == 1 ? 4 * SEG : 16 * SEG, d.length - plain.size());
-                    assertEquals(i + len + 1 == got.length ? 'L' : '-', got[i], "only the final batch is flagged last");
-                    plain.write(got, i + 1, len);
-                    i += len + 1;
-                }
-                assertArrayEquals(d, plain.toByteArray(), "parts lost or reordered");
+                unbatched(r, d);
                 long next = 0; // every part: the next segments, whole ones but the file's final part
                 for (int i = 0; i < r.preparedParts.size(); i++) {
                     String[] x = r.preparedParts.get(i).split("\\+");
