@@ -67,10 +67,9 @@ def seal(hid: int, index: int, last: bool, src: int, src_len: int, dst: int, dst
     segments (fewer hand-offs)."""
     w, src_view, out = bridge.batch(hid, FileWriter, src, dst)
     seg, keys = w.seg, w.keys
-    if dst_off:
-        if not 0 <= dst_off <= len(out):
-            raise ValueError(f"{w.path}: output offset {dst_off} outside the buffer")
-        out = out[dst_off:]
+    if not 0 <= dst_off <= len(out):
+        raise ValueError(f"{w.path}: output offset {dst_off} outside the buffer")
+    out = out[dst_off:]
     if not 0 <= src_len <= len(src_view) or (not last and src_len % seg):
         raise ValueError(f"{w.path}: {src_len} bytes are not whole segments of {seg}")
     if len(out) < src_len + (-(-src_len // seg) or 1) * keys.overhead:  # ciphertext_length, inline
