@@ -9,14 +9,17 @@ the records the keyed operator took in are counted over ``minutes`` (Flink's ``n
 from the REST API), with the durations of the checkpoints completed meanwhile. ``file://`` and
 ``enc+file://`` runs alternate, the order mirrored from round to round (plain, enc, enc, plain, ...),
 so a slow drift of the machine's load weighs on both alike. Each run also prints where the cores went
-(the JVM, PyFlink's Python process, idle: CPU seconds per second of the window) and the records/s while
-a checkpoint ran against between checkpoints. The job's processes get the MALLOC_* settings of
+(the JVM, PyFlink's Python process, idle: CPU seconds per second of the window; the JVM's busiest
+threads by name, a pool's threads as one), the records/s while a checkpoint ran against between
+checkpoints, and the median phases of its checkpoints (the keyed operator's slowest subtask: barrier
+delay, sync and async parts; ``final`` from its acknowledgement to completion). The job's processes get the MALLOC_* settings of
 docs/flink.md (harness.run_job gives them to every job), and each run prints PyFlink's Python process's
 page faults.
 """
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import time
 
@@ -50,8 +53,28 @@ def completed(job: "fcb.Job", jid: str) -> list[dict]:
             if c["status"] == "COMPLETED"]
 
 
-def cpu_by_role() -> tuple[dict[str, float], float]:
-    """(CPU seconds so far by role, minor page faults so far of PyFlink's Python process). The roles:
+def jvm_threads(pid: str, tick: int) -> dict[str, float]:
+    """CPU seconds so far of one JVM's threads, by name (digits folded: the pool's threads as one)."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name = re.sub(r"\d+", "#", stat[stat.index("(") + 1:stat.rindex(")")])
+        fields = stat.rsplit(")", 1)[1].split()
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def cpu_by_role() -> tuple[dict[str, float], float, dict[str, float]]:
+    """(CPU seconds so far by role, minor page faults so far of PyFlink's Python process, the JVM's
+    CPU seconds by thread name). The roles:
     the job's JVM and PyFlink's Python process (the job's client, which runs the Python functions in
     PyFlink's loopback mode), found as the processes of the job's session (harness.run_job starts each
     job in its own session; one job runs at a time), and the whole machine's idle time: where a run's
@@ -68,16 +91,18 @@ def cpu_by_role() -> tuple[dict[str, float], float]:
             continue
     job = fcb.harness.JOB.encode()
     sessions = {fields[3] for cmd, fields in procs.values() if job in cmd.split(b"\0")}
-    out, faults = {"jvm": 0.0, "udf": 0.0}, 0.0
-    for cmd, fields in procs.values():
+    out, faults, threads = {"jvm": 0.0, "udf": 0.0}, 0.0, {}
+    for pid, (cmd, fields) in procs.items():
         if fields[3] in sessions:
             role = "jvm" if cmd.split(b"\0", 1)[0].endswith(b"java") else "udf"
+            if role == "jvm":
+                threads.update(jvm_threads(pid, tick))
             out[role] += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
             if role == "udf":
                 faults += int(fields[7])  # minor page faults
     with open("/proc/stat") as f:
         out["idle"] = int(f.readline().split()[4]) / tick
-    return out, faults
+    return out, faults, threads
 
 
 def run_one(work: str, keyring: str, backend: str, scheme: str, a, name: str) -> dict:
@@ -111,7 +136,7 @@ def run_one(work: str, keyring: str, backend: str, scheme: str, a, name: str) ->
         before = {c["id"] for c in completed(job, jid)}
         failed0 = fcb.rest(job.rest_port, f"/jobs/{jid}/checkpoints")["counts"]["failed"]
         kms0 = fcb.kms_calls(metrics_port)
-        cpu0, faults0 = cpu_by_role()
+        cpu0, faults0, threads0 = cpu_by_role()
         samples, asked = [], time.time()  # (when, records in) once a second
         records_in(job, jid, vid)
         while time.monotonic() < t0 + a.minutes * 60:
@@ -120,11 +145,12 @@ def run_one(work: str, keyring: str, backend: str, scheme: str, a, name: str) ->
             if n is not None:
                 samples.append((asked, n))  # the REST cache answers with the count as of the request before
             asked = now
-        cpu1, faults1 = cpu_by_role()
+        cpu1, faults1, threads1 = cpu_by_role()
         n1, t1 = fresh_records_in(job, jid, vid)
         cps = [c for c in completed(job, jid) if c["id"] not in before]
         kms = sum(fcb.diff(kms0, fcb.kms_calls(metrics_port)).values())
         failed = fcb.rest(job.rest_port, f"/jobs/{jid}/checkpoints")["counts"]["failed"] - failed0
+        parts = [fcb.phases(job, jid, c) for c in cps]
     finally:
         job.stop()
     durations = sorted(c["end_to_end_duration"] / 1000.0 for c in cps)
@@ -132,7 +158,10 @@ def run_one(work: str, keyring: str, backend: str, scheme: str, a, name: str) ->
             "state_mib": statistics.median(c["state_size"] for c in cps) / fcb.MIB if cps else 0.0,
             "failed": failed, "kms_calls": kms, "load": os.getloadavg()[0],
             "cpu": {k: (cpu1[k] - cpu0[k]) / (t1 - t0) for k in cpu0},
-            "udf_faults_per_s": (faults1 - faults0) / (t1 - t0), "during_between": during_and_between(samples, cps)}
+            "threads": sorted(((v - threads0.get(k, 0.0)) / (t1 - t0), k) for k, v in threads1.items())[::-1][:8],
+            "udf_faults_per_s": (faults1 - faults0) / (t1 - t0),
+            "phases": {k: statistics.median(p.get(k, 0.0) for p in parts) if parts else float("nan")
+                       for k in ("delay", "sync", "async", "final")}, "during_between": during_and_between(samples, cps)}
 
 
 def during_and_between(samples: list[tuple[float, float]], cps: list[dict]) -> tuple[float, float]:
@@ -169,6 +198,8 @@ def measure(a, work: str, keyring: str, say=print) -> list[dict]:
                     f"cores busy: JVM {row['cpu']['jvm']:.2f}, PyFlink's Python {row['cpu']['udf']:.2f}, "
                     f"idle {row['cpu']['idle']:.2f} (Python's page faults/s {row['udf_faults_per_s']:.0f}); records/s during checkpoints {row['during_between'][0]:.1f}, "
                     f"between {row['during_between'][1]:.1f}")
+                say("    checkpoint phases, median s: " + ", ".join(f"{k} {v:.2f}" for k, v in row["phases"].items()))
+                say("    JVM threads (cores busy): " + ", ".join(f"{k} {v:.2f}" for v, k in row["threads"]))
                 rows.append(row)
     return rows
 
