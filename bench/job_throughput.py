@@ -12,9 +12,9 @@ so a slow drift of the machine's load weighs on both alike. Each run also prints
 (the JVM, PyFlink's Python process, idle: CPU seconds per second of the window; the JVM's busiest
 threads by name, a pool's threads as one), the records/s while a checkpoint ran against between
 checkpoints, and the median phases of its checkpoints (the keyed operator's slowest subtask: barrier
-delay, sync and async parts; ``final`` from its acknowledgement to completion). The job's processes get the MALLOC_* settings of
-docs/flink.md (harness.run_job gives them to every job), and each run prints PyFlink's Python process's
-page faults.
+delay, sync and async parts; ``final`` from its acknowledgement to completion). The job's processes
+get the MALLOC_* settings of docs/flink.md (harness.run_job gives them to every job), and each run
+prints PyFlink's Python process's page faults.
 """
 from __future__ import annotations
 
@@ -53,6 +53,11 @@ def completed(job: "fcb.Job", jid: str) -> list[dict]:
             if c["status"] == "COMPLETED"]
 
 
+def cpu_s(fields: list[str], tick: int) -> float:
+    """CPU seconds so far (utime + stime) from a /proc stat line's fields after the name."""
+    return (int(fields[11]) + int(fields[12])) / tick
+
+
 def jvm_threads(pid: str, tick: int) -> dict[str, float]:
     """CPU seconds so far of one JVM's threads, by name (digits folded: the pool's threads as one)."""
     out = {}
@@ -67,8 +72,7 @@ def jvm_threads(pid: str, tick: int) -> dict[str, float]:
         except OSError:
             continue
         name = re.sub(r"\d+", "#", stat[stat.index("(") + 1:stat.rindex(")")])
-        fields = stat.rsplit(")", 1)[1].split()
-        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        out[name] = out.get(name, 0.0) + cpu_s(stat.rsplit(")", 1)[1].split(), tick)
     return out
 
 
@@ -97,7 +101,7 @@ def cpu_by_role() -> tuple[dict[str, float], float, dict[str, float]]:
             role = "jvm" if cmd.split(b"\0", 1)[0].endswith(b"java") else "udf"
             if role == "jvm":
                 threads.update(jvm_threads(pid, tick))
-            out[role] += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+            out[role] += cpu_s(fields, tick)
             if role == "udf":
                 faults += int(fields[7])  # minor page faults
     with open("/proc/stat") as f:
