@@ -137,14 +137,15 @@ def measure_checkpoints(job: Job, jid: str, state_bytes: int, n: int, metrics_po
 PHASES = ("delay", "sync", "async", "align", "final")
 
 
-def phases(job: Job, jid: str, cp: dict) -> dict:
+def phases(job: Job, jid: str, cp: dict, vid: str | None = None) -> dict:
     """The MiB checkpoint ``cp`` wrote and where its time went, for the slowest subtask of the keyed
     ("count") operator: start delay (barrier travel), sync and async parts, alignment, and ``final``,
     from that subtask's acknowledgement to the checkpoint's completion (the JobManager's
-    ``_metadata``, other operators' acks); seconds."""
+    ``_metadata``, other operators' acks); seconds. ``vid``: that operator's vertex id, when the caller
+    has it (else looked up)."""
     out = {"mib": cp["checkpointed_size"] / MIB}
     try:
-        vid = next(v["id"] for v in rest(job.rest_port, f"/jobs/{jid}")["vertices"] if "count" in v["name"])
+        vid = vid or next(v["id"] for v in rest(job.rest_port, f"/jobs/{jid}")["vertices"] if "count" in v["name"])
         subs = rest(job.rest_port, f"/jobs/{jid}/checkpoints/details/{cp['id']}/subtasks/{vid}")["subtasks"]
     except (OSError, KeyError, StopIteration):
         return out

@@ -154,7 +154,7 @@ def run_one(work: str, keyring: str, backend: str, scheme: str, a, name: str) ->
         cps = [c for c in completed(job, jid) if c["id"] not in before]
         kms = sum(fcb.diff(kms0, fcb.kms_calls(metrics_port)).values())
         failed = fcb.rest(job.rest_port, f"/jobs/{jid}/checkpoints")["counts"]["failed"] - failed0
-        parts = [fcb.phases(job, jid, c) for c in cps]
+        parts = [fcb.phases(job, jid, c, vid) for c in cps]
     finally:
         job.stop()
     durations = sorted(c["end_to_end_duration"] / 1000.0 for c in cps)
@@ -162,7 +162,7 @@ def run_one(work: str, keyring: str, backend: str, scheme: str, a, name: str) ->
             "state_mib": statistics.median(c["state_size"] for c in cps) / fcb.MIB if cps else 0.0,
             "failed": failed, "kms_calls": kms, "load": os.getloadavg()[0],
             "cpu": {k: (cpu1[k] - cpu0[k]) / (t1 - t0) for k in cpu0},
-            "threads": sorted(((v - threads0.get(k, 0.0)) / (t1 - t0), k) for k, v in threads1.items())[::-1][:8],
+            "threads": sorted((((v - threads0.get(k, 0.0)) / (t1 - t0), k) for k, v in threads1.items()), reverse=True)[:8],
             "udf_faults_per_s": (faults1 - faults0) / (t1 - t0),
             "phases": {k: statistics.median(p.get(k, 0.0) for p in parts) if parts else float("nan")
                        for k in ("delay", "sync", "async", "final")}, "during_between": during_and_between(samples, cps)}

@@ -61,22 +61,18 @@ final class PythonSession {
     int sealHere(long handle, long index, boolean last, NativeBuffers.Registered src, int len,
                  NativeBuffers.Registered dst, int dstOff) throws IOException {
         if (!buffers.zeroCopy()) {
-            byte[] out = (byte[]) bridge.call("seal_bytes", handle, index, last, copyOut(src, len));
-            copyIn(dst, dstOff, out);
-            return out.length;
+            return copying("seal_bytes", handle, index, last, src, len, dst, dstOff);
         }
         return ((Long) CallerPython.call(bridge, "seal", handle, index, last, src.id, (long) len, dst.id,
                 (long) dstOff)).intValue();
     }
 
-    /** {@code op} ("open") zero-copy on registered buffers, else its copying "_bytes" form. */
-    private int segments(String op, long handle, long index, boolean last, NativeBuffers.Registered src,
-                         int len, NativeBuffers.Registered dst) throws IOException {
-        if (buffers.zeroCopy()) {
-            return ((Long) bridge.call(op, handle, index, last, src.id, (long) len, dst.id)).intValue();
-        }
-        byte[] out = (byte[]) bridge.call(op + "_bytes", handle, index, last, copyOut(src, len));
-        copyIn(dst, 0, out);
+    /** Without zero copy: {@code op} (a "_bytes" form) on a copy of {@code src}'s first {@code len} bytes,
+     *  through a worker; its output copied into {@code dst} from byte {@code dstOff} on. */
+    private int copying(String op, long handle, long index, boolean last, NativeBuffers.Registered src, int len,
+                        NativeBuffers.Registered dst, int dstOff) throws IOException {
+        byte[] out = (byte[]) bridge.call(op, handle, index, last, copyOut(src, len));
+        copyIn(dst, dstOff, out);
         return out.length;
     }
 
@@ -154,24 +150,20 @@ final class PythonSession {
     /** Authenticates and decrypts {@code len} bytes of sealed segment {@code index}; returns plaintext length. */
     int open(long handle, long index, boolean last, NativeBuffers.Registered src, int len,
              NativeBuffers.Registered dst) throws IOException {
-        return segments("open", handle, index, last, src, len, dst);
+        if (!buffers.zeroCopy()) {
+            return copying("open_bytes", handle, index, last, src, len, dst, 0);
+        }
+        return ((Long) bridge.call("open", handle, index, last, src.id, (long) len, dst.id)).intValue();
     }
 
     /** As {@link #open}, zero-copy on the calling thread ({@link CallerPython}): positional reads,
      *  local files. */
     int openHere(long handle, long index, boolean last, NativeBuffers.Registered src, int len,
                  NativeBuffers.Registered dst) throws IOException {
-        return here("open", handle, index, last, src, len, dst);
-    }
-
-    /** {@code op} ("open") on the calling thread, zero-copy; without zero copy through a
-     *  worker, copying ({@link #segments}). */
-    private int here(String op, long handle, long index, boolean last, NativeBuffers.Registered src, int len,
-                     NativeBuffers.Registered dst) throws IOException {
         if (!buffers.zeroCopy()) {
-            return segments(op, handle, index, last, src, len, dst);
+            return copying("open_bytes", handle, index, last, src, len, dst, 0);
         }
-        return ((Long) CallerPython.call(bridge, op, handle, index, last, src.id, (long) len, dst.id)).intValue();
+        return ((Long) CallerPython.call(bridge, "open", handle, index, last, src.id, (long) len, dst.id)).intValue();
     }
 
     /** The reader is done (reported with the bytes it authenticated); not waited for. */
