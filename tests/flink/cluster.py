@@ -256,6 +256,16 @@ class StandaloneCluster:
         return subprocess.run([os.path.join(self.home, "bin", "flink"), *args], env=self.env(),
                               capture_output=True, text=True, timeout=timeout)
 
+    def taskmanager_log(self) -> str:
+        """The TaskManagers' whole logs (where a restore's failures are logged with their causes)."""
+        logdir = os.path.join(self.home, "log")
+        out = []
+        for name in sorted(os.listdir(logdir)):
+            if "taskexecutor" in name and name.endswith(".log"):
+                with open(os.path.join(logdir, name), errors="replace") as f:
+                    out.append(f.read())
+        return "\n".join(out)
+
     def logs(self, tail: int = 60) -> str:
         out = []
         logdir = os.path.join(self.home, "log")

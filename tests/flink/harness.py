@@ -13,6 +13,7 @@ import contextlib
 import glob
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -226,6 +227,14 @@ def checkpoint_state_file(chk_dir: str) -> str:
     files += all_files(os.path.join(os.path.dirname(chk_dir), "shared"))
     assert files, f"{chk_dir}: all its state is inline in _metadata"
     return max(files, key=os.path.getsize)
+
+
+def causes(text: str) -> str:
+    """An error text (a log, or Flink's REST exceptions as JSON) without its stack frames: the
+    exceptions and their "Caused by" chain, for a failing assertion to show."""
+    lines = text.replace("\\n", "\n").replace("\\t", "\t").splitlines()
+    return "\n".join(line for line in lines
+                     if not re.match(r"\s+(at |\.\.\. \d+ more)", line))
 
 
 def wait_for(pred, timeout: float, what: str, interval: float = 0.2):
