@@ -45,7 +45,7 @@ Besides these keys:
   keys: [operations.md](operations.md).
 * JVM system properties of the Java shim (`env.java.opts.all: -Dheliosdb.crypto.pipeline-depth=4 ...`):
   `heliosdb.crypto.pipeline-depth`, `heliosdb.crypto.write-batch-bytes`, `heliosdb.crypto.seal-bytes`, `heliosdb.crypto.batch-bytes`,
-  `heliosdb.crypto.local-read-bytes`, `heliosdb.crypto.caller-python`, `heliosdb.crypto.python-workers`, `heliosdb.crypto.spin-nanos`, `heliosdb.crypto.no-inner-channel`, `heliosdb.crypto.buffer-idle-seconds`:
+  `heliosdb.crypto.local-read-bytes`, `heliosdb.crypto.caller-python`, `heliosdb.crypto.python-workers`, `heliosdb.crypto.worker-streams`, `heliosdb.crypto.spin-nanos`, `heliosdb.crypto.no-inner-channel`, `heliosdb.crypto.buffer-idle-seconds`:
   [flink.md](flink.md#throughput-and-knobs).
 * Flink options the shim needs (`flink install` writes them): `plugin.classloader.parent-first-patterns.additional`
   and `classloader.parent-first-patterns.additional` with `pemja.`, off-heap memory, `enc+` paths

@@ -11,11 +11,14 @@ import java.io.IOException;
  * <p>A thin adapter over a {@link WritePipeline} and its {@link SealingStage}: Flink's thread
  * (serializing state) copies plaintext into the stream's plaintext buffer (one segment) and, each time
  * it is full, seals it into the current batch by calling Python itself ({@link CallerPython}: the bytes
- * are still in its core's cache, and no other thread waits for them); full batches are written to the inner stream on the bridge's workers, in
- * order, one batch at a time, while Flink's thread goes on. The caller never touches the inner stream while batches
- * are in flight, and the workers are never interrupted (a local file's channel, which takes sealed
- * bytes straight from native memory, would close on an interrupt). Without zero copy there is no
- * pipeline: each segment is sealed (copied through pemja) and written on the caller's thread.
+ * are still in its core's cache, and no other thread waits for them). A stream that holds one of the
+ * process's {@link WorkerSlots} (one by default: a file written alone) has its full batches written to
+ * the inner stream on the bridge's workers, in order, one batch at a time, while Flink's thread goes
+ * on; the caller never touches the inner stream while batches are in flight, and the workers are never
+ * interrupted (a local file's channel, which takes sealed bytes straight from native memory, would
+ * close on an interrupt). Any other stream (files written side by side) writes each segment on the
+ * caller's thread as soon as it is sealed, through the inner stream's {@code byte[]} writes (which an
+ * interrupt does not stop), as does every stream without zero copy (its segments copied through pemja).
  *
  * <p>{@link #getPos()} is the plaintext position (Flink records state offsets from it).
  * {@link #flush()} reaches the inner stream but never cuts a segment: only close ends a file.
@@ -38,6 +41,7 @@ final class EncryptingOutputStream extends FSDataOutputStream {
     private final long handle;
     private final SealingStage stage;
     private final WritePipeline pipeline;
+    private boolean worker; // holds a WorkerSlots slot: its batches are written on a worker
     private long total;
     private boolean syncOnClose;
     private boolean closed;
@@ -55,15 +59,18 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         this.path = path;
         this.handle = f.handle;
         int seg = f.segmentSize;
-        boolean pipelined = session.buffers.zeroCopy();
-        int maxSegments = pipelined ? NativeBuffers.batchSegments(seg, NativeBuffers.WRITE_BATCH_BYTES) : 1;
-        this.stage = new SealingStage(session, out, pipelined ? InnerChannels.writable(out) : null, path, handle,
+        boolean zeroCopy = session.buffers.zeroCopy();
+        this.worker = zeroCopy && WorkerSlots.SHARED.take();
+        int maxSegments = worker ? NativeBuffers.batchSegments(seg, NativeBuffers.WRITE_BATCH_BYTES) : 1;
+        // a local file's channel only on a worker: on Flink's thread an interrupt (Flink cancelling)
+        // would close it mid-file, where the inner stream's own writes carry on, as file://'s do
+        this.stage = new SealingStage(session, out, worker ? InnerChannels.writable(out) : null, path, handle,
                 seg, f.overhead, maxSegments);
         WritePipeline p = null;
         try {
-            p = pipelined
+            p = worker
                     ? new WritePipeline(stage, session.bridge::execute, seg, maxSegments, DEPTH)
-                    : new WritePipeline(stage, Runnable::run, seg, 1, 1);
+                    : new WritePipeline(stage, Runnable::run, seg, 1, 1); // each segment written as sealed
             out.write(f.header);
         } catch (IOException | RuntimeException e) {
             this.pipeline = p;
@@ -189,19 +196,23 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         release();
     }
 
-    /** Gives every buffer back, once the workers left them. */
+    /** Gives every buffer back, once the workers left them, and the worker slot. */
     private void release() {
-        pipeline.release();
-        stage.release();
+        if (pipeline != null) {
+            pipeline.release();
+            stage.release();
+        }
+        if (worker) {
+            worker = false;
+            WorkerSlots.SHARED.give();
+        }
     }
 
     /** Ends a failed file: waits for the workers to leave its buffers and the inner stream, reports
      *  the file aborted, closes the inner stream. */
     private void closeQuietly() {
         closed = true;
-        if (pipeline != null) {
-            release();
-        }
+        release();
         session.discard(handle);
         try {
             out.close();

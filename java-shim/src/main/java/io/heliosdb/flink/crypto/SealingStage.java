@@ -11,8 +11,10 @@ import java.nio.channels.WritableByteChannel;
  * {@link WritePipeline.Stage}): Flink's thread copies into one plaintext buffer per stream, of
  * {@link #SEAL_BYTES} (one segment by default), and seals it with Python ({@link PythonSession#sealHere})
  * each time it fills, into the batch's sealed buffer at that part's place; a batch (2 MiB by default) is
- * written to the inner stream on a worker. A local file's channel takes the sealed bytes straight from
- * native memory; any other inner stream gets them through a {@code byte[]}.
+ * written to the inner stream on a worker, or, for a stream without a worker slot ({@link WorkerSlots}),
+ * each one-segment batch on the caller's thread as soon as it is sealed. On a worker a local file's
+ * channel takes the sealed bytes straight from native memory; otherwise the inner stream gets them
+ * through a {@code byte[]}.
  */
 final class SealingStage implements WritePipeline.Stage {
 
@@ -42,7 +44,7 @@ final class SealingStage implements WritePipeline.Stage {
 
     private final PythonSession session;
     private final FSDataOutputStream out;
-    private final WritableByteChannel channel; // the local file's, or null
+    private final WritableByteChannel channel; // the local file's (written on a worker), or null
     private final String path;
     private final long handle;
     private final int seg;
@@ -123,7 +125,7 @@ final class SealingStage implements WritePipeline.Stage {
     }
 
     /** Writes {@code n} sealed bytes to the inner stream; a failure names the file. A local file
-     *  (pipelined, so on a worker) takes them straight from native memory through its channel. */
+     *  takes them straight from native memory through its channel. */
     private void writeSealed(ByteBuffer sealed, int n) throws IOException {
         ByteBuffer b = sealed.duplicate();
         b.clear().limit(n);

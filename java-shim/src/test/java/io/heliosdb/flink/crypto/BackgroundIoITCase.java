@@ -250,6 +250,63 @@ class BackgroundIoITCase {
     }
 
     @Test
+    void aFileWrittenBesideAnotherWritesItsOwnSegmentsAndEverySlotComesBack() throws Exception {
+        // one stream at a time hands its batches to a worker (WorkerSlots, one slot by default); a file
+        // written beside it writes each segment on its caller's thread as it is sealed. Both files
+        // round-trip, and the slot comes back on close and after a failure alike
+        int before = WorkerSlots.SHARED.held();
+        assertEquals(0, before, "a slot was held before this test: a stream did not give it back");
+        Sink failing = new Sink(SEG * 100L);
+        EncryptingOutputStream f = new EncryptingOutputStream(failing, session, "side-fail");
+        assertEquals(1, WorkerSlots.SHARED.held());
+        byte[] junk = TestSupport.data(SEG * 400, 47);
+        assertThrows(IOException.class, () -> {
+            for (int off = 0; off < junk.length; off += 100) {
+                f.write(junk, off, Math.min(100, junk.length - off));
+            }
+            f.close();
+        });
+        assertThrows(IOException.class, f::close);
+        assertEquals(0, WorkerSlots.SHARED.held(), "a failed stream kept its worker slot");
+
+        byte[] a = TestSupport.data(SEG * 300 + 7, 41);
+        byte[] b = TestSupport.data(SEG * 300 + 9, 43);
+        Sink sa = new Sink(Long.MAX_VALUE);
+        Sink sb = new Sink(Long.MAX_VALUE);
+        try (EncryptingOutputStream oa = new EncryptingOutputStream(sa, session, "side-a");
+             EncryptingOutputStream ob = new EncryptingOutputStream(sb, session, "side-b")) {
+            assertEquals(1, WorkerSlots.SHARED.held(), "two streams, one slot");
+            for (int off = 0; off < b.length; off += 100) {
+                if (off < a.length) {
+                    oa.write(a, off, Math.min(100, a.length - off));
+                }
+                ob.write(b, off, Math.min(100, b.length - off));
+            }
+        }
+        assertEquals(0, WorkerSlots.SHARED.held(), "a closed stream kept its worker slot");
+        assertTrue(sa.watched.threads.stream().anyMatch(t -> t.startsWith("heliosdb-crypto-python-")),
+                "the first file's batches were not written on a worker: " + sa.watched.threads);
+        assertEquals(Set.of(Thread.currentThread().getName()), sb.watched.threads,
+                "the file written beside it was not written on its caller's thread alone");
+        assertArrayEquals(a, readBack(sa.bytes.toByteArray(), "side-a", a.length));
+        assertArrayEquals(b, readBack(sb.bytes.toByteArray(), "side-b", b.length));
+    }
+
+    static byte[] readBack(byte[] file, String path, int n) throws IOException {
+        try (DecryptingInputStream in = new DecryptingInputStream(new Source(file, Long.MAX_VALUE), file.length,
+                session, path)) {
+            byte[] all = new byte[n];
+            for (int off = 0; off < n; ) {
+                int got = in.read(all, off, n - off);
+                assertTrue(got > 0, path + " ended early");
+                off += got;
+            }
+            assertEquals(-1, in.read(), path + " is longer than written");
+            return all;
+        }
+    }
+
+    @Test
     void aReadFailingInTheBackgroundFailsOnlyTheWindowThatNeedsIt() throws Exception {
         byte[] data = TestSupport.data(SEG * 200, 13);
         byte[] file = encrypt(new Sink(Long.MAX_VALUE), data, "bg-read-fail");
@@ -276,23 +333,31 @@ class BackgroundIoITCase {
     @Test
     void anInterruptedWriterStillWritesTheWholeLocalFileAndKeepsItsInterrupt() throws Exception {
         // Flink interrupts its threads when it cancels; a pending interrupt must neither break the
-        // hand-offs to the workers nor be lost
+        // hand-offs to the workers, nor the writes of a file written beside it on the caller's thread
+        // (no worker slot left), nor be lost
         org.apache.flink.core.fs.FileSystem local = org.apache.flink.core.fs.FileSystem.getLocalFileSystem();
         org.apache.flink.core.fs.Path p = new org.apache.flink.core.fs.Path(dir.resolve("interrupted").toUri());
+        org.apache.flink.core.fs.Path q = new org.apache.flink.core.fs.Path(dir.resolve("interrupted-beside").toUri());
         byte[] data = TestSupport.data(SEG * 100 + 3, 21);
-        FSDataOutputStream inner = local.create(p, org.apache.flink.core.fs.FileSystem.WriteMode.OVERWRITE);
         boolean kept;
-        try (EncryptingOutputStream out = new EncryptingOutputStream(inner, session, "interrupted")) {
+        try (EncryptingOutputStream out = new EncryptingOutputStream(
+                local.create(p, org.apache.flink.core.fs.FileSystem.WriteMode.OVERWRITE), session, "interrupted");
+             EncryptingOutputStream beside = new EncryptingOutputStream(
+                local.create(q, org.apache.flink.core.fs.FileSystem.WriteMode.OVERWRITE), session, "interrupted-beside")) {
             Thread.currentThread().interrupt();
             out.write(data, 0, data.length / 2);
+            beside.write(data, 0, data.length / 2);
             out.write(data, data.length / 2, data.length - data.length / 2);
+            beside.write(data, data.length / 2, data.length - data.length / 2);
         } finally {
             kept = Thread.interrupted();
         }
         assertTrue(kept, "the caller's interrupt was swallowed");
-        long len = local.getFileStatus(p).getLen();
-        try (DecryptingInputStream in = new DecryptingInputStream(local.open(p), len, session, "interrupted")) {
-            assertArrayEquals(data, in.readAllBytes());
+        for (org.apache.flink.core.fs.Path f : new org.apache.flink.core.fs.Path[] {p, q}) {
+            long len = local.getFileStatus(f).getLen();
+            try (DecryptingInputStream in = new DecryptingInputStream(local.open(f), len, session, f.getName())) {
+                assertArrayEquals(data, in.readAllBytes(), f.getName());
+            }
         }
     }
 
