@@ -50,7 +50,7 @@ final class SealingStage implements WritePipeline.Stage {
     private final int seg;
     private final int overhead;
     private final int sealSegments;
-    private byte[] scratch;       // used by one worker at a time (the pipeline's order)
+    private byte[] scratch;       // used by one thread at a time (the pipeline's order)
     /** The stream's plaintext buffer, every new batch's, the caller's only: a batch's plaintext is
      *  sealed before the next batch takes the buffer. Up to {@code sealSegments}, as large as the
      *  batches need (they grow); the smaller ones it replaced go back at {@link #release()}. */
