@@ -577,18 +577,23 @@ def test_flink_install_into_a_standalone_cluster(keyring_uri, tmp_path, monkeypa
         causes = [line for line in (r.stdout + r.stderr).splitlines() if "Caused by" in line or "Exception:" in line]
         assert "JobID" in r.stdout, "\n".join(causes[-12:]) or r.stderr[-3000:]
         deadline = time.monotonic() + 120
-        raw = None
-        while raw is None and time.monotonic() < deadline:
+        plain, last = None, None
+        while plain is None and time.monotonic() < deadline:
             for path in glob.glob(f"{tmp_path}/ckpt/*/chk-*/_metadata"):
                 try:
                     raw = open(path, "rb").read()  # a newer checkpoint may subsume it meanwhile
-                    break
                 except FileNotFoundError:
                     continue
+                last = (path, raw[:4])
+                if raw[:4] != b"HFCE":
+                    continue  # created this instant: the header is the stream's first write
+                try:
+                    plain = CheckpointCrypto([keyring_uri]).decrypt_bytes(raw, path, name=binding_name(path))
+                    break
+                except Exception as e:  # still being written: its final segment not in yet
+                    last = (path, e)
             time.sleep(0.5)
-        assert raw is not None, c.logs()
-        assert raw[:4] == b"HFCE"
-        assert len(CheckpointCrypto([keyring_uri]).decrypt_bytes(raw, path, name=binding_name(path))) > 0
+        assert plain, f"no checkpoint's _metadata was ciphertext that authenticates (last seen: {last})\n{c.logs()}"
 
 
 def test_enable_keeps_one_plugins_folder_per_process_and_removes_it_at_exit(shim_jar, tmp_path):
