@@ -548,9 +548,9 @@ def test_flink_install_into_a_standalone_cluster(keyring_uri, tmp_path, monkeypa
         monkeypatch.delenv(var, raising=False)
     import glob
     import sys
-    import time
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "flink"))
     from cluster import StandaloneCluster, make_distribution  # tests/flink's harness
+    from harness import wait_for
     home = make_distribution(str(tmp_path / "flink"))
     assert main(["flink", "install", home, "--kms-uri", keyring_uri,
                  "--checkpoint-dir", f"enc+file://{tmp_path}/ckpt"]) == 0
@@ -576,24 +576,26 @@ def test_flink_install_into_a_standalone_cluster(keyring_uri, tmp_path, monkeypa
             r = c.flink("run", "-d", "-py", str(job))
         causes = [line for line in (r.stdout + r.stderr).splitlines() if "Caused by" in line or "Exception:" in line]
         assert "JobID" in r.stdout, "\n".join(causes[-12:]) or r.stderr[-3000:]
-        deadline = time.monotonic() + 120
-        plain, last = None, None
-        while plain is None and time.monotonic() < deadline:
+
+        def authenticated_metadata():
             for path in glob.glob(f"{tmp_path}/ckpt/*/chk-*/_metadata"):
                 try:
                     raw = open(path, "rb").read()  # a newer checkpoint may subsume it meanwhile
                 except FileNotFoundError:
                     continue
-                last = (path, raw[:4])
                 if raw[:4] != b"HFCE":
                     continue  # created this instant: the header is the stream's first write
                 try:
-                    plain = CheckpointCrypto([keyring_uri]).decrypt_bytes(raw, path, name=binding_name(path))
-                    break
-                except Exception as e:  # still being written: its final segment not in yet
-                    last = (path, e)
-            time.sleep(0.5)
-        assert plain, f"no checkpoint's _metadata was ciphertext that authenticates (last seen: {last})\n{c.logs()}"
+                    return CheckpointCrypto([keyring_uri]).decrypt_bytes(raw, path, name=binding_name(path))
+                except HeliosCryptoError:
+                    continue  # still being written: its final segment not in yet
+            return None
+
+        try:
+            wait_for(authenticated_metadata, 120, "a checkpoint's _metadata that is ciphertext and authenticates",
+                     interval=0.5)
+        except TimeoutError as e:
+            pytest.fail(f"{e}\n{c.logs()}")
 
 
 def test_enable_keeps_one_plugins_folder_per_process_and_removes_it_at_exit(shim_jar, tmp_path):

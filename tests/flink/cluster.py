@@ -256,25 +256,18 @@ class StandaloneCluster:
         return subprocess.run([os.path.join(self.home, "bin", "flink"), *args], env=self.env(),
                               capture_output=True, text=True, timeout=timeout)
 
-    def taskmanager_log(self) -> str:
-        """The TaskManagers' whole logs (where a restore's failures are logged with their causes)."""
-        logdir = os.path.join(self.home, "log")
-        out = []
-        for name in sorted(os.listdir(logdir)):
-            if "taskexecutor" in name and name.endswith(".log"):
-                with open(os.path.join(logdir, name), errors="replace") as f:
-                    out.append(f.read())
-        return "\n".join(out)
-
-    def logs(self, tail: int = 60) -> str:
+    def logs(self, tail: int | None = 60, part: str = "") -> str:
+        """The last ``tail`` lines (None: all) of each log file whose name holds ``part`` (e.g.
+        "taskexecutor": the TaskManagers', where a restore's failures are logged with their causes)."""
         out = []
         logdir = os.path.join(self.home, "log")
         for name in sorted(os.listdir(logdir)):
+            if part not in name:
+                continue
             with open(os.path.join(logdir, name), errors="replace") as f:
-                lines = f.readlines()[-tail:]
-            out.append(f"== {name}\n" + "".join(lines))
+                lines = f.readlines()
+            out.append(f"== {name}\n" + "".join(lines[-tail:] if tail else lines))
         return "\n".join(out)
-
 
 def scrape(url: str, timeout: float = 5) -> str:
     """The text an HTTP endpoint (a Prometheus /metrics) serves; "" if it does not answer."""

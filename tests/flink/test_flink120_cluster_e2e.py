@@ -190,7 +190,7 @@ def test_tampering_fails_the_restore_naming_the_file_and_another_tenant_is_refus
     # so the job's error may be another transfer's "stream is closed"; the TaskManager's log names the
     # file at fault, and no other
     faults = re.findall(r"AuthenticationError: (\S+): authentication failed",
-                        errors["tampered-state"] + c120.cluster.taskmanager_log())
+                        errors["tampered-state"] + c120.cluster.logs(tail=None, part="taskexecutor"))
     assert faults and all(f.endswith("/" + os.path.basename(state)) for f in faults), \
         (faults, h.causes(errors["tampered-state"]))
     assert os.path.basename(metadata) in errors["tampered-metadata"] and \
