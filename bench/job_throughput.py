@@ -24,6 +24,7 @@ import statistics
 import time
 
 import flink_checkpoint_bench as fcb  # noqa: E402  (bench/ is on sys.path)
+import vm_memory  # noqa: E402
 
 BACKENDS = {"hashmap": ("hashmap", False), "rocksdb-full": ("rocksdb", False), "rocksdb-incremental": ("rocksdb", True)}
 
@@ -141,6 +142,7 @@ def run_one(work: str, keyring: str, backend: str, scheme: str, a, name: str) ->
         failed0 = fcb.rest(job.rest_port, f"/jobs/{jid}/checkpoints")["counts"]["failed"]
         kms0 = fcb.kms_calls(metrics_port)
         cpu0, faults0, threads0 = cpu_by_role()
+        reported0 = vm_memory.reported_mib()
         samples, asked = [], time.time()  # (when, records in) once a second
         records_in(job, jid, vid)
         while time.monotonic() < t0 + a.minutes * 60:
@@ -150,6 +152,7 @@ def run_one(work: str, keyring: str, backend: str, scheme: str, a, name: str) ->
                 samples.append((asked, n))  # the REST cache answers with the count as of the request before
             asked = now
         cpu1, faults1, threads1 = cpu_by_role()
+        reported1 = vm_memory.reported_mib()
         n1, t1 = fresh_records_in(job, jid, vid)
         cps = [c for c in completed(job, jid) if c["id"] not in before]
         kms = sum(fcb.diff(kms0, fcb.kms_calls(metrics_port)).values())
@@ -164,6 +167,7 @@ def run_one(work: str, keyring: str, backend: str, scheme: str, a, name: str) ->
             "cpu": {k: (cpu1[k] - cpu0[k]) / (t1 - t0) for k in cpu0},
             "threads": sorted((((v - threads0.get(k, 0.0)) / (t1 - t0), k) for k, v in threads1.items()), reverse=True)[:8],
             "udf_faults_per_s": (faults1 - faults0) / (t1 - t0),
+            "reported_mib": reported1 - reported0 if reported0 is not None else None,
             "phases": {k: statistics.median(p.get(k, 0.0) for p in parts) if parts else float("nan")
                        for k in ("delay", "sync", "async", "final")}, "during_between": during_and_between(samples, cps)}
 
@@ -202,7 +206,9 @@ def measure(a, work: str, keyring: str, say=print) -> list[dict]:
                     f"cores busy: JVM {row['cpu']['jvm']:.2f}, PyFlink's Python {row['cpu']['udf']:.2f}, "
                     f"idle {row['cpu']['idle']:.2f} (Python's page faults/s {row['udf_faults_per_s']:.0f}); records/s during checkpoints {row['during_between'][0]:.1f}, "
                     f"between {row['during_between'][1]:.1f}")
-                say("    checkpoint phases, median s: " + ", ".join(f"{k} {v:.2f}" for k, v in row["phases"].items()))
+                say("    checkpoint phases, median s: " + ", ".join(f"{k} {v:.2f}" for k, v in row["phases"].items())
+                    + ("" if row["reported_mib"] is None else
+                       f"; free memory the VM handed back to its host meanwhile: {row['reported_mib']:.0f} MiB"))
                 say("    JVM threads (cores busy): " + ", ".join(f"{k} {v:.2f}" for v, k in row["threads"]))
                 rows.append(row)
     return rows

@@ -38,6 +38,7 @@ import bench_jvm  # noqa: E402
 import cpu_profile  # noqa: E402
 import fs_cost  # noqa: E402
 import job_throughput  # noqa: E402
+import vm_memory  # noqa: E402
 from heliosdb_flink_crypto.config import parse_size  # noqa: E402
 from heliosdb_flink_crypto.kms.local import LocalKeyring  # noqa: E402
 
@@ -46,7 +47,9 @@ TARGET = {"write": 2.0, "read": 1.5}
 
 
 def load() -> str:
-    return f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
+    mib = vm_memory.reported_mib()
+    return f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs" + (
+        "" if mib is None else f", {mib:.0f} MiB handed back to the host so far")
 
 
 def fs_part(a, uri: str, seg: int) -> list[dict]:
@@ -191,6 +194,9 @@ def main(argv=None) -> int:
     p.add_argument("--settle", type=int, default=2, help="running job: checkpoints completed before measuring")
     p.add_argument("--bundle", type=int, default=100, help="running job: records per Python bundle")
     p.add_argument("--java-opts", default="", help="extra JVM options for the file-system part's JVMs")
+    p.add_argument("--hold-page-reporting", action="store_true", help="hold the VM's free page reporting off "
+                   "while measuring (root; restored after): the host faulting freed memory back in costs the "
+                   "next writes up to 3 times their CPU, whichever side meets it (bench/vm_memory.py)")
     p.add_argument("--piped", action="store_true", help="writes: also file:// through the shim's write pipeline "
                    "without sealing (its two threads' cost apart from AES-GCM and the Python call)")
     a = p.parse_args(argv)
@@ -201,13 +207,15 @@ def main(argv=None) -> int:
     keys = tempfile.mkdtemp(prefix="heliosdb-bench-keys-")
     uri = f"local://{keys}/keyring.json"
     LocalKeyring.create(uri)
+    print(vm_memory.describe(), flush=True)
     try:
-        if a.only in (None, "fs"):
-            print(f"file system: {a.mib} MiB per round, {a.rounds} rounds per run and size, segment {seg} B, "
-                  f"files in {a.dir}", flush=True)
-            fs_part(a, uri, seg)
-        if a.only in (None, "job"):
-            job_part(a, uri)
+        with vm_memory.held(a.hold_page_reporting):
+            if a.only in (None, "fs"):
+                print(f"file system: {a.mib} MiB per round, {a.rounds} rounds per run and size, segment {seg} B, "
+                      f"files in {a.dir}", flush=True)
+                fs_part(a, uri, seg)
+            if a.only in (None, "job"):
+                job_part(a, uri)
     finally:
         shutil.rmtree(keys, ignore_errors=True)
     return 0

@@ -301,7 +301,7 @@ def test_the_shim_finds_every_operation_and_no_name_is_taken_twice():
     from heliosdb_flink_crypto.flink import bridge
     assert set(hooks.OPS) == {
         "configure", "register", "unregister", "metrics_snapshot", "ping", "protocol",  # bridge.py
-        "writer", "seal", "seal_bytes", "finish", "discard", "reader", "open", "open_bytes", "close",
+        "writer", "seal", "seal_write", "seal_bytes", "finish", "discard", "reader", "open", "open_bytes", "close",
         "malformed",  # file_ops.py
         "reseal", "flink_metrics", "check_restore", "insecure_reader_with_dek"}
     with pytest.raises(ValueError, match="operation 'open' registered twice"):
@@ -331,6 +331,56 @@ def test_a_batch_sealed_one_segment_at_a_time_at_its_offsets_is_the_file(keyring
     hooks.dispatch("finish", hid, len(data))
     assert off == len(data) + 4 * o
     assert CheckpointCrypto([keyring_uri]).decrypt_bytes(raw, name="parts") == data
+
+
+def test_seal_write_writes_each_sealed_part_to_the_file_through_its_own_descriptor(keyring_uri, tmp_path):
+    """A stream without a worker: Python seals each segment and writes it to the local file's
+    descriptor in the same call, through a duplicate of it, so the JVM closing its descriptor
+    meanwhile never sends the bytes to whatever file gets that number next; finish closes it."""
+    sid = hooks.dispatch("configure", conf(keyring_uri))
+    hid, header, seg, o = hooks.dispatch("writer", sid, "/direct")
+    data = os.urandom(3 * seg + 7)
+    target = tmp_path / "direct"
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT)
+    os.write(fd, header)  # the stream writes the header itself, before the first segment
+    src, dst = JavaBuffer(seg), JavaBuffer(seg + o)
+    parts = [data[i:i + seg] for i in range(0, len(data), seg)]
+    for i, part in enumerate(parts):
+        src.put(part)
+        assert hooks.dispatch("seal_write", hid, i, i == len(parts) - 1, src.id, len(part), dst.id, fd) \
+            == len(part) + o
+        if i == 1:  # the JVM's descriptor closed and its number taken by another file
+            other = tmp_path / "other"
+            o_fd = os.open(other, os.O_WRONLY | os.O_CREAT)
+            os.dup2(o_fd, fd)  # closed, and the number now names another file
+            os.close(o_fd)
+    ours = bridge.handle(hid, file_ops.FileWriter).fd
+    hooks.dispatch("finish", hid, len(data))
+    with pytest.raises(OSError):  # closed with the file
+        os.fstat(ours)
+    os.close(fd)
+    assert other.read_bytes() == b""
+    raw = target.read_bytes()
+    assert len(raw) == len(header) + len(data) + len(parts) * o
+    assert CheckpointCrypto([keyring_uri]).decrypt_bytes(raw, name="direct") == data
+
+
+def test_seal_write_failures_name_the_file_and_discard_closes_the_descriptor(keyring_uri, tmp_path):
+    sid = hooks.dispatch("configure", conf(keyring_uri))
+    hid, header, seg, o = hooks.dispatch("writer", sid, "enc+file:///ckpt/ro")
+    src, dst = JavaBuffer(seg), JavaBuffer(seg + o)
+    ro = os.open(tmp_path / "ro", os.O_RDONLY | os.O_CREAT)
+    with pytest.raises(OSError, match="^\\[Errno 9\\] enc\\+file:///ckpt/ro: writing the inner file failed"):
+        hooks.dispatch("seal_write", hid, 0, True, src.id, seg, dst.id, ro)
+    ours = bridge.handle(hid, file_ops.FileWriter).fd
+    assert ours is not None and ours != ro
+    hooks.dispatch("discard", hid)
+    with pytest.raises(OSError):
+        os.fstat(ours)
+    os.close(ro)
+    hid, *_ = hooks.dispatch("writer", sid, "enc+file:///ckpt/gone")
+    with pytest.raises(OSError, match="ckpt/gone: writing the inner file failed"):  # no such descriptor
+        hooks.dispatch("seal_write", hid, 0, True, src.id, seg, dst.id, 2 ** 20)
 
 
 def test_bad_calls_are_refused(keyring_uri):

@@ -30,7 +30,7 @@ from .session import Session
 #: on; the jars carry it (FormatConstants.BRIDGE_PROTOCOL, generated) and refuse a package that
 #: answers another (``protocol``), so a jar left from another install fails with a message, not with
 #: every read failing to authenticate.
-PROTOCOL = 3
+PROTOCOL = 4
 
 #: op name -> function: every operation the shim may call.
 OPS: dict[str, object] = {}

@@ -4,6 +4,8 @@
   ``path``'s binding name (F-24); ``reader`` checks the header against it. ForSt's live database
   files get ``heliosdb.crypto.forst.segment-size`` (``Session.segment_size_for``)
 * ``seal(handle, index, last, src_buffer, src_len, dst_buffer[, dst_offset]) -> sealed_len``
+* ``seal_write(handle, index, last, src_buffer, src_len, dst_buffer, fd) -> sealed_len``: ``seal``,
+  then the sealed bytes written to a local file's descriptor (the shim's streams without a worker)
 * ``seal_bytes(handle, index, last, data) -> sealed bytes`` (the copying fallback)
 * ``finish(handle, plaintext_bytes)`` the file is complete / ``discard(handle)`` it was aborted
 * ``reader(session, path, header_bytes) -> handle``
@@ -18,6 +20,8 @@ the Python streams.
 """
 from __future__ import annotations
 
+import os
+
 from ..crypto import name_for
 from ..errors import AuthenticationError, FormatError, HeliosCryptoError, SegmentAuthError
 from ..format import overhead
@@ -26,13 +30,20 @@ from .bridge import operation, session
 
 
 class FileWriter:
-    """An open encrypted file of the shim, being written."""
+    """An open encrypted file of the shim, being written; ``fd``: this process's duplicate of the local
+    file's descriptor ``seal_write`` writes to (None until its first call), closed when the file ends."""
 
     kind = "writer"
-    __slots__ = ("keys", "events", "path", "seg")
+    __slots__ = ("keys", "events", "path", "seg", "fd")
 
     def __init__(self, keys, events, path: str, seg: int):
-        self.keys, self.events, self.path, self.seg = keys, events, path, seg
+        self.keys, self.events, self.path, self.seg, self.fd = keys, events, path, seg, None
+
+    def end(self) -> None:
+        """The file is finished or discarded: its duplicate descriptor is closed."""
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            os.close(fd)
 
 
 class FileReader:
@@ -65,7 +76,29 @@ def seal(hid: int, index: int, last: bool, src: int, src_len: int, dst: int, dst
     (every one full but the final one, which carries the last flag if ``last``) into ``dst`` from
     byte ``dst_off`` on, back to back; returns the bytes written. One call may carry several
     segments (fewer hand-offs)."""
+    return _sealed(*bridge.batch(hid, FileWriter, src, dst), index, last, src_len, dst_off)
+
+
+@operation
+def seal_write(hid: int, index: int, last: bool, src: int, src_len: int, dst: int, fd: int) -> int:
+    """``seal`` into ``dst`` from its start, then write the sealed bytes to the local file whose
+    descriptor (in this process: the shim's) is ``fd``, through a duplicate of it made at the file's
+    first call (the same open file and position; closed by ``finish``/``discard``, so a descriptor
+    the JVM closes meanwhile never sends these bytes to another file). Returns the bytes written."""
     w, src_view, out = bridge.batch(hid, FileWriter, src, dst)
+    n = _sealed(w, src_view, out, index, last, src_len, 0)
+    try:
+        if w.fd is None:
+            w.fd = os.dup(fd)
+        view = out[:n]
+        while view:
+            view = view[os.write(w.fd, view):]
+    except OSError as e:
+        raise OSError(e.errno, f"{w.path}: writing the inner file failed: {e.strerror}") from None
+    return n
+
+
+def _sealed(w: FileWriter, src_view, out, index: int, last: bool, src_len: int, dst_off: int) -> int:
     seg, keys = w.seg, w.keys
     if not 0 <= dst_off <= len(out):
         raise ValueError(f"{w.path}: output offset {dst_off} outside the buffer")
@@ -91,6 +124,7 @@ def seal_bytes(hid: int, index: int, last: bool, data: bytes) -> bytes:
 def finish(hid: int, nbytes: int) -> None:
     w = bridge.drop_handle(hid, FileWriter)
     if w is not None:
+        w.end()
         w.events.encrypted(int(nbytes))
 
 
@@ -99,6 +133,7 @@ def discard(hid: int) -> None:
     """The shim aborted the file (a write failed): it has no final segment and never authenticates."""
     w = bridge.drop_handle(hid, FileWriter)
     if w is not None:
+        w.end()
         w.events.aborted()
 
 

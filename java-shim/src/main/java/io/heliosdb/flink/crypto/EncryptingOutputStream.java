@@ -17,8 +17,9 @@ import java.io.IOException;
  * on; the caller never touches the inner stream while batches are in flight, and the workers are never
  * interrupted (a local file's channel, which takes sealed bytes straight from native memory, would
  * close on an interrupt). Any other stream (files written side by side) writes each segment on the
- * caller's thread as soon as it is sealed, through the inner stream's {@code byte[]} writes (which an
- * interrupt does not stop), as does every stream without zero copy (its segments copied through pemja).
+ * caller's thread as soon as it is sealed: a local file by Python, in the call that seals it, to the
+ * file's descriptor; any other inner stream through its {@code byte[]} writes (which an interrupt
+ * does not stop either), as does every stream without zero copy (its segments copied through pemja).
  *
  * <p>{@link #getPos()} is the plaintext position (Flink records state offsets from it).
  * {@link #flush()} reaches the inner stream but never cuts a segment: only close ends a file.
@@ -63,9 +64,10 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         this.worker = zeroCopy && WorkerSlots.SHARED.take();
         int maxSegments = worker ? NativeBuffers.batchSegments(seg, NativeBuffers.WRITE_BATCH_BYTES) : 1;
         // a local file's channel only on a worker: on Flink's thread an interrupt (Flink cancelling)
-        // would close it mid-file, where the inner stream's own writes carry on, as file://'s do
-        this.stage = new SealingStage(session, out, worker ? InnerChannels.writable(out) : null, path, handle,
-                seg, f.overhead, maxSegments);
+        // would close it mid-file, where the inner stream's own writes carry on, as file://'s do; there
+        // Python writes each sealed segment to the file's descriptor as it seals it
+        this.stage = new SealingStage(session, out, worker ? InnerChannels.writable(out) : null,
+                zeroCopy && !worker ? InnerChannels.fd(out) : -1, path, handle, seg, f.overhead, maxSegments);
         WritePipeline p = null;
         try {
             p = worker

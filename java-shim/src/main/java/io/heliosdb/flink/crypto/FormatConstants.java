@@ -73,5 +73,5 @@ final class FormatConstants {
     static final long MAX_SEGMENTS = 4294967295L;
 
     /** the version of the Java-Python call protocol (flink/bridge.py PROTOCOL): the shim refuses a package that answers another. */
-    static final long BRIDGE_PROTOCOL = 3L;
+    static final long BRIDGE_PROTOCOL = 4L;
 }

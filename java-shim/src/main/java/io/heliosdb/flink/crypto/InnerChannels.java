@@ -5,7 +5,9 @@ import org.apache.flink.core.fs.FSDataInputStream;
 import org.apache.flink.core.fs.FSDataOutputStream;
 import org.apache.flink.util.WrappingProxy;
 
+import java.io.FileDescriptor;
 import java.io.FileOutputStream;
+import java.io.IOException;
 import java.lang.reflect.Field;
 import java.nio.channels.WritableByteChannel;
 
@@ -14,11 +16,12 @@ import java.nio.channels.WritableByteChannel;
  *
  * <p>Writing: a channel onto the inner stream's file when that stream is Flink's local one (possibly behind
  * Flink's wrappers), so sealed native buffers go to the kernel as they are, instead of being copied
- * into a byte[] and by the JDK into a malloc'd buffer again: two copies of every byte fewer. Found by
+ * into a byte[] and by the JDK into a malloc'd buffer again: two copies of every byte fewer (or its
+ * file descriptor's number, for Python to write to). Found by
  * reflection on {@code LocalDataOutputStream.fos}; any other stream, or a Flink whose class differs,
  * gets {@code null} and the portable byte[] path. The channel shares the stream's file position, so
  * the stream's own getPos/flush/sync/close stay right. JVM property
- * {@code heliosdb.crypto.no-inner-channel=true} turns it off.
+ * {@code heliosdb.crypto.no-inner-channel=true} turns both off.
  */
 final class InnerChannels {
 
@@ -27,6 +30,7 @@ final class InnerChannels {
     /** Flink's local file input stream (ByteBufferReadable by pread), or null in a Flink without it. */
     private static final Class<?> LOCAL_IN = load("org.apache.flink.core.fs.local.LocalDataInputStream");
     private static final boolean OFF = Boolean.getBoolean("heliosdb.crypto.no-inner-channel");
+    private static final long FD_NUMBER = PrivateFields.offset(FileDescriptor.class, "fd");
 
     static {
         Class<?> c = null;
@@ -88,6 +92,28 @@ final class InnerChannels {
 
     /** The file channel under {@code out} when it is a local file stream, else {@code null}. */
     static WritableByteChannel writable(FSDataOutputStream out) {
+        FileOutputStream fos = local(out);
+        return fos == null ? null : fos.getChannel();
+    }
+
+    /**
+     * The number of the file descriptor under {@code out} when it is a local file stream, else -1:
+     * Python writes the sealed segments to it as it seals them ({@link PythonSession#sealWrite}), from
+     * the native buffer they were sealed into, on the calling thread, where a Java interrupt stops
+     * nothing (a channel would close). Python writes through its own duplicate of the descriptor
+     * (the same open file and position), closed when the file is finished or discarded: a descriptor
+     * closed under it never sends those bytes to another file.
+     */
+    static int fd(FSDataOutputStream out) {
+        FileOutputStream fos = local(out);
+        try {
+            return fos == null ? -1 : PrivateFields.getInt(fos.getFD(), FD_NUMBER);
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+    }
+
+    private static FileOutputStream local(FSDataOutputStream out) {
         if (FOS == null || OFF) {
             return null;
         }
@@ -96,7 +122,7 @@ final class InnerChannels {
             return null;
         }
         try {
-            return ((FileOutputStream) FOS.get(s)).getChannel();
+            return (FileOutputStream) FOS.get(s);
         } catch (ReflectiveOperationException | RuntimeException e) {
             return null;
         }

@@ -2,8 +2,6 @@ package io.heliosdb.flink.crypto;
 
 import java.io.IOException;
 import java.lang.ref.WeakReference;
-import java.lang.reflect.Field;
-import java.nio.Buffer;
 import java.nio.ByteBuffer;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -19,10 +17,9 @@ import java.util.concurrent.atomic.AtomicReference;
  * Reusable direct ByteBuffers registered once with Python by native address, so that segment calls
  * pass only ints and Python encrypts straight into Java memory.
  *
- * <p>The address is read without {@code --add-exports java.base/sun.nio.ch}: through
- * {@code sun.misc.Unsafe} (module jdk.unsupported, open to everyone) at the offset of
- * {@code java.nio.Buffer.address}, as Netty does. If that is unavailable the streams fall back to
- * copying byte arrays through pemja (slower, same bytes).
+ * <p>The address is {@code java.nio.Buffer.address}, read without {@code --add-exports} through
+ * {@link PrivateFields}. If that is unavailable the streams fall back to copying byte arrays through
+ * pemja (slower, same bytes).
  *
  * <p>Buffers live in a bounded pool per capacity, the one given back last taken first (its memory is
  * the likeliest in the CPU's caches). Direct memory is the TaskManager's off-heap budget, shared with
@@ -86,29 +83,7 @@ final class NativeBuffers {
         }
     }
 
-    private static final Object UNSAFE;
-    private static final long ADDRESS_OFFSET;
-    private static final java.lang.reflect.Method GET_LONG;
-
-    static {
-        Object unsafe = null;
-        long offset = -1;
-        java.lang.reflect.Method getLong = null;
-        try {
-            Class<?> c = Class.forName("sun.misc.Unsafe");
-            Field f = c.getDeclaredField("theUnsafe");
-            f.setAccessible(true);
-            unsafe = f.get(null);
-            Field address = Buffer.class.getDeclaredField("address");
-            offset = (long) c.getMethod("objectFieldOffset", Field.class).invoke(unsafe, address);
-            getLong = c.getMethod("getLong", Object.class, long.class);
-        } catch (ReflectiveOperationException | RuntimeException e) {
-            unsafe = null;
-        }
-        UNSAFE = unsafe;
-        ADDRESS_OFFSET = offset;
-        GET_LONG = getLong;
-    }
+    private static final long ADDRESS_OFFSET = PrivateFields.offset(java.nio.Buffer.class, "address");
 
     private final PythonBridge bridge;
     private final boolean zeroCopy;
@@ -123,7 +98,7 @@ final class NativeBuffers {
     /** With buffers freed after {@code idleNanos} unused (tests shorten it). */
     NativeBuffers(PythonBridge bridge, boolean zeroCopy, long idleNanos) {
         this.bridge = bridge;
-        this.zeroCopy = zeroCopy && UNSAFE != null;
+        this.zeroCopy = zeroCopy && ADDRESS_OFFSET >= 0;
         this.idleNanos = idleNanos;
         Trimmer.watch(this, Math.max(1, idleNanos / 2));
     }
@@ -134,14 +109,8 @@ final class NativeBuffers {
     }
 
     static long address(ByteBuffer b) {
-        if (UNSAFE == null || !b.isDirect()) {
-            return 0;
-        }
-        try {
-            return (long) GET_LONG.invoke(UNSAFE, b, ADDRESS_OFFSET);
-        } catch (ReflectiveOperationException e) {
-            return 0;
-        }
+        long a = b.isDirect() ? PrivateFields.getLong(b, ADDRESS_OFFSET) : 0;
+        return Math.max(0, a);
     }
 
     Registered take(int capacity) throws IOException {

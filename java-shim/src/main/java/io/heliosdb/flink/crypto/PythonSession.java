@@ -67,6 +67,15 @@ final class PythonSession {
                 (long) dstOff)).intValue();
     }
 
+    /** Zero copy only: as {@link #sealHere} (into {@code dst} from its start), and Python writes the
+     *  sealed bytes to the local file whose descriptor is {@code fd} ({@link InnerChannels#fd}) before
+     *  it returns: one call, the bytes still in this core's cache, no copy in Java. */
+    int sealWrite(long handle, long index, boolean last, NativeBuffers.Registered src, int len,
+                  NativeBuffers.Registered dst, int fd) throws IOException {
+        return ((Long) CallerPython.call(bridge, "seal_write", handle, index, last, src.id, (long) len, dst.id,
+                (long) fd)).intValue();
+    }
+
     /** Without zero copy: {@code op} (a "_bytes" form) on a copy of {@code src}'s first {@code len} bytes,
      *  through a worker; its output copied into {@code dst} from byte {@code dstOff} on. */
     private int copying(String op, long handle, long index, boolean last, NativeBuffers.Registered src, int len,

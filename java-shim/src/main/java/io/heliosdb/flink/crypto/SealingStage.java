@@ -13,7 +13,9 @@ import java.nio.channels.WritableByteChannel;
  * each time it fills, into the batch's sealed buffer at that part's place; a batch (2 MiB by default) is
  * written to the inner stream on a worker, or, for a stream without a worker slot ({@link WorkerSlots}),
  * each one-segment batch on the caller's thread as soon as it is sealed. On a worker a local file's
- * channel takes the sealed bytes straight from native memory; otherwise the inner stream gets them
+ * channel takes the sealed bytes straight from native memory. On the caller's thread a local file is
+ * written by Python in the call that seals ({@link PythonSession#sealWrite}: from native memory, the
+ * bytes still in the core's cache, and no Java interrupt stops it); any other inner stream gets them
  * through a {@code byte[]}.
  */
 final class SealingStage implements WritePipeline.Stage {
@@ -45,6 +47,7 @@ final class SealingStage implements WritePipeline.Stage {
     private final PythonSession session;
     private final FSDataOutputStream out;
     private final WritableByteChannel channel; // the local file's (written on a worker), or null
+    private final int fd;                      // the local file's descriptor, Python writing each part as sealed; or -1
     private final String path;
     private final long handle;
     private final int seg;
@@ -57,11 +60,12 @@ final class SealingStage implements WritePipeline.Stage {
     private NativeBuffers.Registered plain;
     private final java.util.List<NativeBuffers.Registered> outgrown = new java.util.ArrayList<>();
 
-    SealingStage(PythonSession session, FSDataOutputStream out, WritableByteChannel channel, String path, long handle,
-                 int seg, int overhead, int maxSegments) {
+    SealingStage(PythonSession session, FSDataOutputStream out, WritableByteChannel channel, int fd, String path,
+                 long handle, int seg, int overhead, int maxSegments) {
         this.session = session;
         this.out = out;
         this.channel = channel;
+        this.fd = fd;
         this.path = path;
         this.handle = handle;
         this.seg = seg;
@@ -96,9 +100,14 @@ final class SealingStage implements WritePipeline.Stage {
     @Override
     public void prepare(WriteBatch b) throws IOException {
         Sealable s = (Sealable) b;
+        long index = s.firstSegment + s.base / seg;
         try {
-            s.sealedLength += session.sealHere(handle, s.firstSegment + s.base / seg, s.last, s.plain,
-                    s.length - s.base, s.sealed, s.sealedLength);
+            if (fd >= 0) { // sealed and written by Python: nothing left for process()
+                session.sealWrite(handle, index, s.last, s.plain, s.length - s.base, s.sealed, fd);
+                return;
+            }
+            s.sealedLength += session.sealHere(handle, index, s.last, s.plain, s.length - s.base, s.sealed,
+                    s.sealedLength);
         } catch (RuntimeException e) {
             throw new IOException(Printable.shown(path) + ": encryption failed: " + e, e);
         }

@@ -362,6 +362,49 @@ class BackgroundIoITCase {
     }
 
     @Test
+    void aLocalFileWrittenBesideAnotherIsWrittenByPythonThroughItsOwnDescriptor() throws Exception {
+        // without a worker slot, Python seals each segment and writes it to the local file itself,
+        // through a duplicate of the file's descriptor, closed once the file is finished
+        org.apache.flink.core.fs.FileSystem local = org.apache.flink.core.fs.FileSystem.getLocalFileSystem();
+        java.nio.file.Path file = dir.resolve("beside-direct");
+        byte[] data = TestSupport.data(SEG * 50 + 5, 53);
+        try (EncryptingOutputStream holder = new EncryptingOutputStream(new Sink(Long.MAX_VALUE), session, "holder");
+             EncryptingOutputStream out = new EncryptingOutputStream(local.create(
+                     new org.apache.flink.core.fs.Path(file.toUri()), org.apache.flink.core.fs.FileSystem.WriteMode.OVERWRITE),
+                     session, "beside-direct")) {
+            holder.write(data, 0, 10);
+            out.write(data, 0, SEG * 3);
+            assertEquals(2, descriptorsOf(file), "the JVM's descriptor and Python's duplicate");
+            out.write(data, SEG * 3, data.length - SEG * 3);
+        }
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+        while (descriptorsOf(file) > 0 && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        assertEquals(0, descriptorsOf(file), "a descriptor of the finished file was left open");
+        byte[] raw = java.nio.file.Files.readAllBytes(file);
+        assertArrayEquals(data, readBack(raw, "beside-direct", data.length));
+    }
+
+    /** Descriptors this process has open on {@code file} (Linux: /proc/self/fd). */
+    static int descriptorsOf(java.nio.file.Path file) throws IOException {
+        int n = 0;
+        try (java.nio.file.DirectoryStream<java.nio.file.Path> fds =
+                     java.nio.file.Files.newDirectoryStream(java.nio.file.Paths.get("/proc/self/fd"))) {
+            for (java.nio.file.Path fd : fds) {
+                try {
+                    if (java.nio.file.Files.readSymbolicLink(fd).equals(file.toAbsolutePath())) {
+                        n++;
+                    }
+                } catch (IOException gone) {
+                    // closed while listed
+                }
+            }
+        }
+        return n;
+    }
+
+    @Test
     void aSlowInnerStreamHoldsTheCallerOnlyOnceTheWholeRingIsInFlight() throws Exception {
         java.util.concurrent.CountDownLatch gate = new java.util.concurrent.CountDownLatch(1);
         Sink inner = new Sink(Long.MAX_VALUE, gate);
@@ -413,6 +456,8 @@ class BackgroundIoITCase {
                 local.create(p, org.apache.flink.core.fs.FileSystem.WriteMode.OVERWRITE));
         assertTrue(InnerChannels.writable(inner) != null, "no channel behind Flink's wrapper");
         assertTrue(InnerChannels.writable(new Sink(Long.MAX_VALUE)) == null, "a channel for a non-file stream");
+        assertTrue(InnerChannels.fd(inner) >= 0, "no descriptor behind Flink's wrapper");
+        assertEquals(-1, InnerChannels.fd(new Sink(Long.MAX_VALUE)), "a descriptor for a non-file stream");
         byte[] data = TestSupport.data(SEG * 500 + 7, 41);
         try (EncryptingOutputStream out = new EncryptingOutputStream(inner, session, "wrapped")) {
             out.write(data, 0, 1000);
