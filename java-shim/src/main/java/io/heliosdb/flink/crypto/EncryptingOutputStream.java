@@ -62,7 +62,10 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         int seg = f.segmentSize;
         boolean zeroCopy = session.buffers.zeroCopy();
         this.worker = zeroCopy && WorkerSlots.SHARED.take();
-        int maxSegments = worker ? NativeBuffers.batchSegments(seg, NativeBuffers.WRITE_BATCH_BYTES) : 1;
+        // a stream without a slot seals (and writes) what its plaintext buffer holds: SealingStage.SEAL_BYTES
+        // of whole segments per call (one at the default segment size; 16 of ForSt's small ones)
+        int maxSegments = !zeroCopy ? 1 : NativeBuffers.batchSegments(seg,
+                worker ? NativeBuffers.WRITE_BATCH_BYTES : SealingStage.SEAL_BYTES);
         // a local file's channel only on a worker: on Flink's thread an interrupt (Flink cancelling)
         // would close it mid-file, where the inner stream's own writes carry on, as file://'s do; there
         // Python writes each sealed segment to the file's descriptor as it seals it

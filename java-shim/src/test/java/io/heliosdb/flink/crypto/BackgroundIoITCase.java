@@ -2,6 +2,7 @@ package io.heliosdb.flink.crypto;
 
 import org.apache.flink.core.fs.FSDataInputStream;
 import org.apache.flink.core.fs.FSDataOutputStream;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -29,9 +30,16 @@ class BackgroundIoITCase {
     static java.nio.file.Path dir;
     static PythonSession session;
     static final int SEG = 64;
+    private static int slotsBefore = WorkerSlots.SHARED.limit();
+
+    @AfterAll
+    static void restoreSlots() {
+        WorkerSlots.SHARED.limit(slotsBefore);
+    }
 
     @BeforeAll
     static void setUp() throws Exception {
+        WorkerSlots.SHARED.limit(1); // this class tests the worker path too: one slot, as the property's 1 gives
         session = PythonSession.open(TestSupport.conf(TestSupport.keyring(dir), String.valueOf(SEG)));
     }
 
@@ -251,7 +259,7 @@ class BackgroundIoITCase {
 
     @Test
     void aFileWrittenBesideAnotherWritesItsOwnSegmentsAndEverySlotComesBack() throws Exception {
-        // one stream at a time hands its batches to a worker (WorkerSlots, one slot by default); a file
+        // one stream at a time hands its batches to a worker (WorkerSlots, one slot here); a file
         // written beside it writes each segment on its caller's thread as it is sealed. Both files
         // round-trip, and the slot comes back on close and after a failure alike
         int before = WorkerSlots.SHARED.held();
