@@ -75,7 +75,7 @@ final class EncryptingOutputStream extends FSDataOutputStream {
         try {
             p = worker
                     ? new WritePipeline(stage, session.bridge::execute, seg, maxSegments, DEPTH)
-                    : new WritePipeline(stage, Runnable::run, seg, 1, 1); // each segment written as sealed
+                    : new WritePipeline(stage, Runnable::run, seg, maxSegments, 1); // written as sealed
             out.write(f.header);
         } catch (IOException | RuntimeException e) {
             this.pipeline = p;
