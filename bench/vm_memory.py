@@ -35,11 +35,6 @@ def _read(path: str) -> str | None:
         return None
 
 
-def reporting() -> bool:
-    """Whether this machine reports free pages to a host."""
-    return _read(ORDER) is not None
-
-
 def reported_mib() -> float | None:
     """MiB of free memory handed back to the host since boot (None without free page reporting)."""
     kib = _read(REPORTED)
@@ -72,6 +67,7 @@ def held(enabled: bool = True, say=print):
         yield False
         return
     say(f"free page reporting: held off for this run (page_reporting_order {old} -> {HOLD_ORDER}, restored after)")
+
     def stop(signum, frame):  # SIGTERM (a timeout) still restores the order
         raise SystemExit(128 + signum)
     term = signal.signal(signal.SIGTERM, stop)
