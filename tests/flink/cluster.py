@@ -269,6 +269,7 @@ class StandaloneCluster:
             out.append(f"== {name}\n" + "".join(lines[-tail:] if tail else lines))
         return "\n".join(out)
 
+
 def scrape(url: str, timeout: float = 5) -> str:
     """The text an HTTP endpoint (a Prometheus /metrics) serves; "" if it does not answer."""
     try:

@@ -116,8 +116,10 @@ final class SealingStage implements WritePipeline.Stage {
     @Override
     public void process(WriteBatch b) throws IOException {
         Sealable s = (Sealable) b;
-        writeSealed(s.sealed.buffer, s.sealedLength);
-        s.sealedLength = 0;
+        if (s.sealedLength > 0) { // nothing when Python wrote what it sealed (sealWrite)
+            writeSealed(s.sealed.buffer, s.sealedLength);
+            s.sealedLength = 0;
+        }
     }
 
     @Override
