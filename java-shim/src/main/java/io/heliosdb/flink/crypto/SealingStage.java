@@ -26,8 +26,8 @@ final class SealingStage implements WritePipeline.Stage {
      * and 16 segments; a whole batch when the writing thread seals through the bridge's workers,
      * {@link CallerPython}). Each call finds the interpreter out of the core's cache after the bytes
      * sealed since the last one, so fewer, larger calls cost less than the cache misses of a larger
-     * plaintext buffer: 1 MiB against 256 KiB took 0.2-0.5 off the write's CPU over AES-GCM's and
-     * 0.05-0.1 off its time (docs/performance.md).
+     * plaintext buffer: 512 KiB against 256 KiB, and 1 MiB against 512 KiB, each lowered the CPU a
+     * write adds over AES-GCM's in 8 of 10 runs, and its time (docs/performance.md, "The shape").
      */
     static final int SEAL_BYTES = Integer.getInteger("heliosdb.crypto.seal-bytes", 1 << 20);
 
