@@ -84,3 +84,27 @@ def test_fips_mode_option_is_declared():
     assert load({"heliosdb.crypto.kms.uri": "local:///k"})["heliosdb.crypto.fips-mode"] is False
     assert load({"heliosdb.crypto.kms.uri": "local:///k", "heliosdb.crypto.fips-mode": "true"})[
         "heliosdb.crypto.fips-mode"] is True
+
+
+@pytest.mark.parametrize("algorithm", ["aes-256-gcm", "aes-256-cbc-hmac-sha256"])
+def test_every_file_primitive_runs_through_the_openssl_the_checks_examine(tmp_path, monkeypatch, algorithm):
+    """FIPS mode checks the OpenSSL behind ``cryptography``: per-file keys, header MACs and segment
+    MACs must all run there, never through Python's hmac module (its hashlib may link another OpenSSL)."""
+    import hmac
+
+    from heliosdb_flink_crypto import CheckpointCrypto
+    from heliosdb_flink_crypto.format import SUITE_IDS
+    from heliosdb_flink_crypto.kms.local import LocalKeyring
+
+    uri = f"local://{tmp_path}/k.json"
+    LocalKeyring.create(uri)
+    crypto = CheckpointCrypto([uri], suite=SUITE_IDS[algorithm], segment_size=64)
+    crypto.encrypt_bytes(b"warm the data key cache up")
+
+    def refused(*_a, **_k):
+        raise AssertionError("Python's hmac module used for a file")
+
+    for name in ("new", "digest", "HMAC"):
+        monkeypatch.setattr(hmac, name, refused)
+    data = os.urandom(1000)
+    assert crypto.decrypt_bytes(crypto.encrypt_bytes(data)) == data

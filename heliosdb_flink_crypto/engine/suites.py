@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import hmac
 import struct
-from hashlib import sha256
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.hmac import HMAC
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -26,10 +26,22 @@ from ..format.layout import CBC_OVERHEAD, MAX_SEGMENTS, NONCE_TAIL, OVERHEAD, ou
 LABELS = {VERSION_1: b"heliosdb-flink-crypto/v1", VERSION: b"heliosdb-flink-crypto/v2"}
 
 
+SHA256 = hashes.SHA256()
+
+
+def hmac_sha256(key: bytes, data: bytes) -> bytes:
+    """HMAC-SHA256 through cryptography's OpenSSL, as HKDF and the ciphers: the library fips.py
+    checks (not Python's hashlib, which may link another OpenSSL), and code a file's open has just
+    run (HKDF), so a cold open pays for one HMAC implementation, not two."""
+    m = HMAC(key, SHA256)
+    m.update(data)
+    return m.finalize()
+
+
 def derive(dek: bytes, h: Header) -> tuple[bytes, bytes, bytes, bytes]:
     info = (LABELS[h.version] + struct.pack(">BI", h.suite, h.segment_size) + h.nonce_prefix + h.dek_id
             + h.tenant.encode())
-    okm = HKDF(algorithm=hashes.SHA256(), length=128, salt=h.salt, info=info).derive(dek)
+    okm = HKDF(algorithm=SHA256, length=128, salt=h.salt, info=info).derive(dek)
     return okm[:32], okm[32:64], okm[64:96], okm[96:]
 
 
@@ -55,7 +67,7 @@ class FileKeys:
         return f"FileKeys(suite={self.suite})"
 
     def header_mac(self, unsigned_and_commitment: bytes) -> bytes:
-        return hmac.new(self._hdr_mac, unsigned_and_commitment, sha256).digest()
+        return hmac_sha256(self._hdr_mac, unsigned_and_commitment)
 
     def seal_into(self, index: int, last: bool, src, dst) -> int:
         """Seal plaintext ``src`` as segment ``index`` into ``dst``; returns bytes written."""
@@ -155,7 +167,7 @@ def _cbc(enc: bytes, mac_key: bytes):
         e = Cipher(algorithms.AES(enc), modes.CBC(iv_for(n))).encryptor()
         c = e.update(bytes(src) + bytes([pad]) * pad) + e.finalize()
         body = c + bytes(size % 16)
-        tag = hmac.new(mac_key, n + body, sha256).digest()
+        tag = hmac_sha256(mac_key, n + body)
         dst[:] = body + tag
         return size + CBC_OVERHEAD
 
@@ -163,7 +175,7 @@ def _cbc(enc: bytes, mac_key: bytes):
         size = len(src) - CBC_OVERHEAD
         src = bytes(src)
         body, tag = src[:-32], src[-32:]
-        if not hmac.compare_digest(hmac.new(mac_key, n + body, sha256).digest(), tag):
+        if not hmac.compare_digest(hmac_sha256(mac_key, n + body), tag):
             raise SegmentAuthError()
         clen = 16 * (size // 16 + 1)
         c, filler = body[:clen], body[clen:]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 
 from ..errors import FormatError
 
@@ -84,7 +85,7 @@ class Header:
     def file_id(self) -> str:
         return self.salt[:16].hex()
 
-    @property
+    @cached_property  # a frozen instance: worked out once (a reader asks for it more than once)
     def length(self) -> int:
         return len(serialize_unsigned(self)) + COMMITMENT_LEN + MAC_LEN
 
@@ -107,24 +108,24 @@ def serialize_unsigned(h: Header) -> bytes:
     if h.suite not in SUITE_NAMES:
         raise ValueError(f"unknown suite {h.suite}")
     validate_segment_size(h.segment_size)
-    if not 1 <= len(h.slots) <= MAX_SLOTS:
-        raise ValueError(f"a header holds 1 to {MAX_SLOTS} key slots, not {len(h.slots)}")
     if h.version not in VERSIONS or (h.version == VERSION_1 and h.name):
         raise ValueError(f"format version {h.version} cannot hold the name {h.name!r}")
-    body = [FIXED.pack(h.salt, h.nonce_prefix, 0, h.dek_id, h.created_ms),
-            _lp(h.tenant.encode(), MAX_TENANT, "tenant")]
-    if h.version != VERSION_1:
-        body.append(_lp(h.name.encode(), MAX_NAME, "name"))
-    body.append(bytes([len(h.slots)]))
-    for s in h.slots:
-        body += [_lp(s.kms_uri.encode(), MAX_URI, "KMS URI"),
-                 _lp(s.key_version.encode(), MAX_KEY_VERSION, "key version"),
-                 _lp(s.wrapped, MAX_WRAPPED, "wrapped DEK")]
-    rest = b"".join(body)
+    rest = (FIXED.pack(h.salt, h.nonce_prefix, 0, h.dek_id, h.created_ms) + _lp(h.tenant.encode(), MAX_TENANT, "tenant")
+            + (_lp(h.name.encode(), MAX_NAME, "name") if h.version != VERSION_1 else b"") + _slot_bytes(h.slots))
     total = PREFIX_LEN + len(rest) + COMMITMENT_LEN + MAC_LEN
     if total > MAX_HEADER_LEN:
         raise ValueError(f"header of {total} bytes is over its maximum of {MAX_HEADER_LEN}")
     return PREFIX.pack(MAGIC, h.version, h.suite, 0, total, h.segment_size) + rest
+
+
+@lru_cache(maxsize=64)
+def _slot_bytes(slots: tuple[KeySlot, ...]) -> bytes:
+    """The slot count and the slots: the same for every file sealed with one data key, so kept."""
+    if not 1 <= len(slots) <= MAX_SLOTS:
+        raise ValueError(f"a header holds 1 to {MAX_SLOTS} key slots, not {len(slots)}")
+    return bytes([len(slots)]) + b"".join(
+        _lp(s.kms_uri.encode(), MAX_URI, "KMS URI") + _lp(s.key_version.encode(), MAX_KEY_VERSION, "key version")
+        + _lp(s.wrapped, MAX_WRAPPED, "wrapped DEK") for s in slots)
 
 
 def parse_prefix(data: bytes, path: str | None = None) -> tuple[int, int, int]:
