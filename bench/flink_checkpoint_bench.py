@@ -46,6 +46,9 @@ import harness  # noqa: E402
 import s3_plugin  # noqa: E402
 from cluster import free_port  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vm_memory  # noqa: E402
+
 MIB = 1 << 20
 
 
@@ -402,6 +405,8 @@ def main(argv=None) -> int:
                    "of --link-mb-per-s (Flink's S3 FileSystem; enc+s3:// against s3://)")
     p.add_argument("--link-mb-per-s", type=float, default=100.0, help="with --storage s3: the link's MB/s each way")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
+    p.add_argument("--hold-page-reporting", action="store_true", help="hold the VM's free page reporting off "
+                   "while measuring (root; restored after), as bench/overhead_bench.py does (bench/vm_memory.py)")
     a = p.parse_args(argv)
     if a.quick:
         a.keys, a.checkpoints = 16, 2
@@ -423,11 +428,13 @@ def main(argv=None) -> int:
         print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
               "(other work on the machine shows up as noise in every figure)")
         rows = []
-        for backend in a.backends.split(","):
-            for r in range(a.rounds):  # plain and encrypted runs alternate: both see the same load
-                plain = a.storage
-                for scheme in (plain, "enc+" + plain) + ((f"enc+{plain}@baseline",) if a.baseline_jar or a.baseline_opts else ()):
-                    rows.append(bench_one(work, backend, scheme, a, keyring, r))
+        print(vm_memory.describe(), flush=True)
+        with vm_memory.held(a.hold_page_reporting):
+            for backend in a.backends.split(","):
+                for r in range(a.rounds):  # plain and encrypted runs alternate: both see the same load
+                    plain = a.storage
+                    for scheme in (plain, "enc+" + plain) + ((f"enc+{plain}@baseline",) if a.baseline_jar or a.baseline_opts else ()):
+                        rows.append(bench_one(work, backend, scheme, a, keyring, r))
         rows = merge(rows)
         print(f"\nload average at the end: {os.getloadavg()[0]:.1f}\n")
         print(report(rows))

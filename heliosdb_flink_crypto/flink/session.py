@@ -14,7 +14,8 @@
   ``heliosdb.crypto.forst.segment-size``: ForSt reads them by small block at random offsets.
 * With ``heliosdb.crypto.allow-unencrypted-state-dirs`` on (the enc+ file systems then accept state
   left unencrypted next to encrypted checkpoints, flink/state_dirs.py), the audit log records a
-  ``state_dirs_unguarded`` event as the session starts.
+  ``state_dirs_unguarded`` event as the session starts, naming the places (``places``) from the Flink
+  keys the shim passes along with the ``heliosdb.crypto.*`` ones.
 * FIPS mode is checked first (``fips.check``), and a RotationManager rotates the KEKs on schedule
   (``heliosdb.crypto.rotation.*``), dropping the tenants' current DEKs when a KEK rotates.
 """
@@ -45,8 +46,11 @@ class Session:
         self._watched: set[int] = set()
         self._lock = threading.Lock()
         audit.process_log(self.conf)
-        if self.conf[state_dirs.ALLOW]:  # the file systems' guard is off: the audit log keeps that
-            BUS.emit("state_dirs_unguarded", "ok", reason=f"{state_dirs.ALLOW} is true")
+        if self.conf[state_dirs.ALLOW]:  # the file systems' guard is off: the audit log keeps that, and where
+            # the shim passes the Flink keys its guard read (StateDirs.forSession) when places are unencrypted
+            places = "; ".join(f"{p.key} = {p.value}" for p in state_dirs.unencrypted(conf))
+            BUS.emit("state_dirs_unguarded", "ok", reason=f"{state_dirs.ALLOW} is true",
+                     **({"places": places} if places else {}))
         # prometheus_client (the metrics extra) only when metrics are on: an endpoint, or the lib jar's gauges
         self.metrics = metrics.from_config(self.conf) if metrics.switched_on(self.conf) else None
         # scheduled KEK rotation in the running cluster (rotation.* options; state survives restarts)

@@ -55,17 +55,17 @@ final class PrivateFields {
 
     /** The long at {@code offset} (from {@link #offset}) in {@code o}; -1 when it cannot be read. */
     static long getLong(Object o, long offset) {
-        try {
-            return offset < 0 ? -1 : (long) GET_LONG.invoke(UNSAFE, o, offset);
-        } catch (ReflectiveOperationException | RuntimeException e) {
-            return -1;
-        }
+        return read(GET_LONG, o, offset).longValue();
     }
 
     /** The int at {@code offset} (from {@link #offset}) in {@code o}; -1 when it cannot be read. */
     static int getInt(Object o, long offset) {
+        return read(GET_INT, o, offset).intValue();
+    }
+
+    private static Number read(Method get, Object o, long offset) {
         try {
-            return offset < 0 ? -1 : (int) GET_INT.invoke(UNSAFE, o, offset);
+            return offset < 0 ? -1 : (Number) get.invoke(UNSAFE, o, offset);
         } catch (ReflectiveOperationException | RuntimeException e) {
             return -1;
         }

@@ -81,6 +81,27 @@ public final class StateDirs {
     }
 
     /**
+     * The session's configuration: {@code crypto} (the {@code heliosdb.crypto.*} entries), and, when
+     * {@code heliosdb.crypto.allow-unencrypted-state-dirs} lets places of {@code flink} stay
+     * unencrypted, the Flink keys this guard reads, so that the Python side's audit event
+     * ({@code state_dirs_unguarded}) names each place as the warning does. Paths only, no secrets.
+     */
+    static Map<String, String> forSession(Map<String, String> flink, Map<String, String> crypto) {
+        if (!allowed(flink) || unencrypted(flink).isEmpty()) {
+            return crypto;
+        }
+        Map<String, String> out = new java.util.TreeMap<>(crypto);
+        for (String[] keys : new String[][] {CHECKPOINT_DIR, SAVEPOINT_DIR, HA_MODE, {HA_DIR}, {CHANGELOG},
+                {CHANGELOG_DIR}, {FORST_PRIMARY}}) {
+            String[] set = first(flink, keys);
+            if (!set[1].isEmpty()) {
+                out.put(set[0], set[1]);
+            }
+        }
+        return out;
+    }
+
+    /**
      * Why a savepoint into {@code target} (a job's savepoint directory, or the target of
      * {@code flink savepoint}) is refused: the job's checkpoints ({@code checkpointDir}) are encrypted
      * and the target is not. Null when it may be taken (the target is {@code enc+}, the checkpoints

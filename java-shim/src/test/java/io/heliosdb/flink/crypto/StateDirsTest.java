@@ -75,4 +75,27 @@ class StateDirsTest {
         plain.setString("execution.checkpointing.dir", "s3://bucket/checkpoints"); // not ours to judge
         assertDoesNotThrow(() -> new Schemes.EncFile().configure(plain));
     }
+
+    @Test
+    void withTheGuardOffTheSessionGetsTheFlinkKeysItRead() {
+        String allow = CryptoOptions.ALLOW_UNENCRYPTED_STATE_DIRS.key();
+        Configuration allowed = leaky();
+        allowed.setString(allow, "true");
+        allowed.setString("heliosdb.crypto.kms.uri", "local:///keys/k.json");
+        allowed.setString("taskmanager.numberOfTaskSlots", "2");
+        Schemes.EncS3 f = new Schemes.EncS3();
+        f.configure(allowed);
+        assertEquals(Map.of(allow, "true", "heliosdb.crypto.kms.uri", "local:///keys/k.json",
+                "execution.checkpointing.dir", "enc+s3://bucket/checkpoints",
+                "execution.checkpointing.savepoint-dir", "s3://bucket/savepoints", "state.changelog.enabled", "true",
+                "state.changelog.dstl.dfs.base-path", "/data/dstl"), f.conf(),
+                "the Python side's state_dirs_unguarded event names the places from these");
+        Configuration guarded = leaky();
+        guarded.setString("execution.checkpointing.savepoint-dir", "enc+s3://bucket/savepoints");
+        guarded.setString("state.changelog.dstl.dfs.base-path", "enc+file:///data/dstl");
+        guarded.setString("heliosdb.crypto.kms.uri", "local:///keys/k.json");
+        f.configure(guarded);
+        assertEquals(Map.of("heliosdb.crypto.kms.uri", "local:///keys/k.json"), f.conf(), "nothing unguarded: "
+                + "the heliosdb.crypto.* entries only");
+    }
 }
