@@ -112,7 +112,8 @@ public final class CryptoOptions {{
         return fromFlink(config.toMap());
     }}
 
-    /** The {{@code heliosdb.crypto.*}} entries of a Flink configuration's map. */
+    /** The {{@code heliosdb.crypto.*}} entries of a Flink configuration's map, and the places
+     *  {{@link StateDirs#forSession}} adds when its guard is off (every jar's session alike). */
     public static Map<String, String> fromFlink(Map<String, String> flinkConf) {{
         Map<String, String> out = new TreeMap<>();
         for (Map.Entry<String, String> e : flinkConf.entrySet()) {{
@@ -120,7 +121,7 @@ public final class CryptoOptions {{
                 out.put(e.getKey(), e.getValue());
             }}
         }}
-        return out;
+        return StateDirs.forSession(flinkConf, out);
     }}
 }}
 '''
