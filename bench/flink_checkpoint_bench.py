@@ -45,9 +45,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "flink"))
 import harness  # noqa: E402
 import s3_plugin  # noqa: E402
 from cluster import free_port  # noqa: E402
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import vm_memory  # noqa: E402
+import vm_memory  # noqa: E402  (bench/ is on sys.path)
 
 MIB = 1 << 20
 
@@ -428,7 +426,6 @@ def main(argv=None) -> int:
         print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
               "(other work on the machine shows up as noise in every figure)")
         rows = []
-        print(vm_memory.describe(), flush=True)
         with vm_memory.held(a.hold_page_reporting):
             for backend in a.backends.split(","):
                 for r in range(a.rounds):  # plain and encrypted runs alternate: both see the same load

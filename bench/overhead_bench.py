@@ -207,7 +207,6 @@ def main(argv=None) -> int:
     keys = tempfile.mkdtemp(prefix="heliosdb-bench-keys-")
     uri = f"local://{keys}/keyring.json"
     LocalKeyring.create(uri)
-    print(vm_memory.describe(), flush=True)
     try:
         with vm_memory.held(a.hold_page_reporting):
             if a.only in (None, "fs"):

@@ -54,7 +54,8 @@ def describe() -> str:
 @contextlib.contextmanager
 def held(enabled: bool = True, say=print):
     """Free page reporting held off inside the block (when ``enabled`` and possible); the old order
-    is restored on the way out, whatever happens inside."""
+    is restored on the way out, whatever happens inside. Says first how it stands (:func:`describe`)."""
+    say(describe())
     old = _read(ORDER)
     if not enabled or old is None:
         yield False

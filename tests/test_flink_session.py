@@ -44,17 +44,22 @@ def test_rotation_can_be_switched_off(keyring_uri, tmp_path):
     s.close()
 
 
-@pytest.mark.parametrize("allow", [True, False])
-def test_turning_the_state_dirs_guard_off_is_recorded_for_the_audit_log(keyring_uri, tmp_path, allow):
+def unguarded_events(keyring_uri: str, allow: bool, **flink) -> list[dict]:
+    """The state_dirs_unguarded events of a session started (and closed) with ``flink``'s keys too."""
     from heliosdb_flink_crypto.observe import BUS
     events = []
     listener = BUS.subscribe(events.append)
     try:
         Session({"heliosdb.crypto.kms.uri": keyring_uri, "heliosdb.crypto.rotation.enabled": "false",
-                 "heliosdb.crypto.allow-unencrypted-state-dirs": str(allow).lower()}).close()
+                 "heliosdb.crypto.allow-unencrypted-state-dirs": str(allow).lower(), **flink}).close()
     finally:
         BUS.unsubscribe(listener)
-    recorded = [e for e in events if e["op"] == "state_dirs_unguarded"]
+    return [e for e in events if e["op"] == "state_dirs_unguarded"]
+
+
+@pytest.mark.parametrize("allow", [True, False])
+def test_turning_the_state_dirs_guard_off_is_recorded_for_the_audit_log(keyring_uri, tmp_path, allow):
+    recorded = unguarded_events(keyring_uri, allow)
     assert recorded == ([{"op": "state_dirs_unguarded", "outcome": "ok",
                           "reason": "heliosdb.crypto.allow-unencrypted-state-dirs is true"}] if allow else [])
 
@@ -62,17 +67,9 @@ def test_turning_the_state_dirs_guard_off_is_recorded_for_the_audit_log(keyring_
 def test_the_unguarded_event_names_each_place_the_shim_passes(keyring_uri):
     """With the guard off the shim's session configuration carries the Flink keys the guard read
     (StateDirs.forSession): the audit event names each unencrypted place, as the shim's warning does."""
-    from heliosdb_flink_crypto.observe import BUS
-    events = []
-    listener = BUS.subscribe(events.append)
-    try:
-        Session({"heliosdb.crypto.kms.uri": keyring_uri, "heliosdb.crypto.rotation.enabled": "false",
-                 "heliosdb.crypto.allow-unencrypted-state-dirs": "true",
-                 "execution.checkpointing.dir": "enc+s3://b/chk", "execution.checkpointing.savepoint-dir": "s3://b/sp",
-                 "high-availability.type": "kubernetes", "high-availability.storageDir": "s3://b/ha",
-                 "state.changelog.dstl.dfs.base-path": "s3://b/cl"}).close()  # changelog off: not a place
-    finally:
-        BUS.unsubscribe(listener)
-    [event] = [e for e in events if e["op"] == "state_dirs_unguarded"]
+    [event] = unguarded_events(keyring_uri, True, **{
+        "execution.checkpointing.dir": "enc+s3://b/chk", "execution.checkpointing.savepoint-dir": "s3://b/sp",
+        "high-availability.type": "kubernetes", "high-availability.storageDir": "s3://b/ha",
+        "state.changelog.dstl.dfs.base-path": "s3://b/cl"})  # changelog off: not a place
     assert event["places"] == ("execution.checkpointing.savepoint-dir = s3://b/sp; "
                                "high-availability.storageDir = s3://b/ha")

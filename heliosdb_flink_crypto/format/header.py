@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cached_property
 
 from ..errors import FormatError
 
@@ -118,9 +118,8 @@ def serialize_unsigned(h: Header) -> bytes:
     return PREFIX.pack(MAGIC, h.version, h.suite, 0, total, h.segment_size) + rest
 
 
-@lru_cache(maxsize=64)
 def _slot_bytes(slots: tuple[KeySlot, ...]) -> bytes:
-    """The slot count and the slots: the same for every file sealed with one data key, so kept."""
+    """The slot count and the slots."""
     if not 1 <= len(slots) <= MAX_SLOTS:
         raise ValueError(f"a header holds 1 to {MAX_SLOTS} key slots, not {len(slots)}")
     return bytes([len(slots)]) + b"".join(

@@ -37,6 +37,9 @@ public final class StateDirs {
     static final String CHANGELOG = "state.changelog.enabled";
     static final String CHANGELOG_DIR = "state.changelog.dstl.dfs.base-path";
     static final String FORST_PRIMARY = "state.backend.forst.primary-dir";
+    /** Every key {@link #unencrypted} reads (each with its deprecated name): what {@link #forSession} passes on. */
+    private static final String[][] READS = {CHECKPOINT_DIR, SAVEPOINT_DIR, HA_MODE, {HA_DIR}, {CHANGELOG},
+        {CHANGELOG_DIR}, {FORST_PRIMARY}};
 
     /** The keys of the places {@code conf} has Flink write state to unencrypted, each with its value. */
     static List<String[]> unencrypted(Map<String, String> conf) {
@@ -91,8 +94,7 @@ public final class StateDirs {
             return crypto;
         }
         Map<String, String> out = new java.util.TreeMap<>(crypto);
-        for (String[] keys : new String[][] {CHECKPOINT_DIR, SAVEPOINT_DIR, HA_MODE, {HA_DIR}, {CHANGELOG},
-                {CHANGELOG_DIR}, {FORST_PRIMARY}}) {
+        for (String[] keys : READS) {
             String[] set = first(flink, keys);
             if (!set[1].isEmpty()) {
                 out.put(set[0], set[1]);
