@@ -8,7 +8,7 @@ import pytest
 from heliosdb_flink_crypto import AuthenticationError, CheckpointCrypto, KeyAccessError
 from heliosdb_flink_crypto.engine import kms_context
 from heliosdb_flink_crypto.format import parse
-from heliosdb_flink_crypto.kms.identity import key_identity, stored_uri
+from heliosdb_flink_crypto.kms.identity import TrustedSet, key_identity, stored_uri
 from heliosdb_flink_crypto.text import shown
 from heliosdb_flink_crypto.kms.local import LocalKeyring
 
@@ -49,6 +49,23 @@ def test_aws_region_from_settings_or_arn():
     assert key_identity("aws-kms://" + ARN) == ("aws-kms", "eu-west-1", ARN)
     with pytest.raises(ValueError, match="unknown KMS URI scheme 'vault'"):
         key_identity("vault://x")
+
+
+def test_identities_of_header_uris_are_remembered_boundedly_and_match_key_identity(tmp_path):
+    # every open asks for its slots' identities; a hostile folder naming ever new URIs must not grow
+    # the memo, and a remembered answer is the one key_identity gives (None: not a KMS URI)
+    ring = f"local://{tmp_path}/ring.json"
+    trusted = TrustedSet([ring])
+    hostile = [f"local:///planted/{i}.json" for i in range(TrustedSet.MEMO * 3)] + ["vault://x", "%%"]
+    for uri in hostile + [ring.replace("/ring", "/./ring")] + hostile[:5]:
+        try:
+            expected = key_identity(uri)
+        except ValueError:
+            expected = None
+        assert trusted.identity(uri) == expected
+        assert len(trusted._memo) <= TrustedSet.MEMO
+    assert trusted.uri_for(ring.replace("/ring", "/./ring")) == ring
+    assert trusted.uri_for(hostile[0]) is None and trusted.uri_for("vault://x") is None
 
 
 def test_new_headers_record_the_configured_uri_without_client_parameters(keyring_uri):

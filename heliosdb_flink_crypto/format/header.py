@@ -209,5 +209,7 @@ def parse(data: bytes, path: str | None = None) -> Header:
     if c.pos != c.end:
         raise FormatError("header length does not match its fields", path)
     tail = c.data[c.end:]
-    return Header(suite, seg, salt, prefix, dek_id, created, tenant, slots,
-                  commitment=tail[:COMMITMENT_LEN], mac=tail[COMMITMENT_LEN:], version=version, name=name)
+    h = Header(suite, seg, salt, prefix, dek_id, created, tenant, slots,
+               commitment=tail[:COMMITMENT_LEN], mac=tail[COMMITMENT_LEN:], version=version, name=name)
+    h.__dict__["length"] = hlen  # the fields filled exactly the declared length: Header.length's value
+    return h

@@ -73,9 +73,14 @@ def untrusted_message(uris, any_trusted: bool) -> str:
 class TrustedSet:
     """The configured KMS URIs by key identity (the first URI wins for an identity)."""
 
+    #: header URIs whose identity is remembered (a deployment's headers name a handful; a hostile
+    #: folder naming more only makes the memo start over)
+    MEMO = 64
+
     def __init__(self, uris, settings: Mapping[str, str] | None = None):
         self.settings = dict(settings or {})
         self.by_identity: dict[Identity, str] = {}
+        self._memo: dict[str, Identity | None] = {}
         for uri in uris:
             self.by_identity.setdefault(key_identity(uri, self.settings), uri)
 
@@ -88,10 +93,20 @@ class TrustedSet:
         return None if ident is None else self.by_identity.get(ident)
 
     def identity(self, slot_uri: str) -> Identity | None:
+        """``slot_uri``'s key identity (None: no KMS URI), worked out once per URI: every file's open
+        asks, and a local keyring's identity takes path normalisation (a third of a cold open)."""
         try:
-            return key_identity(slot_uri, self.settings)
+            return self._memo[slot_uri]
+        except KeyError:
+            pass
+        try:
+            ident = key_identity(slot_uri, self.settings)
         except ValueError:
-            return None
+            ident = None
+        if len(self._memo) >= self.MEMO:
+            self._memo.clear()
+        self._memo[slot_uri] = ident
+        return ident
 
 
 __all__ = ["CLIENT_PARAMS", "Identity", "TrustedSet", "aws_identity", "key_identity", "stored_uri",
