@@ -22,6 +22,10 @@ class DecryptingReader(io.RawIOBase):
     Reads below a cut still return the bytes of the segments that authenticate.
     """
 
+    __slots__ = ("_src", "_keys", "_seg", "_hlen", "path", "_mem", "_size", "_count", "_end_ok", "_o", "_ct",
+                 "_pt", "_cur", "_cur_len", "_pos", "_close_source", "_on_close", "_on_auth_failure",
+                 "crypto_seconds", "crypto_bytes", "failed")
+
     def __init__(self, source, header_len: int, keys: FileKeys, segment_size: int,
                  ciphertext_len: int | None = None, path: str | None = None, close_source=False,
                  on_close=None, on_auth_failure=None):

@@ -24,6 +24,9 @@ class EncryptingWriter(io.RawIOBase):
     hands its sealed bytes to the sink before it returns. Buffers come from :mod:`.buffers`.
     """
 
+    __slots__ = ("_sink", "_keys", "_seg", "_o", "_buf", "_outbuf", "_out", "_fill", "_index", "_total", "_slot",
+                 "_on_close", "_close_sink", "_on_abort", "_broken", "_finished", "crypto_seconds")
+
     def __init__(self, sink, header_bytes: bytes, keys: FileKeys, segment_size: int,
                  on_close=None, close_sink: bool = False, on_abort=None):
         super().__init__()
