@@ -5,7 +5,12 @@ comparison: rounds interleave the engine and one-shot AES-GCM, and the best roun
 (the ratio of the medians is printed too). Also reports ciphertext
 overhead for a 64 MiB file and the latency of random 4 KiB reads in a 1 GiB encrypted file.
 
-    python bench/engine_bench.py [--mib 64] [--rounds 5] [--segment-size 256kb] [--skip-1gib]
+    python bench/engine_bench.py [--mib 64] [--rounds 5] [--segment-size 256kb] [--skip-1gib] [--breakdown]
+
+``--breakdown`` also times, in the same interleaved rounds, where the engine's time goes: AES-GCM
+alone in the format's segment calls (bare ``cryptography`` calls, one Python frame per batch of
+four, the output rotating through one batch: the floor of any engine with this segment size), the
+engine's segment loop through a file already open, and so, by difference, opening and closing.
 """
 from __future__ import annotations
 
@@ -24,6 +29,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from heliosdb_flink_crypto import CheckpointCrypto
 from heliosdb_flink_crypto.config import parse_size
+from heliosdb_flink_crypto.engine.buffers import BATCH
+from heliosdb_flink_crypto.format.layout import NONCE_TAIL
 from heliosdb_flink_crypto.kms.local import LocalKeyring
 
 
@@ -48,12 +55,77 @@ def best(fn, rounds):
     return min(times)
 
 
+def breakdown_contenders(crypto, data, ct, seg, chunk, oneshot_enc, oneshot_dec):
+    """The breakdown's contenders, each right after a one-shot call (as the engine's own are, so each
+    starts with the caches as full of one-shot's 64 MiB): names in parentheses, not in the results.
+    The bare calls take the engine's batches: BATCH segments per sink write (encrypt), as many whole
+    segments per call as ``chunk`` holds, up to BATCH (decrypt), one Python frame per batch."""
+    n = len(data)
+    aead, prefix = AESGCM(AESGCM.generate_key(256)), os.urandom(7)
+    sealed = b"".join(aead.encrypt(prefix + NONCE_TAIL.pack(i, 0), data[i * seg:(i + 1) * seg], None)
+                      for i in range(n // seg))
+    src, sealed_mv = memoryview(data), memoryview(sealed)
+    ring, pt = memoryview(bytearray(BATCH * (seg + 16))), memoryview(chunk)
+    per_read = max(1, min(BATCH, len(chunk) // seg))
+
+    def seal_batch(i, at):
+        for j in range(BATCH):
+            aead.encrypt_into(prefix + NONCE_TAIL.pack(i + j, 0), src[at:at + seg], None,
+                              ring[j * (seg + 16):(j + 1) * (seg + 16)])
+            at += seg
+
+    def open_batch(i, at):
+        for j in range(per_read):
+            aead.decrypt_into(prefix + NONCE_TAIL.pack(i + j, 0), sealed_mv[at:at + seg + 16], None,
+                              pt[j * seg:(j + 1) * seg])
+            at += seg + 16
+
+    def calls_enc():
+        for i in range(0, n // seg, BATCH):
+            seal_batch(i, i * seg)
+
+    def calls_dec():
+        for i in range(0, n // seg, per_read):
+            open_batch(i, i * (seg + 16))
+
+    writer = crypto.writer(NullSink())  # one file whose segments go on: indexes never repeat in a run
+    reader = crypto.reader(ct)
+
+    def loop_enc():
+        writer.write(data)
+
+    def loop_dec():
+        reader.seek(0)
+        while reader.readinto(chunk):
+            pass
+
+    return [("(one-shot) calls encrypt", oneshot_enc), ("(calls) encrypt", calls_enc),
+            ("(one-shot) loop encrypt", oneshot_enc), ("(loop) encrypt", loop_enc),
+            ("(one-shot) calls decrypt", oneshot_dec), ("(calls) decrypt", calls_dec),
+            ("(one-shot) loop decrypt", oneshot_dec), ("(loop) decrypt", loop_dec)]
+
+
+def print_breakdown(times, seg):
+    """Best rounds in ms and against one-shot: AES-GCM alone in segment calls, the engine's loop, the
+    whole engine; open and close = whole - loop."""
+    best = {k: min(v) * 1e3 for k, v in times.items()}
+    print("where the engine's time goes (best rounds, ms for the payload; each right after a one-shot call):")
+    for op in ("encrypt", "decrypt"):
+        one = min(best[f"one-shot AES-GCM {op}"], best[f"(one-shot) calls {op}"], best[f"(one-shot) loop {op}"])
+        calls, loop, whole = best[f"(calls) {op}"], best[f"(loop) {op}"], best[f"engine {op}"]
+        print(f"  {op}: one-shot {one:.2f}; AES-GCM alone in {seg // 1024} KiB calls {calls:.2f} ({one / calls:.3f}); "
+              f"engine loop, file open {loop:.2f} ({one / loop:.3f}); engine with open and close {whole:.2f} "
+              f"({one / whole:.3f}): loop around the calls {loop - calls:+.2f}, open and close {whole - loop:+.2f}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mib", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--segment-size", default="256kb")
     ap.add_argument("--skip-1gib", action="store_true")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="also time AES-GCM alone in segment calls and the engine's loop without open/close")
     a = ap.parse_args(argv)
     seg = parse_size(a.segment_size)
     n = a.mib << 20
@@ -94,6 +166,8 @@ def main(argv=None) -> int:
     # rounds interleave the contenders, so a change in the machine's load weighs on all of them alike
     contenders = [("one-shot AES-GCM encrypt", oneshot_enc), ("engine encrypt", engine_enc),
                   ("one-shot AES-GCM decrypt", oneshot_dec), ("engine decrypt", engine_dec)]
+    if a.breakdown:
+        contenders += breakdown_contenders(crypto, data, ct, seg, chunk, oneshot_enc, oneshot_dec)
     times = {name: [] for name, _ in contenders}
     for r in range(a.rounds + 1):  # round 0 warms up
         for name, fn in contenders:
@@ -101,7 +175,7 @@ def main(argv=None) -> int:
             fn()
             if r:
                 times[name].append(time.perf_counter() - t)
-    results = {name: n / min(ts) / 1e6 for name, ts in times.items()}
+    results = {name: n / min(ts) / 1e6 for name, ts in times.items() if not name.startswith("(")}
     tink_enc = tink_dec = None
     try:
         import tink
@@ -148,6 +222,8 @@ def main(argv=None) -> int:
     if tink_enc:
         print(f"ratio engine/Tink:     encrypt {results['engine encrypt'] / tink_enc:.2f}, "
               f"decrypt {results['engine decrypt'] / tink_dec:.2f} (target > 1)")
+    if a.breakdown:
+        print_breakdown(times, seg)
     over = len(ct) - n
     hdr = len(ct) - (n + 16 * (-(-n // seg)))
     print(f"ciphertext overhead: {over} bytes = header {hdr} + {over - hdr} in segments "
