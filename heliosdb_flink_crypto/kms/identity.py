@@ -94,7 +94,7 @@ class TrustedSet:
 
     def identity(self, slot_uri: str) -> Identity | None:
         """``slot_uri``'s key identity (None: no KMS URI), worked out once per URI: every file's open
-        asks, and a local keyring's identity takes path normalisation (a third of a cold open)."""
+        asks, and working one out (a local keyring: normalising a path) took some 20 us of a cold open."""
         try:
             return self._memo[slot_uri]
         except KeyError:
