@@ -190,6 +190,23 @@ def test_load_key_from_file_or_env_never_shows_the_key(tmp_path):
         assert key not in str(e.value)
 
 
+@pytest.mark.parametrize("content, expected", [
+    (b"k" * 31 + b"\n", b"k" * 31 + b"\n"),  # a random 32-byte key whose last byte is LF: all of it
+    (b"k" * 30 + b"\r\n", b"k" * 30 + b"\r\n"),
+    (b"k" * 32 + b"\n", b"k" * 32),  # a newline after the key: not part of it
+    (b"k" * 32 + b"\r\n\n", b"k" * 32),
+    (b"k" * 40 + b"\n\r", b"k" * 40),
+])
+def test_a_key_files_trailing_newlines_are_dropped_unless_the_key_would_be_too_short(tmp_path, content, expected):
+    # the documented `head -c 32 /dev/urandom > audit-hmac.key` makes such a key one time in 128
+    kf = tmp_path / "audit.key"
+    kf.write_bytes(content)
+    assert load_key(str(kf)) == expected
+    kf.write_bytes(b"k" * 30 + b"\n")  # 31 bytes in all: too short either way
+    with pytest.raises(ConfigError, match="at least 32 bytes"):
+        load_key(str(kf))
+
+
 def test_cli_verify_exit_codes_and_messages(tmp_path, capsys):
     key = os.urandom(32)
     kf = tmp_path / "k"

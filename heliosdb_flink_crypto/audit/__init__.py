@@ -23,15 +23,20 @@ SINKS = ("file", "stderr", "syslog")
 
 def load_key(key_file: str | None = None, key_env: str | None = None,
              environ: Mapping[str, str] = os.environ) -> bytes | None:
-    """The HMAC key from a file (raw bytes, trailing newline ignored) or an environment variable
-    (its UTF-8 value). Errors name the option, never the key."""
+    """The HMAC key from a file (raw bytes, trailing newlines ignored unless fewer than
+    MIN_KEY_BYTES would be left: a random binary key, ``head -c 32 /dev/urandom``, ends in a CR or LF
+    byte one time in 128, and those bytes are its own) or an environment variable (its UTF-8 value).
+    Errors name the option, never the key."""
     if key_file and key_env:
         raise ConfigError("heliosdb.crypto.audit.hmac-key-file", "set either a key file or a key "
                           "environment variable, not both")
     if key_file:
         try:
             with open(key_file, "rb") as f:
-                key = f.read().rstrip(b"\r\n")
+                raw = f.read()
+            key = raw.rstrip(b"\r\n")
+            if len(key) < MIN_KEY_BYTES <= len(raw):
+                key = raw
         except OSError as e:
             raise ConfigError("heliosdb.crypto.audit.hmac-key-file", f"cannot read {key_file}: "
                               f"{e.strerror}") from None
