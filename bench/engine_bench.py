@@ -64,29 +64,24 @@ def breakdown_contenders(crypto, data, ct, seg, chunk, oneshot_enc, oneshot_dec)
     aead, prefix = AESGCM(AESGCM.generate_key(256)), os.urandom(7)
     sealed = b"".join(aead.encrypt(prefix + NONCE_TAIL.pack(i, 0), data[i * seg:(i + 1) * seg], None)
                       for i in range(n // seg))
-    src, sealed_mv = memoryview(data), memoryview(sealed)
-    ring, pt = memoryview(bytearray(BATCH * (seg + 16))), memoryview(chunk)
-    per_read = max(1, min(BATCH, len(chunk) // seg))
 
-    def seal_batch(i, at):
-        for j in range(BATCH):
-            aead.encrypt_into(prefix + NONCE_TAIL.pack(i + j, 0), src[at:at + seg], None,
-                              ring[j * (seg + 16):(j + 1) * (seg + 16)])
-            at += seg
+    def bare_calls(call, src, sealed_in: bool, out, per: int):
+        """AES-GCM ``call`` over the payload ``src``, ``per`` segments a batch into ``out``, one frame a batch."""
+        step_in, step_out = (seg + 16, seg) if sealed_in else (seg, seg + 16)
 
-    def open_batch(i, at):
-        for j in range(per_read):
-            aead.decrypt_into(prefix + NONCE_TAIL.pack(i + j, 0), sealed_mv[at:at + seg + 16], None,
-                              pt[j * seg:(j + 1) * seg])
-            at += seg + 16
+        def batch(i, at):
+            for j in range(per):
+                call(prefix + NONCE_TAIL.pack(i + j, 0), src[at:at + step_in], None, out[j * step_out:(j + 1) * step_out])
+                at += step_in
 
-    def calls_enc():
-        for i in range(0, n // seg, BATCH):
-            seal_batch(i, i * seg)
+        def run():
+            for i in range(0, n // seg, per):
+                batch(i, i * step_in)
+        return run
 
-    def calls_dec():
-        for i in range(0, n // seg, per_read):
-            open_batch(i, i * (seg + 16))
+    calls_enc = bare_calls(aead.encrypt_into, memoryview(data), False, memoryview(bytearray(BATCH * (seg + 16))), BATCH)
+    calls_dec = bare_calls(aead.decrypt_into, memoryview(sealed), True, memoryview(chunk),
+                           max(1, min(BATCH, len(chunk) // seg)))
 
     writer = crypto.writer(NullSink())  # one file whose segments go on: indexes never repeat in a run
     reader = crypto.reader(ct)

@@ -63,7 +63,7 @@ def test_identities_of_header_uris_are_remembered_boundedly_and_match_key_identi
         except ValueError:
             expected = None
         assert trusted.identity(uri) == expected
-        assert len(trusted._memo) <= TrustedSet.MEMO
+        assert trusted.identity.cache_info().currsize <= TrustedSet.MEMO
     assert trusted.uri_for(ring.replace("/ring", "/./ring")) == ring
     assert trusted.uri_for(hostile[0]) is None and trusted.uri_for("vault://x") is None
 

@@ -20,6 +20,7 @@ part of an identity. A header slot is used only when its identity equals that of
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -73,14 +74,16 @@ def untrusted_message(uris, any_trusted: bool) -> str:
 class TrustedSet:
     """The configured KMS URIs by key identity (the first URI wins for an identity)."""
 
-    #: header URIs whose identity is remembered (a deployment's headers name a handful; a hostile
-    #: folder naming more only makes the memo start over)
+    #: header URIs whose identity is remembered, the least recently asked for forgotten first (a
+    #: deployment's headers name a handful; a hostile folder naming more cannot grow the memo)
     MEMO = 64
 
     def __init__(self, uris, settings: Mapping[str, str] | None = None):
         self.settings = dict(settings or {})
         self.by_identity: dict[Identity, str] = {}
-        self._memo: dict[str, Identity | None] = {}
+        # every file's open asks for its slots' identities; working one out (a local keyring:
+        # normalising a path) took some 20 us of a cold open
+        self.identity = lru_cache(maxsize=self.MEMO)(self._identity)
         for uri in uris:
             self.by_identity.setdefault(key_identity(uri, self.settings), uri)
 
@@ -92,21 +95,12 @@ class TrustedSet:
         ident = self.identity(slot_uri)
         return None if ident is None else self.by_identity.get(ident)
 
-    def identity(self, slot_uri: str) -> Identity | None:
-        """``slot_uri``'s key identity (None: no KMS URI), worked out once per URI: every file's open
-        asks, and working one out (a local keyring: normalising a path) took some 20 us of a cold open."""
+    def _identity(self, slot_uri: str) -> Identity | None:
+        """``slot_uri``'s key identity, None if it is no KMS URI (``identity``: the same, remembered)."""
         try:
-            return self._memo[slot_uri]
-        except KeyError:
-            pass
-        try:
-            ident = key_identity(slot_uri, self.settings)
+            return key_identity(slot_uri, self.settings)
         except ValueError:
-            ident = None
-        if len(self._memo) >= self.MEMO:
-            self._memo.clear()
-        self._memo[slot_uri] = ident
-        return ident
+            return None
 
 
 __all__ = ["CLIENT_PARAMS", "Identity", "TrustedSet", "aws_identity", "key_identity", "stored_uri",
