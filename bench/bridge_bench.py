@@ -1,6 +1,6 @@
 """Java->Python bridge throughput vs the Python engine alone, side by side.
 
-    .venv/bin/python bench/bridge_bench.py [--segment-size 256kb] [--mib 1024] [--rounds 7] [--chunk 65536]
+    .venv/bin/python bench/bridge_bench.py [--segment-size 1mb] [--mib 1024] [--rounds 7] [--chunk 65536]
 
 Both sides encrypt (then decrypt) the same data at the same segment size, in memory, one caller
 thread: the Python engine's EncryptingWriter/DecryptingReader, and the shim's
@@ -102,7 +102,7 @@ class JavaSide:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--segment-size", default="256kb")
+    p.add_argument("--segment-size", default="1mb")
     p.add_argument("--mib", type=int, default=1024,
                    help="MiB per round, at most 1024 (a Java array); rounds much shorter than a second are mostly noise")
     p.add_argument("--rounds", type=int, default=7)

@@ -5,7 +5,7 @@ comparison: rounds interleave the engine and one-shot AES-GCM, and the best roun
 (the ratio of the medians is printed too). Also reports ciphertext
 overhead for a 64 MiB file and the latency of random 4 KiB reads in a 1 GiB encrypted file.
 
-    python bench/engine_bench.py [--mib 64] [--rounds 5] [--segment-size 256kb] [--skip-1gib] [--breakdown]
+    python bench/engine_bench.py [--mib 64] [--rounds 5] [--segment-size 1mb] [--skip-1gib] [--breakdown]
 
 ``--breakdown`` also times, in the same interleaved rounds, where the engine's time goes: AES-GCM
 alone in the format's segment calls (bare ``cryptography`` calls, one Python frame per batch of
@@ -117,7 +117,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mib", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--segment-size", default="256kb")
+    ap.add_argument("--segment-size", default="1mb")
     ap.add_argument("--skip-1gib", action="store_true")
     ap.add_argument("--breakdown", action="store_true",
                     help="also time AES-GCM alone in segment calls and the engine's loop without open/close")

@@ -177,7 +177,7 @@ def main(argv=None) -> int:
     p.add_argument("--warmup-passes", type=int, default=30, help="at most this many warm-up passes (every size, "
                    "side and operation once): after --warmup-gib, warming goes on until a pass in which the JIT "
                    "compilers ran under 10 ms")
-    p.add_argument("--segment-size", default="256kb")
+    p.add_argument("--segment-size", default="1mb")
     p.add_argument("--baseline-jar", help="also run this shim jar's enc+file://, in the same rotation")
     p.add_argument("--profile-size", default="64k", choices=list(SIZES), help="call size of the CPU breakdown")
     p.add_argument("--profile-rounds", type=int, default=6)
@@ -186,7 +186,7 @@ def main(argv=None) -> int:
     p.add_argument("--baseline-python", help="file system part: the baseline's Python hooks run by this interpreter "
                    "(another environment, e.g. another cryptography release)")
     p.add_argument("--backends", default=",".join(job_throughput.BACKENDS), help="running job: state backends")
-    p.add_argument("--job-rounds", type=int, default=2, help="running job: rounds per backend (plain, enc; then enc, plain)")
+    p.add_argument("--job-rounds", type=int, default=4, help="running job: rounds per backend (plain, enc; then enc, plain)")
     p.add_argument("--minutes", type=float, default=3.0, help="running job: minutes measured per run")
     p.add_argument("--interval", type=float, default=10.0, help="running job: checkpoint interval, seconds")
     p.add_argument("--keys", type=int, default=256)

@@ -95,7 +95,7 @@ OPTIONS: list[Option] = [
     Option("heliosdb.crypto.algorithm", "choice", "aes-256-gcm",
            "Algorithm suite: aes-256-gcm or aes-256-cbc-hmac-sha256.",
            parse_choice("aes-256-gcm", "aes-256-cbc-hmac-sha256")),
-    Option("heliosdb.crypto.segment-size", "size", 256 * 1024,
+    Option("heliosdb.crypto.segment-size", "size", 1 << 20,
            "Plaintext bytes per authenticated segment (multiple of 16, 16 b .. 16 mb).", parse_size),
     Option("heliosdb.crypto.forst.segment-size", "size", 4096,
            "Segment size of the files in ForSt's working database folders (<primary-dir>/.../op_*/db/*, "

@@ -22,7 +22,7 @@ from .kms.cache import CachePolicy, DekCache
 from .localfile import PositionalFile
 from .observe import EventBus, FileEvents
 
-DEFAULT_SEGMENT_SIZE = 256 * 1024
+DEFAULT_SEGMENT_SIZE = 1 << 20
 
 
 class CheckpointCrypto(DataKeySource):

@@ -44,7 +44,7 @@ def _segment(sid: int, path: str) -> int:
 def test_writer_seals_forst_files_with_their_own_segment_size(keyring_uri):
     default = hooks.dispatch("configure", json.dumps({"heliosdb.crypto.kms.uri": keyring_uri}))
     assert _segment(default, LIVE_SST) == 4096
-    assert _segment(default, "enc+s3://bucket/ckpt/4f1c/shared/2e55f189") == 256 * 1024
+    assert _segment(default, "enc+s3://bucket/ckpt/4f1c/shared/2e55f189") == 1 << 20
     tuned = hooks.dispatch("configure", json.dumps({
         "heliosdb.crypto.kms.uri": keyring_uri, "heliosdb.crypto.segment-size": "64kb",
         "heliosdb.crypto.forst.segment-size": "16kb"}))
@@ -56,7 +56,7 @@ def test_new_file_takes_a_segment_size_for_that_file_only(keyring_uri):
     try:
         _, raw, keys, _ = crypto.new_file(name="000012.sst", segment_size=4096)
         assert parse_prefix(raw[:PREFIX_LEN])[2] == 4096
-        assert crypto.segment_size == 256 * 1024  # the instance's default is untouched
+        assert crypto.segment_size == 1 << 20  # the instance's default is untouched
     finally:
         crypto.close()
 

@@ -201,6 +201,6 @@ def test_config_parsers():
     for fn, bad in ((parse_size, "x"), (parse_duration, "soon"), (parse_bool, "maybe")):
         with pytest.raises(ValueError):
             fn(bad)
-    assert option("heliosdb.crypto.segment-size").default == 256 * 1024
+    assert option("heliosdb.crypto.segment-size").default == 1 << 20
     with pytest.raises(KeyError):
         option("nope")

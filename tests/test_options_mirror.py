@@ -72,7 +72,7 @@ def test_the_options_page_is_generated_from_the_options():
     assert page == options_doc.render(), "docs/configuration.md is stale: python -m heliosdb_flink_crypto.flink.options_doc"
     for o in config.OPTIONS:
         assert f"| `{o.key}` | {o.type} |" in page
-    assert "| `heliosdb.crypto.segment-size` | size | `256kb` |" in page
+    assert "| `heliosdb.crypto.segment-size` | size | `1mb` |" in page
 
 
 def test_options_page_check_mode(tmp_path, monkeypatch, capsys):

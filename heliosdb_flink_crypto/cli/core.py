@@ -33,7 +33,7 @@ def register(sub) -> None:
     enc.add_argument("--kms", action="append", required=True, metavar="URI",
                      help="KMS URI; repeat to wrap the data key under several KMS (any one decrypts)")
     enc.add_argument("--algorithm", choices=sorted(SUITE_IDS), default="aes-256-gcm")
-    enc.add_argument("--segment-size", default=str(DEFAULT_SEGMENT_SIZE), help="e.g. 256kb (default)")
+    enc.add_argument("--segment-size", default=str(DEFAULT_SEGMENT_SIZE), help="e.g. 1mb (default) or 256kb")
     enc.add_argument("--tenant", default="", help="tenant id bound into the header")
     enc.add_argument("--name", help="binding name sealed into the header (default: OUTPUT's, rule F-24)")
     enc.add_argument("input", help="plaintext file, or - for standard input")

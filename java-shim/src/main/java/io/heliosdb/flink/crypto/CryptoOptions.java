@@ -46,7 +46,7 @@ public final class CryptoOptions {
     /** size. */
     public static final ConfigOption<MemorySize> SEGMENT_SIZE =
             ConfigOptions.key("heliosdb.crypto.segment-size")
-                    .memoryType().defaultValue(MemorySize.parse("256kb"))
+                    .memoryType().defaultValue(MemorySize.parse("1mb"))
                     .withDescription("Plaintext bytes per authenticated segment (multiple of 16, 16 b .. 16 mb).");
 
     /** size. */

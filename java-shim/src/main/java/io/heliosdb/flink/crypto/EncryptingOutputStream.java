@@ -33,7 +33,7 @@ import java.io.IOException;
 final class EncryptingOutputStream extends FSDataOutputStream {
 
     /** Batches per stream (JVM property {@code heliosdb.crypto.pipeline-depth}, 2-16, default 4): with
-     *  2 MiB batches, 8 MiB of sealed bytes in flight per large file (and one 256 KiB plaintext buffer). */
+     *  2 MiB batches, 8 MiB of sealed bytes in flight per large file (and the stream's plaintext buffer). */
     static final int DEPTH = Math.max(2, Math.min(16, Integer.getInteger("heliosdb.crypto.pipeline-depth", 4)));
 
     private final FSDataOutputStream out;

@@ -5,7 +5,7 @@ import java.util.concurrent.atomic.LongAdder;
 /**
  * What the JVM's encrypted input streams decrypted against what their callers read: plaintext bytes
  * authenticated and decrypted (whole segments) and plaintext bytes handed out. Their quotient is the
- * read amplification of random access (a 4 KiB block read out of a 256 KiB segment decrypts 64 times
+ * read amplification of random access (a 4 KiB block read out of a 1 MiB segment decrypts 256 times
  * what it returns); bench/forst_bench.py reports it. Counting only: never read by the streams.
  */
 final class ReadCounters {

@@ -22,7 +22,7 @@ final class SealingStage implements WritePipeline.Stage {
 
     /**
      * Plaintext bytes per sealing call (JVM system property {@code heliosdb.crypto.seal-bytes}, default
-     * 1 MiB: four segments at the default segment size; whole segments, at least one, at most a batch
+     * 1 MiB: one segment at the default segment size, four of 256 KiB; whole segments, at least one, at most a batch
      * and 16 segments; a whole batch when the writing thread seals through the bridge's workers,
      * {@link CallerPython}). Each call finds the interpreter out of the core's cache after the bytes
      * sealed since the last one, so fewer, larger calls cost less than the cache misses of a larger

@@ -32,9 +32,9 @@ import java.nio.ByteBuffer;
 final class SegmentWindow {
 
     /** Plaintext bytes per call reading a local file sequentially (JVM system property
-     *  {@code heliosdb.crypto.local-read-bytes}, default 512 KiB: two segments of the default size,
+     *  {@code heliosdb.crypto.local-read-bytes}, default 512 KiB, at least one segment: one of the default 1 MiB, two of 256 KiB, which,
      *  sealed and plain, stay in a core's L2 cache between the kernel's copy, AES-GCM and the copy
-     *  out; 256 KiB costs more Python calls, 1 MiB more cache misses). */
+     *  out; with 256 KiB segments, 256 KiB per call cost more Python calls, 1 MiB more cache misses). */
     static final int LOCAL_READ_BYTES = Integer.getInteger("heliosdb.crypto.local-read-bytes", 512 << 10);
 
     private final PythonSession session;

@@ -13,7 +13,7 @@ class TypedOptionsTest {
 
     @Test
     void sizesAndDurationsAreTypedWithPythonsDefaults() {
-        assertEquals(256 * 1024, CryptoOptions.SEGMENT_SIZE.defaultValue().getBytes());
+        assertEquals(1 << 20, CryptoOptions.SEGMENT_SIZE.defaultValue().getBytes());
         assertEquals(Duration.ofHours(1), CryptoOptions.CACHE_MAX_AGE.defaultValue());
         assertEquals(Duration.ofDays(30), CryptoOptions.ROTATION_INTERVAL.defaultValue());
         Configuration c = new Configuration();
