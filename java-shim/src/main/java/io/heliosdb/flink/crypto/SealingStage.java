@@ -31,6 +31,11 @@ final class SealingStage implements WritePipeline.Stage {
      */
     static final int SEAL_BYTES = Integer.getInteger("heliosdb.crypto.seal-bytes", 1 << 20);
 
+    /** Largest piece of sealed bytes copied onto the heap per write to an inner stream without a channel
+     *  (S3, GCS, HDFS, memory): 256 KiB stays in the core's L2 with the sealed batch; one piece per 1 MiB
+     *  segment cost the bridge 3-7% of its encrypt rate (docs/performance.md, "The engine and the bridge"). */
+    static final int SCRATCH_BYTES = 256 << 10;
+
     /** A batch's plaintext buffer (the stream's, {@link #plain}, when it was made) and the buffer Python
      *  seals it into, both registered with Python, and the sealed bytes in it. */
     private static final class Sealable extends WriteBatch {
@@ -148,8 +153,8 @@ final class SealingStage implements WritePipeline.Stage {
                 }
                 return;
             }
-            if (scratch == null) {
-                scratch = new byte[seg + overhead];
+            if (scratch == null) { // copied out in pieces that stay in the core's L2 with the sealed batch
+                scratch = new byte[Math.min(seg + overhead, SCRATCH_BYTES)];
             }
             while (b.hasRemaining()) {
                 int take = Math.min(scratch.length, b.remaining());
