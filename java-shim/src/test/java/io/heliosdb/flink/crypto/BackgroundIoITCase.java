@@ -75,6 +75,7 @@ class BackgroundIoITCase {
         final long failAfter;
         final java.util.List<String> events = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
         final java.util.concurrent.CountDownLatch gate;
+        int largest; // the largest single write
 
         Sink(long failAfter) {
             this(failAfter, new java.util.concurrent.CountDownLatch(0));
@@ -105,6 +106,7 @@ class BackgroundIoITCase {
                 }
             }
             events.add("write:" + Thread.currentThread().getName());
+            largest = Math.max(largest, len);
             watched.enter();
             try {
                 if (bytes.size() + len > failAfter) {
@@ -301,8 +303,13 @@ class BackgroundIoITCase {
     }
 
     static byte[] readBack(byte[] file, String path, int n) throws IOException {
+        return readBack(session, file, path, n);
+    }
+
+    /** The whole plaintext of {@code file}, read through a {@link DecryptingInputStream} of {@code s}. */
+    static byte[] readBack(PythonSession s, byte[] file, String path, int n) throws IOException {
         try (DecryptingInputStream in = new DecryptingInputStream(new Source(file, Long.MAX_VALUE), file.length,
-                session, path)) {
+                s, path)) {
             byte[] all = new byte[n];
             for (int off = 0; off < n; ) {
                 int got = in.read(all, off, n - off);
