@@ -25,7 +25,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from heliosdb_flink_crypto import CheckpointCrypto  # noqa: E402
+from heliosdb_flink_crypto import DEFAULT_SEGMENT_SIZE, CheckpointCrypto  # noqa: E402
 from heliosdb_flink_crypto.config import parse_size  # noqa: E402
 from heliosdb_flink_crypto.kms.local import LocalKeyring  # noqa: E402
 
@@ -102,7 +102,7 @@ class JavaSide:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--segment-size", default="1mb")
+    p.add_argument("--segment-size", default=str(DEFAULT_SEGMENT_SIZE))
     p.add_argument("--mib", type=int, default=1024,
                    help="MiB per round, at most 1024 (a Java array); rounds much shorter than a second are mostly noise")
     p.add_argument("--rounds", type=int, default=7)

@@ -27,7 +27,7 @@ import time
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from heliosdb_flink_crypto import CheckpointCrypto
+from heliosdb_flink_crypto import DEFAULT_SEGMENT_SIZE, CheckpointCrypto
 from heliosdb_flink_crypto.config import parse_size
 from heliosdb_flink_crypto.engine.buffers import BATCH
 from heliosdb_flink_crypto.format.layout import NONCE_TAIL
@@ -117,7 +117,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mib", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--segment-size", default="1mb")
+    ap.add_argument("--segment-size", default=str(DEFAULT_SEGMENT_SIZE))
     ap.add_argument("--skip-1gib", action="store_true")
     ap.add_argument("--breakdown", action="store_true",
                     help="also time AES-GCM alone in segment calls and the engine's loop without open/close")

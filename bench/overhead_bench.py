@@ -39,6 +39,7 @@ import cpu_profile  # noqa: E402
 import fs_cost  # noqa: E402
 import job_throughput  # noqa: E402
 import vm_memory  # noqa: E402
+from heliosdb_flink_crypto import DEFAULT_SEGMENT_SIZE  # noqa: E402
 from heliosdb_flink_crypto.config import parse_size  # noqa: E402
 from heliosdb_flink_crypto.kms.local import LocalKeyring  # noqa: E402
 
@@ -177,7 +178,7 @@ def main(argv=None) -> int:
     p.add_argument("--warmup-passes", type=int, default=30, help="at most this many warm-up passes (every size, "
                    "side and operation once): after --warmup-gib, warming goes on until a pass in which the JIT "
                    "compilers ran under 10 ms")
-    p.add_argument("--segment-size", default="1mb")
+    p.add_argument("--segment-size", default=str(DEFAULT_SEGMENT_SIZE))
     p.add_argument("--baseline-jar", help="also run this shim jar's enc+file://, in the same rotation")
     p.add_argument("--profile-size", default="64k", choices=list(SIZES), help="call size of the CPU breakdown")
     p.add_argument("--profile-rounds", type=int, default=6)

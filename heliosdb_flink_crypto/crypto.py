@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Iterable, Mapping
 
+from .config import option
 from .datakeys import DataKeySource
 from .engine.buffers import MEMORY_TYPES
 from .engine import (DecryptingReader, EncryptingWriter, FileKeys, check_binding, check_version, name_for,
@@ -22,7 +23,7 @@ from .kms.cache import CachePolicy, DekCache
 from .localfile import PositionalFile
 from .observe import EventBus, FileEvents
 
-DEFAULT_SEGMENT_SIZE = 1 << 20
+DEFAULT_SEGMENT_SIZE = option("heliosdb.crypto.segment-size").default  # one default, the option's
 
 
 class CheckpointCrypto(DataKeySource):

@@ -153,7 +153,7 @@ final class SealingStage implements WritePipeline.Stage {
                 }
                 return;
             }
-            if (scratch == null) { // copied out in pieces that stay in the core's L2 with the sealed batch
+            if (scratch == null) {
                 scratch = new byte[Math.min(seg + overhead, SCRATCH_BYTES)];
             }
             while (b.hasRemaining()) {
